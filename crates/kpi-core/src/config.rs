@@ -1,0 +1,284 @@
+//! The configuration model: one `kpi.toml` per company (or per client, for an
+//! agency).
+//!
+//! Every field's doc comment is the user's documentation of that setting.
+//! Secrets never live here: sources name the environment variables they read.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A whole `kpi.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How numbers are reported: currency, time zone, industry, margin.
+    pub reporting: Reporting,
+    /// Where the Parquet lake lives.
+    #[serde(default)]
+    pub lake: LakeConfig,
+    /// Where to find your overrides of the built-in SQL and reference files.
+    #[serde(default)]
+    pub queries: QueriesConfig,
+    /// Data sources, by the name their tables get in the lake
+    /// (`[sources.google_ads]` lands in `lake/raw/google_ads/`).
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Targets for the total (company-wide) KPIs, by KPI key: `cpl = 45.0`.
+    /// Percentages are fractions: `roi = 2.5` means 250 %.
+    #[serde(default)]
+    pub targets: BTreeMap<String, f64>,
+    /// Targets per channel: `[channel_targets.paid_search]` then `cpl = 60.0`.
+    #[serde(default)]
+    pub channel_targets: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The directory the file was read from; relative paths start here.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The file the config was read from, for error messages.
+    #[serde(skip)]
+    pub origin: PathBuf,
+}
+
+/// `[reporting]`: how numbers are reported.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reporting {
+    /// ISO 4217 code every amount is converted to before it is summed (`EUR`).
+    pub currency: String,
+    /// IANA time zone that periods are computed in (`Europe/Madrid`); CRM
+    /// timestamps are turned into dates in this zone.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Which industry's rows of the benchmark table to compare with
+    /// (`Business and Finance`); rows for all industries are used otherwise.
+    #[serde(default)]
+    pub industry: Option<String>,
+    /// Gross margin as a fraction (0.62), used by ROI and profit: revenue is not
+    /// profit.
+    #[serde(default = "default_margin")]
+    pub gross_margin: f64,
+    /// Language and number format of reports: `en` or `es`.
+    #[serde(default = "default_locale")]
+    pub locale: String,
+    /// Relative change within which a KPI counts as "on target" (0.02 = ±2 %).
+    #[serde(default = "default_tolerance")]
+    pub on_target_tolerance: f64,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+fn default_margin() -> f64 {
+    1.0
+}
+fn default_locale() -> String {
+    "en".to_string()
+}
+fn default_tolerance() -> f64 {
+    0.02
+}
+
+/// `[lake]`: where the Parquet lake lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// Directory of the lake, relative to kpi.toml unless absolute.
+    #[serde(default = "default_lake")]
+    pub path: PathBuf,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        Self {
+            path: default_lake(),
+        }
+    }
+}
+
+fn default_lake() -> PathBuf {
+    PathBuf::from("lake")
+}
+
+/// `[queries]`: overrides of the built-in SQL.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueriesConfig {
+    /// A directory laid out like the built-in `queries/`; a file there with the
+    /// same relative path (`reference/channel_mapping.csv`,
+    /// `reference/benchmarks.csv`, `staging/ga4.sql`) replaces the built-in
+    /// one. Relative to kpi.toml.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `[sources.<name>]`: one data source.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceConfig {
+    /// Connector type: `google_ads`, `meta_ads`, `linkedin_ads`, `ga4`,
+    /// `search_console`, `hubspot`, `mailchimp`, `social`, `backlinks`, `costs`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The connector's own settings (account ids, lookback, base URL).
+    #[serde(flatten)]
+    pub settings: toml::Table,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut config = Self::parse(&text, path)?;
+        config.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(config)
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            message,
+        };
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.origin = origin.to_path_buf();
+        config.base_dir = PathBuf::from(".");
+        let r = &config.reporting;
+        if r.currency.len() != 3 || !r.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(invalid(format!(
+                "reporting.currency: '{}' is not an ISO 4217 code such as EUR or USD",
+                r.currency
+            )));
+        }
+        if r.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(format!(
+                "reporting.timezone: '{}' is not an IANA time zone such as Europe/Madrid",
+                r.timezone
+            )));
+        }
+        if !(r.gross_margin > 0.0 && r.gross_margin <= 1.0) {
+            return Err(invalid(format!(
+                "reporting.gross_margin: {} must be a fraction above 0 and at most 1",
+                r.gross_margin
+            )));
+        }
+        if !matches!(r.locale.as_str(), "en" | "es") {
+            return Err(invalid(format!(
+                "reporting.locale: '{}' is not supported; use en or es",
+                r.locale
+            )));
+        }
+        for (name, s) in &config.sources {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                return Err(invalid(format!(
+                    "sources.{name}: a source name may hold only a-z, 0-9 and _ (it becomes a table name)"
+                )));
+            }
+            if s.kind.is_empty() {
+                return Err(invalid(format!("sources.{name}.type is empty")));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The time zone periods are computed in.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.reporting.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// Absolute or config-relative path of the lake.
+    pub fn lake_path(&self) -> PathBuf {
+        self.base_dir.join(&self.lake.path)
+    }
+
+    /// Directory of query overrides, if configured.
+    pub fn queries_dir(&self) -> Option<PathBuf> {
+        self.queries.dir.as_ref().map(|d| self.base_dir.join(d))
+    }
+
+    /// Today's date in the reporting time zone.
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().with_timezone(&self.timezone()).date_naive()
+    }
+}
+
+/// Why a config could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {}: {message}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The operating system's reason.
+        message: String,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped field.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// Which setting and why.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_names_the_file_on_error() {
+        let ok = Config::parse(
+            "[reporting]\ncurrency = \"EUR\"\ntimezone = \"Europe/Madrid\"\ngross_margin = 0.6\n[targets]\ncpl = 45.0\n[sources.ads]\ntype = \"google_ads\"\ncustomer_ids = [\"1\"]\n",
+            Path::new("kpi.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.targets["cpl"], 45.0);
+        assert_eq!(ok.sources["ads"].kind, "google_ads");
+        assert!(ok.sources["ads"].settings.contains_key("customer_ids"));
+
+        let err = Config::parse("[reporting]\ncurrency = EUR\n", Path::new("x/kpi.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x/kpi.toml: "), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+
+        let err = Config::parse(
+            "[reporting]\ncurrency = \"EUR\"\ntimezone = \"Mars/Base\"\n",
+            Path::new("kpi.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("reporting.timezone"), "{err}");
+
+        let err = Config::parse(
+            "[reporting]\ncurrency = \"EUR\"\n[target]\ncpl = 1.0\n",
+            Path::new("kpi.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `target`"), "{err}");
+    }
+}

@@ -1,0 +1,632 @@
+//! `kpi-engine`: the DataFusion session that turns the lake into KPIs.
+//!
+//! It owns wiring, not arithmetic: every number is computed by the SQL in
+//! `queries/` (built in, overridable per file). The engine registers the raw
+//! streams of the lake, the reference tables and the config-derived tables
+//! (`report_periods`, `kpi_targets`, `kpi_catalog`), creates the staging and
+//! canonical views, and runs the KPI and comparison SQL for a period.
+//!
+//! Order of work, each step a directory of `queries/`:
+//! 1. `staging/_reference.sql`: FX and mapping helper views;
+//! 2. `canonical/<view>.sql` over the `UNION ALL` of `staging/<type>__<view>.sql`
+//!    for every configured source of that type;
+//! 3. `checks/*.sql`: any row returned is a problem that stops the run;
+//! 4. `kpis/*.sql` in name order, materialising the views a file names in a
+//!    `-- materialize:` line;
+//! 5. `compare.sql`, read through [`Engine::kpis`].
+
+pub mod queries;
+pub mod reference;
+pub mod udf;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use kpi_core::{Catalog, Config, ReportPeriods};
+use kpi_lake::{Lake, RegisteredStream, StreamSpec};
+
+pub use queries::{QueryFile, QuerySet};
+
+/// The canonical views, in the order they are created (later ones use earlier
+/// ones). This list is the analysts' documented interface.
+pub const CANONICAL_VIEWS: &[&str] = &[
+    "ad_campaigns",
+    "campaign_channels",
+    "ad_performance",
+    "web_traffic",
+    "crm_contacts",
+    "crm_deals",
+    "email_performance",
+    "search_performance",
+    "backlinks",
+    "social_performance",
+    "marketing_costs",
+];
+
+/// The columns `kpi kpis` prints, in order.
+pub const KPI_COLUMNS: &[&str] = &[
+    "grain",
+    "channel",
+    "campaign_type",
+    "campaign",
+    "kpi",
+    "value",
+    "previous",
+    "last_year",
+    "target",
+    "benchmark",
+    "change_vs_previous",
+    "change_vs_last_year",
+    "status",
+];
+
+/// Engine failures. Each names the file (and line) or table involved.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A SQL file failed to parse, plan or run.
+    #[error("{origin}:{line}: {message}")]
+    Query {
+        /// The file, built in (`queries/...`) or the user's override.
+        origin: String,
+        /// Line where the failing statement starts.
+        line: usize,
+        /// DataFusion's message.
+        message: String,
+    },
+    /// A query or reference file is missing or malformed.
+    #[error("{origin}: {message}")]
+    Queries {
+        /// The file.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A data check found problems.
+    #[error("the data cannot be reported as it is:\n  {}", problems.join("\n  "))]
+    Check {
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// The config refers to something that does not exist.
+    #[error("{origin}: {message}")]
+    Config {
+        /// The config file.
+        origin: String,
+        /// Which setting and why.
+        message: String,
+    },
+    /// The lake could not be read.
+    #[error(transparent)]
+    Lake(#[from] kpi_lake::LakeError),
+    /// An ad-hoc query failed.
+    #[error("{0}")]
+    DataFusion(String),
+}
+
+/// A DataFusion session over one lake, with every view registered.
+pub struct Engine {
+    ctx: SessionContext,
+    queries: QuerySet,
+    catalog: Catalog,
+    config: Config,
+    streams: Vec<RegisteredStream>,
+}
+
+fn sql_str(s: &str) -> String {
+    s.replace('\'', "''")
+}
+
+impl Engine {
+    /// Opens the lake of `config`, registering raw streams for every configured
+    /// source (`specs` lists the streams each source type has), reference tables
+    /// and the staging and canonical views. Reads no data.
+    pub async fn open(config: &Config, specs: &[StreamSpec]) -> Result<Self, EngineError> {
+        let lake = Lake::open(&config.lake_path())?;
+        let queries = QuerySet::load(config.queries_dir().as_deref())?;
+        let kpis = queries.get("kpis.toml").expect("built in");
+        let catalog = Catalog::parse(&kpis.text, &kpis.origin).map_err(|e| EngineError::Queries {
+            origin: e.origin,
+            message: e.message,
+        })?;
+        let session = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("datafusion", "public");
+        let ctx = SessionContext::new_with_config(session);
+        for f in udf::all() {
+            ctx.register_udf(f);
+        }
+        let mut engine = Self {
+            ctx,
+            queries,
+            catalog,
+            config: config.clone(),
+            streams: Vec::new(),
+        };
+        engine.check_config()?;
+        engine.register_streams(&lake, specs)?;
+        reference::register(&engine.ctx, &engine.queries)?;
+        engine.register_config_tables()?;
+        engine.create_views().await?;
+        Ok(engine)
+    }
+
+    /// The DataFusion session, for ad-hoc SQL.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The KPI catalog in use.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Raw streams as registered, with what the lake holds for each.
+    pub fn streams(&self) -> &[RegisteredStream] {
+        &self.streams
+    }
+
+    fn check_config(&self) -> Result<(), EngineError> {
+        let origin = self.config.origin.display().to_string();
+        let targets = self.config.targets.keys().map(|k| ("targets", k));
+        let channel = self
+            .config
+            .channel_targets
+            .iter()
+            .flat_map(|(_, t)| t.keys().map(|k| ("channel_targets", k)));
+        for (section, key) in targets.chain(channel) {
+            if self.catalog.get(key).is_none() {
+                return Err(EngineError::Config {
+                    origin,
+                    message: format!(
+                        "[{section}]: unknown KPI '{key}' (the keys are listed in queries/kpis.toml)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn register_streams(&mut self, lake: &Lake, specs: &[StreamSpec]) -> Result<(), EngineError> {
+        let mut types: BTreeMap<&str, Vec<&StreamSpec>> = BTreeMap::new();
+        for s in specs {
+            types.entry(s.source_type).or_default().push(s);
+        }
+        let origin = self.config.origin.display().to_string();
+        for (name, source) in &self.config.sources {
+            let Some(type_specs) = types.get(source.kind.as_str()) else {
+                return Err(EngineError::Config {
+                    origin,
+                    message: format!(
+                        "sources.{name}: unknown type '{}'; known types: {}",
+                        source.kind,
+                        types.keys().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            };
+            for spec in type_specs {
+                self.streams.push(kpi_lake::register_stream(&self.ctx, lake, name, spec)?);
+            }
+        }
+        // A type with no configured source still gets empty tables under its
+        // own name, so every staging file plans and contributes no rows.
+        for (kind, type_specs) in &types {
+            if self.config.sources.values().any(|s| s.kind == *kind) {
+                continue;
+            }
+            let schema = if self.config.sources.contains_key(*kind) {
+                format!("_none_{kind}")
+            } else {
+                kind.to_string()
+            };
+            for spec in type_specs {
+                let empty = Lake::open(lake.root())?;
+                let mut r = kpi_lake::register_stream(&self.ctx, &empty, &schema, spec)?;
+                // Whatever is on disk under that name is not a configured source.
+                r.contents = Default::default();
+                self.streams.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    fn sources_of_type(&self, kind: &str) -> Vec<String> {
+        let configured: Vec<String> = self
+            .config
+            .sources
+            .iter()
+            .filter(|(_, s)| s.kind == kind)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !configured.is_empty() {
+            return configured;
+        }
+        match self.streams.iter().find(|s| s.source_type == kind) {
+            Some(s) => vec![s.source.clone()],
+            None => Vec::new(),
+        }
+    }
+
+    fn register_config_tables(&self) -> Result<(), EngineError> {
+        // kpi_catalog
+        let k = &self.catalog.kpis;
+        let str_col = |f: &dyn Fn(&kpi_core::KpiDef) -> String| -> ArrayRef {
+            Arc::new(StringArray::from(k.iter().map(f).collect::<Vec<_>>()))
+        };
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("kpi", DataType::Utf8, false),
+                Field::new("label", DataType::Utf8, false),
+                Field::new("unit", DataType::Utf8, false),
+                Field::new("direction", DataType::Utf8, false),
+                Field::new("kind", DataType::Utf8, false),
+                Field::new("formula", DataType::Utf8, false),
+                Field::new("description", DataType::Utf8, false),
+                Field::new("position", DataType::Int64, false),
+            ])),
+            vec![
+                str_col(&|d| d.key.clone()),
+                str_col(&|d| d.label.clone()),
+                str_col(&|d| d.unit.as_str().to_string()),
+                str_col(&|d| d.direction.as_str().to_string()),
+                str_col(&|d| d.kind.clone()),
+                str_col(&|d| d.formula.clone()),
+                str_col(&|d| d.description.clone()),
+                Arc::new(Int64Array::from_iter_values(0..k.len() as i64)),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("kpi_catalog", batch)?;
+
+        // kpi_targets
+        let mut rows: Vec<(String, Option<String>, String, f64)> = self
+            .config
+            .targets
+            .iter()
+            .map(|(k, v)| ("total".to_string(), None, k.clone(), *v))
+            .collect();
+        for (channel, t) in &self.config.channel_targets {
+            for (k, v) in t {
+                rows.push(("channel".into(), Some(channel.clone()), k.clone(), *v));
+            }
+        }
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("grain", DataType::Utf8, false),
+                Field::new("channel", DataType::Utf8, true),
+                Field::new("kpi", DataType::Utf8, false),
+                Field::new("target", DataType::Float64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("kpi_targets", batch)?;
+
+        // lake_streams
+        let s = &self.streams;
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+        let day = |d: Option<NaiveDate>| d.map(|d| (d - epoch).num_days() as i32);
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("source", DataType::Utf8, false),
+                Field::new("source_type", DataType::Utf8, false),
+                Field::new("stream", DataType::Utf8, false),
+                Field::new("layout", DataType::Utf8, false),
+                Field::new("has_data", DataType::Boolean, false),
+                Field::new("days", DataType::Int64, false),
+                Field::new("first_day", DataType::Date32, true),
+                Field::new("last_day", DataType::Date32, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(s.iter().map(|r| r.source.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(s.iter().map(|r| r.source_type.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(s.iter().map(|r| r.stream.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    s.iter()
+                        .map(|r| match r.layout {
+                            kpi_lake::Layout::Daily => "daily",
+                            kpi_lake::Layout::Snapshot => "snapshot",
+                        })
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(BooleanArray::from(s.iter().map(|r| r.contents.has_data()).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(s.iter().map(|r| r.contents.days as i64).collect::<Vec<_>>())),
+                Arc::new(Date32Array::from(s.iter().map(|r| day(r.contents.first_day)).collect::<Vec<_>>())),
+                Arc::new(Date32Array::from(s.iter().map(|r| day(r.contents.last_day)).collect::<Vec<_>>())),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("lake_streams", batch)?;
+        Ok(())
+    }
+
+    fn register_batch(&self, name: &str, batch: RecordBatch) -> Result<(), EngineError> {
+        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])
+            .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        let _ = self.ctx.deregister_table(name);
+        self.ctx
+            .register_table(name, Arc::new(mem))
+            .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        Ok(())
+    }
+
+    fn base_values(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("currency", sql_str(&self.config.reporting.currency)),
+            ("timezone", sql_str(&self.config.reporting.timezone)),
+        ]
+    }
+
+    /// Runs every statement of `file` with `values` substituted.
+    async fn run_file(&self, file: &QueryFile, values: &[(&str, String)]) -> Result<(), EngineError> {
+        for stmt in queries::split_statements(&file.text) {
+            let sql = queries::substitute(&stmt.sql, &file.origin, stmt.line, values)?;
+            self.run_statement(&sql, &file.origin, stmt.line).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_statement(&self, sql: &str, origin: &str, line: usize) -> Result<(), EngineError> {
+        let err = |e: datafusion::error::DataFusionError| EngineError::Query {
+            origin: origin.to_string(),
+            line,
+            message: e.strip_backtrace(),
+        };
+        let df = self.ctx.sql(sql).await.map_err(err)?;
+        df.collect().await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn create_views(&self) -> Result<(), EngineError> {
+        let values = self.base_values();
+        let reference = self.queries.get("staging/_reference.sql").expect("built in");
+        self.run_file(reference, &values).await?;
+
+        let mut presence: Vec<(String, bool, String)> = Vec::new();
+        for view in CANONICAL_VIEWS {
+            let path = format!("canonical/{view}.sql");
+            let file = self.queries.get(&path).ok_or_else(|| EngineError::Queries {
+                origin: format!("queries/{path}"),
+                message: "missing".into(),
+            })?;
+            let suffix = format!("__{view}.sql");
+            let mut inputs = Vec::new();
+            let mut has_data = false;
+            let mut sources = Vec::new();
+            for staging in self.queries.under("staging") {
+                let name = staging.path.trim_start_matches("staging/");
+                let Some(kind) = name.strip_suffix(&suffix) else { continue };
+                for source in self.sources_of_type(kind) {
+                    let mut v = values.clone();
+                    v.push(("source", source.clone()));
+                    let stmts = queries::split_statements(&staging.text);
+                    let [stmt] = stmts.as_slice() else {
+                        return Err(EngineError::Query {
+                            origin: staging.origin.clone(),
+                            line: 1,
+                            message: format!("a staging file holds exactly one SELECT, found {}", stmts.len()),
+                        });
+                    };
+                    let sql = queries::substitute(&stmt.sql, &staging.origin, stmt.line, &v)?;
+                    // Plan each input on its own first, so an error names its file.
+                    self.ctx.sql(&sql).await.map_err(|e| EngineError::Query {
+                        origin: staging.origin.clone(),
+                        line: stmt.line,
+                        message: e.strip_backtrace(),
+                    })?;
+                    inputs.push(format!("SELECT * FROM ({sql}\n)"));
+                    if self.stream_has_data(&source, &staging.text) {
+                        has_data = true;
+                        sources.push(source.clone());
+                    }
+                }
+            }
+            let stmts = queries::split_statements(&file.text);
+            let [stmt] = stmts.as_slice() else {
+                return Err(EngineError::Query {
+                    origin: file.origin.clone(),
+                    line: 1,
+                    message: "a canonical file holds exactly one SELECT".into(),
+                });
+            };
+            let mut v = values.clone();
+            let uses_inputs = stmt.sql.contains("{{inputs}}");
+            if uses_inputs && inputs.is_empty() {
+                return Err(EngineError::Queries {
+                    origin: file.origin.clone(),
+                    message: format!("no staging file feeds {view} (expected staging/<type>{suffix})"),
+                });
+            }
+            v.push(("inputs", inputs.join("\nUNION ALL\n")));
+            let body = queries::substitute(&stmt.sql, &file.origin, stmt.line, &v)?;
+            self.run_statement(&format!("CREATE VIEW {view} AS\n{body}"), &file.origin, stmt.line)
+                .await?;
+            if uses_inputs {
+                presence.push((view.to_string(), has_data, sources.join(", ")));
+            }
+        }
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("view", DataType::Utf8, false),
+                Field::new("has_data", DataType::Boolean, false),
+                Field::new("sources", DataType::Utf8, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(presence.iter().map(|p| p.0.clone()).collect::<Vec<_>>())),
+                Arc::new(BooleanArray::from(presence.iter().map(|p| p.1).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(presence.iter().map(|p| p.2.clone()).collect::<Vec<_>>())),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("canonical_sources", batch)?;
+        Ok(())
+    }
+
+    /// Whether any stream of `source` that `staging_sql` reads
+    /// (`{{source}}.<stream>`) has data.
+    fn stream_has_data(&self, source: &str, staging_sql: &str) -> bool {
+        self.streams.iter().any(|s| {
+            s.source == source
+                && s.contents.has_data()
+                && staging_sql.contains(&format!("{{{{source}}}}.{}", s.stream))
+        })
+    }
+
+    /// Registers `report_periods` and the KPI views for `periods`, runs the data
+    /// checks, and returns the KPI table (columns [`KPI_COLUMNS`]).
+    pub async fn kpis(&self, periods: &ReportPeriods) -> Result<Vec<RecordBatch>, EngineError> {
+        self.prepare_kpis(periods).await?;
+        let cols = KPI_COLUMNS.join(", ");
+        let sql = format!(
+            "SELECT {cols} FROM kpi_report ORDER BY grain_position, channel NULLS FIRST, \
+             campaign_type NULLS FIRST, campaign NULLS FIRST, kpi_position"
+        );
+        self.query(&sql).await
+    }
+
+    /// Registers `report_periods`, runs the checks and creates (and materialises)
+    /// the KPI views, so that `kpi_values` and `kpi_report` can be queried.
+    pub async fn prepare_kpis(&self, periods: &ReportPeriods) -> Result<(), EngineError> {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+        let day = |d: NaiveDate| (d - epoch).num_days() as i32;
+        let named = periods.named();
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("period", DataType::Utf8, false),
+                Field::new("start_date", DataType::Date32, false),
+                Field::new("end_date", DataType::Date32, false),
+                Field::new("ttm_start", DataType::Date32, false),
+                Field::new("days", DataType::Int64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(named.iter().map(|(n, _)| *n).collect::<Vec<_>>())),
+                Arc::new(Date32Array::from(named.iter().map(|(_, r)| day(r.start)).collect::<Vec<_>>())),
+                Arc::new(Date32Array::from(named.iter().map(|(_, r)| day(r.end)).collect::<Vec<_>>())),
+                Arc::new(Date32Array::from(
+                    named.iter().map(|(_, r)| day(r.end) - 364).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(named.iter().map(|(_, r)| r.days()).collect::<Vec<_>>())),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("report_periods", batch)?;
+
+        let span = periods.span();
+        // The LTV window reaches back a year from each period's end.
+        let range_start = span.start.min(periods.current.end - chrono::Days::new(364));
+        let mut values = self.base_values();
+        values.extend([
+            ("range_start", range_start.to_string()),
+            ("range_end", span.end.to_string()),
+            ("current_end", periods.current.end.to_string()),
+            ("gross_margin", format!("{:?}", self.config.reporting.gross_margin)),
+            ("tolerance", format!("{:?}", self.config.reporting.on_target_tolerance)),
+            ("industry", sql_str(self.config.reporting.industry.as_deref().unwrap_or("All"))),
+        ]);
+
+        let mut problems = Vec::new();
+        for check in self.queries.under("checks") {
+            for stmt in queries::split_statements(&check.text) {
+                let sql = queries::substitute(&stmt.sql, &check.origin, stmt.line, &values)?;
+                let batches = self.query_at(&sql, &check.origin, stmt.line).await?;
+                for b in &batches {
+                    let col = b.column(0);
+                    let col = arrow::array::cast::as_string_array(col);
+                    problems.extend(col.iter().flatten().map(str::to_string));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            problems.truncate(20);
+            return Err(EngineError::Check { problems });
+        }
+
+        let mut files = self.queries.under("kpis");
+        files.push(self.queries.get("compare.sql").expect("built in"));
+        for file in files {
+            for stmt in queries::split_statements(&file.text) {
+                let sql = queries::substitute(&stmt.sql, &file.origin, stmt.line, &values)?;
+                // A view from an earlier call for another period is replaced.
+                if let Some(name) = created_view(&sql) {
+                    let _ = self.ctx.deregister_table(name.as_str());
+                }
+                self.run_statement(&sql, &file.origin, stmt.line).await?;
+            }
+            for name in materialized(&file.text) {
+                let batches = self.query_at(&format!("SELECT * FROM {name}"), &file.origin, 1).await?;
+                let schema = match batches.first() {
+                    Some(b) => b.schema(),
+                    None => Arc::new(
+                        self.ctx
+                            .table(name.as_str())
+                            .await
+                            .map_err(|e| EngineError::DataFusion(e.strip_backtrace()))?
+                            .schema()
+                            .as_arrow()
+                            .clone(),
+                    ),
+                };
+                let mem = MemTable::try_new(schema, vec![batches])
+                    .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+                let _ = self.ctx.deregister_table(name.as_str());
+                self.ctx
+                    .register_table(name.as_str(), Arc::new(mem))
+                    .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn query_at(&self, sql: &str, origin: &str, line: usize) -> Result<Vec<RecordBatch>, EngineError> {
+        let err = |e: datafusion::error::DataFusionError| EngineError::Query {
+            origin: origin.to_string(),
+            line,
+            message: e.strip_backtrace(),
+        };
+        self.ctx.sql(sql).await.map_err(err)?.collect().await.map_err(err)
+    }
+
+    /// Runs one ad-hoc SQL statement.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        let err = |e: datafusion::error::DataFusionError| EngineError::DataFusion(e.strip_backtrace());
+        self.ctx.sql(sql).await.map_err(err)?.collect().await.map_err(err)
+    }
+}
+
+/// The view a `CREATE VIEW name AS` statement creates.
+fn created_view(sql: &str) -> Option<String> {
+    let mut words = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .flat_map(str::split_whitespace);
+    loop {
+        let w = words.next()?;
+        if w.eq_ignore_ascii_case("create") {
+            let next = words.next()?;
+            if next.eq_ignore_ascii_case("view") {
+                return words.next().map(str::to_string);
+            }
+            return None;
+        }
+    }
+}
+
+/// Views a file asks to materialise with `-- materialize: a, b`.
+fn materialized(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("-- materialize:"))
+        .flat_map(|rest| rest.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s != "none")
+        .collect()
+}

@@ -1,0 +1,181 @@
+//! `kpi-lake`: the Parquet lake on disk.
+//!
+//! It owns the layout (`raw/<source>/<stream>/date=YYYY-MM-DD/part-0.parquet`,
+//! Hive style so DuckDB, Polars and Spark read it as is), atomic writes (a file
+//! is written under `_tmp/` and renamed into place, so a reader never sees half
+//! a partition and a re-synced day replaces the old one whole), cursor state
+//! per source (`_state/<source>.json`), and registering streams as DataFusion
+//! tables with the `date` partition column so that a one-month query over two
+//! years of data only opens one month of files.
+
+mod register;
+pub mod spec;
+mod state;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+pub use register::{RegisteredStream, register_stream, table_schema};
+pub use spec::{Layout, StreamSpec};
+pub use state::{SourceState, StreamCursor};
+pub use write::{Durability, SnapshotWriter, WriteStats};
+
+/// Name of the file a lake root holds so that tools know what it is.
+pub const LAKE_MARKER: &str = "_kpi_lake.json";
+
+/// A lake rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+    durability: Durability,
+}
+
+impl Lake {
+    /// Opens an existing lake; fails with the path when it does not exist.
+    pub fn open(root: &Path) -> Result<Self, LakeError> {
+        if !root.is_dir() {
+            return Err(LakeError::Missing(root.to_path_buf()));
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            durability: Durability::Fsync,
+        })
+    }
+
+    /// Creates the lake directory (and parents) if needed and opens it.
+    pub fn create(root: &Path) -> Result<Self, LakeError> {
+        std::fs::create_dir_all(root.join("raw")).map_err(|e| io(root, e))?;
+        let marker = root.join(LAKE_MARKER);
+        if !marker.exists() {
+            std::fs::write(&marker, "{\"layout\": 1}\n").map_err(|e| io(&marker, e))?;
+        }
+        Self::open(root)
+    }
+
+    /// Chooses whether writes are flushed to disk before they are renamed into
+    /// place. `Fsync` (the default) survives a power cut; `Os` leaves it to the
+    /// operating system, for throw-away lakes such as the demo.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The lake's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Directory of one raw stream.
+    pub fn stream_dir(&self, source: &str, stream: &str) -> PathBuf {
+        self.root.join("raw").join(source).join(stream)
+    }
+
+    /// Directory of one daily partition.
+    pub fn partition_dir(&self, source: &str, stream: &str, date: chrono::NaiveDate) -> PathBuf {
+        self.stream_dir(source, stream)
+            .join(format!("date={}", date.format("%Y-%m-%d")))
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("_tmp")
+    }
+
+    /// What is in the lake for one stream: days present and files.
+    pub fn stream_contents(&self, source: &str, stream: &str) -> Result<StreamContents, LakeError> {
+        let dir = self.stream_dir(source, stream);
+        let mut contents = StreamContents::default();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(contents),
+            Err(e) => return Err(io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io(&dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if let Some(d) = name.strip_prefix("date=") {
+                if let Ok(date) = d.parse::<chrono::NaiveDate>() {
+                    let has_file = std::fs::read_dir(entry.path())
+                        .map_err(|e| io(&entry.path(), e))?
+                        .filter_map(Result::ok)
+                        .any(|f| f.file_name().to_string_lossy().ends_with(".parquet"));
+                    if has_file {
+                        contents.days += 1;
+                        contents.first_day = Some(contents.first_day.map_or(date, |f| f.min(date)));
+                        contents.last_day = Some(contents.last_day.map_or(date, |l| l.max(date)));
+                    }
+                }
+            } else if name.ends_with(".parquet") {
+                contents.snapshot = true;
+            }
+        }
+        Ok(contents)
+    }
+}
+
+/// What one stream holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamContents {
+    /// Number of daily partitions with data.
+    pub days: u64,
+    /// Earliest partition date.
+    pub first_day: Option<chrono::NaiveDate>,
+    /// Latest partition date.
+    pub last_day: Option<chrono::NaiveDate>,
+    /// A snapshot file is present.
+    pub snapshot: bool,
+}
+
+impl StreamContents {
+    /// Whether the stream has any data at all.
+    pub fn has_data(&self) -> bool {
+        self.days > 0 || self.snapshot
+    }
+}
+
+/// Lake failures; each names the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The lake directory does not exist.
+    #[error("lake directory {} does not exist (check [lake] path in kpi.toml, or run `kpi demo`)", .0.display())]
+    Missing(PathBuf),
+    /// A file operation failed.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's reason.
+        message: String,
+    },
+    /// Writing Parquet failed.
+    #[error("writing {}: {message}", path.display())]
+    Parquet {
+        /// The file being written.
+        path: PathBuf,
+        /// The writer's reason.
+        message: String,
+    },
+    /// A state file is not valid.
+    #[error("cursor state {}: {message}", path.display())]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// DataFusion refused a table.
+    #[error("registering {table}: {message}")]
+    Register {
+        /// The table name.
+        table: String,
+        /// DataFusion's reason.
+        message: String,
+    },
+}
+
+pub(crate) fn io(path: &Path, e: std::io::Error) -> LakeError {
+    LakeError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}

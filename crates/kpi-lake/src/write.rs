@@ -1,0 +1,177 @@
+//! Atomic Parquet writes.
+//!
+//! Every file is written under `<lake>/_tmp/` and renamed over its final name.
+//! `rename(2)` replaces the old file in one step on the same file system, so a
+//! reader sees either the old partition or the new one, and a crash leaves at
+//! most a stray temporary file that the next write ignores.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::{Lake, LakeError, io};
+
+/// Whether a file is flushed to disk before it is renamed into place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync` the file before the rename: survives a power cut.
+    Fsync,
+    /// Leave flushing to the operating system.
+    Os,
+}
+
+/// What a write put on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes of Parquet written.
+    pub bytes: u64,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The file name every partition's data is written under.
+pub const PART_FILE: &str = "part-0.parquet";
+
+fn props() -> WriterProperties {
+    // Snappy is read by every engine analysts use and is cheap to write.
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build()
+}
+
+impl Lake {
+    fn tmp_file(&self) -> Result<PathBuf, LakeError> {
+        let dir = self.tmp_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Ok(dir.join(format!("{}-{n}.parquet.tmp", std::process::id())))
+    }
+
+    /// Replaces the daily partition `date` of `source/stream` with `batches`.
+    pub fn write_daily(
+        &self,
+        source: &str,
+        stream: &str,
+        date: chrono::NaiveDate,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<WriteStats, LakeError> {
+        let dir = self.partition_dir(source, stream, date);
+        let mut w = SnapshotWriter::start(self, dir.join(PART_FILE), schema)?;
+        for b in batches {
+            w.write(b)?;
+        }
+        let stats = w.commit()?;
+        // A partition holds one file; remove files an older writer left beside it.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.filter_map(Result::ok) {
+                if e.file_name() != PART_FILE {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Starts replacing the snapshot of `source/stream`; nothing changes in the
+    /// lake until [`SnapshotWriter::commit`].
+    pub fn snapshot_writer(
+        &self,
+        source: &str,
+        stream: &str,
+        schema: SchemaRef,
+    ) -> Result<SnapshotWriter, LakeError> {
+        SnapshotWriter::start(self, self.stream_dir(source, stream).join(PART_FILE), schema)
+    }
+}
+
+/// Writes one Parquet file to a temporary name, then renames it into place.
+pub struct SnapshotWriter {
+    tmp: PathBuf,
+    target: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+    rows: u64,
+    durability: Durability,
+}
+
+impl SnapshotWriter {
+    fn start(lake: &Lake, target: PathBuf, schema: SchemaRef) -> Result<Self, LakeError> {
+        let tmp = lake.tmp_file()?;
+        let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props())).map_err(|e| {
+            LakeError::Parquet {
+                path: target.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Self {
+            tmp,
+            target,
+            writer: Some(writer),
+            rows: 0,
+            durability: lake.durability,
+        })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), LakeError> {
+        let w = self.writer.as_mut().expect("not committed");
+        w.write(batch).map_err(|e| LakeError::Parquet {
+            path: self.target.clone(),
+            message: e.to_string(),
+        })?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Finishes the file and renames it over the target.
+    pub fn commit(mut self) -> Result<WriteStats, LakeError> {
+        let w = self.writer.take().expect("not committed");
+        let file = w.into_inner().map_err(|e| LakeError::Parquet {
+            path: self.target.clone(),
+            message: e.to_string(),
+        })?;
+        if self.durability == Durability::Fsync {
+            file.sync_all().map_err(|e| io(&self.tmp, e))?;
+        }
+        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        drop(file);
+        if let Some(parent) = self.target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| io(&self.target, e))?;
+        if self.durability == Durability::Fsync {
+            sync_dir(self.target.parent());
+        }
+        Ok(WriteStats {
+            rows: self.rows,
+            bytes,
+        })
+    }
+}
+
+impl Drop for SnapshotWriter {
+    fn drop(&mut self) {
+        // Abandoned (error or panic before commit): the lake keeps the old file.
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn sync_dir(dir: Option<&Path>) {
+    // Makes the rename itself durable; best effort, not every platform allows it.
+    if let Some(d) = dir {
+        if let Ok(f) = File::open(d) {
+            let _ = f.sync_all();
+        }
+    }
+}

@@ -1,0 +1,164 @@
+-- materialize: kpi_measures
+--
+-- kpi_measures: every base measure summed at every grain, for every report
+-- period. Ratios are computed later from these sums, never averaged.
+--
+-- Grains: total; channel; campaign_type (inbound / outbound); campaign (with
+-- the campaign's channel and type). Rows without a campaign are left out of the
+-- campaign grain but count in the others, so channel rows add up to the total.
+--
+-- A measure is NULL when no source of it has any data in the lake (the KPI is
+-- then reported with status 'no source'); when its source exists, a grain with
+-- no rows in the period counts 0.
+
+CREATE VIEW kpi_measures_agg AS
+SELECT period,
+       CASE WHEN grouping(campaign) = 0 THEN 'campaign'
+            WHEN grouping(channel) = 0 THEN 'channel'
+            WHEN grouping(campaign_type) = 0 THEN 'campaign_type'
+            ELSE 'total' END AS grain,
+       channel, campaign_type, campaign,
+       sum(ad_spend) AS ad_spend,
+       sum(other_cost) AS other_cost,
+       sum(impressions) AS impressions,
+       sum(clicks) AS clicks,
+       sum(ad_conversions) AS ad_conversions,
+       sum(conversion_value) AS conversion_value,
+       sum(sessions) AS sessions,
+       sum(users) AS users,
+       sum(new_users) AS new_users,
+       sum(engaged_sessions) AS engaged_sessions,
+       sum(bounces) AS bounces,
+       sum(session_duration_s) AS session_duration_s,
+       sum(pageviews) AS pageviews,
+       sum(organic_sessions) AS organic_sessions,
+       sum(social_sessions) AS social_sessions,
+       sum(leads) AS leads,
+       sum(mqls) AS mqls,
+       sum(sqls) AS sqls,
+       sum(opportunities) AS opportunities,
+       sum(new_customers) AS new_customers,
+       sum(social_leads) AS social_leads,
+       sum(customers_start) AS customers_start,
+       sum(customers_end) AS customers_end,
+       sum(ttm_customers_start) AS ttm_customers_start,
+       sum(ttm_churned) AS ttm_churned,
+       sum(deals_won) AS deals_won,
+       sum(deals_lost) AS deals_lost,
+       sum(revenue) AS revenue,
+       sum(ttm_revenue) AS ttm_revenue,
+       CAST(count(DISTINCT ttm_paying_contact) AS DOUBLE) AS ttm_paying_customers,
+       sum(email_sent) AS email_sent,
+       sum(email_delivered) AS email_delivered,
+       sum(email_opens) AS email_opens,
+       sum(email_clicks) AS email_clicks,
+       sum(email_forwards) AS email_forwards,
+       sum(email_unsubscribes) AS email_unsubscribes,
+       sum(email_bounces) AS email_bounces,
+       sum(search_impressions) AS search_impressions,
+       sum(search_clicks) AS search_clicks,
+       sum(search_position_x_impressions) AS search_position_x_impressions,
+       sum(social_impressions) AS social_impressions,
+       sum(social_interactions) AS social_interactions,
+       sum(mentions_positive) AS mentions_positive,
+       sum(mentions_neutral) AS mentions_neutral,
+       sum(mentions_negative) AS mentions_negative
+FROM kpi_facts
+GROUP BY GROUPING SETS (
+    (period),
+    (period, channel),
+    (period, campaign_type),
+    (period, channel, campaign_type, campaign)
+);
+
+-- Which canonical views have any data at all (see canonical_sources).
+CREATE VIEW source_presence AS
+SELECT
+    coalesce(bool_or(view = 'ad_performance' AND has_data), false) AS has_ads,
+    coalesce(bool_or(view = 'marketing_costs' AND has_data), false) AS has_costs,
+    coalesce(bool_or(view = 'web_traffic' AND has_data), false) AS has_web,
+    coalesce(bool_or(view = 'crm_contacts' AND has_data), false) AS has_crm,
+    coalesce(bool_or(view = 'crm_deals' AND has_data), false) AS has_deals,
+    coalesce(bool_or(view = 'email_performance' AND has_data), false) AS has_email,
+    coalesce(bool_or(view = 'search_performance' AND has_data), false) AS has_search,
+    coalesce(bool_or(view = 'backlinks' AND has_data), false) AS has_backlinks,
+    coalesce(bool_or(view = 'social_performance' AND has_data), false) AS has_social
+FROM canonical_sources;
+
+CREATE VIEW kpi_measures AS
+WITH agg AS (
+    SELECT a.*,
+           a.grain || '|' || coalesce(a.channel, '~') || '|' || coalesce(a.campaign_type, '~')
+               || '|' || coalesce(a.campaign, '~') AS row_key
+    FROM kpi_measures_agg a
+    WHERE NOT (a.grain = 'campaign' AND a.campaign IS NULL)
+), keys AS (
+    -- Every grain row that has data in any period gets a row in every period,
+    -- so that a campaign new this month compares with 0 spend, not with nothing.
+    SELECT DISTINCT row_key, grain, channel, campaign_type, campaign FROM agg
+), grid AS (
+    SELECT k.*, p.period FROM keys k CROSS JOIN report_periods p
+), rank AS (
+    SELECT r.*, r.grain || '|' || coalesce(r.channel, '~') || '|' || coalesce(r.campaign_type, '~') || '|~' AS row_key
+    FROM kpi_search_rank r
+), links AS (
+    SELECT l.*, l.grain || '|' || coalesce(l.channel, '~') || '|' || coalesce(l.campaign_type, '~') || '|~' AS row_key
+    FROM kpi_backlinks l
+)
+SELECT g.period, g.grain, g.channel, g.campaign_type, g.campaign, g.row_key,
+       s.has_ads, s.has_costs, s.has_web, s.has_crm, s.has_deals, s.has_email,
+       s.has_search, s.has_backlinks, s.has_social,
+       CASE WHEN s.has_ads THEN coalesce(a.ad_spend, 0) END AS ad_spend,
+       CASE WHEN s.has_costs THEN coalesce(a.other_cost, 0) END AS other_cost,
+       CASE WHEN s.has_ads OR s.has_costs
+            THEN coalesce(a.ad_spend, 0) + coalesce(a.other_cost, 0) END AS marketing_cost,
+       CASE WHEN s.has_ads THEN coalesce(a.impressions, 0) END AS impressions,
+       CASE WHEN s.has_ads THEN coalesce(a.clicks, 0) END AS clicks,
+       CASE WHEN s.has_ads THEN coalesce(a.ad_conversions, 0) END AS ad_conversions,
+       CASE WHEN s.has_ads THEN coalesce(a.conversion_value, 0) END AS conversion_value,
+       CASE WHEN s.has_web THEN coalesce(a.sessions, 0) END AS sessions,
+       CASE WHEN s.has_web THEN coalesce(a.users, 0) END AS users,
+       CASE WHEN s.has_web THEN coalesce(a.new_users, 0) END AS new_users,
+       CASE WHEN s.has_web THEN coalesce(a.engaged_sessions, 0) END AS engaged_sessions,
+       CASE WHEN s.has_web THEN coalesce(a.bounces, 0) END AS bounces,
+       CASE WHEN s.has_web THEN coalesce(a.session_duration_s, 0) END AS session_duration_s,
+       CASE WHEN s.has_web THEN coalesce(a.pageviews, 0) END AS pageviews,
+       CASE WHEN s.has_web THEN coalesce(a.organic_sessions, 0) END AS organic_sessions,
+       CASE WHEN s.has_web THEN coalesce(a.social_sessions, 0) END AS social_sessions,
+       CASE WHEN s.has_crm THEN coalesce(a.leads, 0) END AS leads,
+       CASE WHEN s.has_crm THEN coalesce(a.mqls, 0) END AS mqls,
+       CASE WHEN s.has_crm THEN coalesce(a.sqls, 0) END AS sqls,
+       CASE WHEN s.has_crm THEN coalesce(a.opportunities, 0) END AS opportunities,
+       CASE WHEN s.has_crm THEN coalesce(a.new_customers, 0) END AS new_customers,
+       CASE WHEN s.has_crm THEN coalesce(a.social_leads, 0) END AS social_leads,
+       CASE WHEN s.has_crm THEN coalesce(a.customers_start, 0) END AS customers_start,
+       CASE WHEN s.has_crm THEN coalesce(a.customers_end, 0) END AS customers_end,
+       CASE WHEN s.has_crm THEN coalesce(a.ttm_customers_start, 0) END AS ttm_customers_start,
+       CASE WHEN s.has_crm THEN coalesce(a.ttm_churned, 0) END AS ttm_churned,
+       CASE WHEN s.has_deals THEN coalesce(a.deals_won, 0) END AS deals_won,
+       CASE WHEN s.has_deals THEN coalesce(a.deals_lost, 0) END AS deals_lost,
+       CASE WHEN s.has_deals THEN coalesce(a.revenue, 0) END AS revenue,
+       CASE WHEN s.has_deals THEN coalesce(a.ttm_revenue, 0) END AS ttm_revenue,
+       CASE WHEN s.has_deals THEN coalesce(a.ttm_paying_customers, 0) END AS ttm_paying_customers,
+       CASE WHEN s.has_email THEN coalesce(a.email_sent, 0) END AS email_sent,
+       CASE WHEN s.has_email THEN coalesce(a.email_delivered, 0) END AS email_delivered,
+       CASE WHEN s.has_email THEN coalesce(a.email_opens, 0) END AS email_opens,
+       CASE WHEN s.has_email THEN coalesce(a.email_clicks, 0) END AS email_clicks,
+       CASE WHEN s.has_email THEN coalesce(a.email_forwards, 0) END AS email_forwards,
+       CASE WHEN s.has_email THEN coalesce(a.email_unsubscribes, 0) END AS email_unsubscribes,
+       CASE WHEN s.has_email THEN coalesce(a.email_bounces, 0) END AS email_bounces,
+       CASE WHEN s.has_search THEN coalesce(a.search_impressions, 0) END AS search_impressions,
+       CASE WHEN s.has_search THEN coalesce(a.search_clicks, 0) END AS search_clicks,
+       CASE WHEN s.has_search THEN coalesce(a.search_position_x_impressions, 0) END AS search_position_x_impressions,
+       r.keywords_top10,
+       l.referring_domains,
+       CASE WHEN s.has_social THEN coalesce(a.social_impressions, 0) END AS social_impressions,
+       CASE WHEN s.has_social THEN coalesce(a.social_interactions, 0) END AS social_interactions,
+       CASE WHEN s.has_social THEN coalesce(a.mentions_positive, 0) END AS mentions_positive,
+       CASE WHEN s.has_social THEN coalesce(a.mentions_neutral, 0) END AS mentions_neutral,
+       CASE WHEN s.has_social THEN coalesce(a.mentions_negative, 0) END AS mentions_negative
+FROM grid g
+CROSS JOIN source_presence s
+LEFT JOIN agg a ON a.period = g.period AND a.row_key = g.row_key
+LEFT JOIN rank r ON r.period = g.period AND r.row_key = g.row_key
+LEFT JOIN links l ON l.period = g.period AND l.row_key = g.row_key;

@@ -1,0 +1,10 @@
+-- Meta campaigns -> ad_campaigns.
+SELECT 'meta_ads' AS platform,
+       s.account_id,
+       s.id AS campaign_id,
+       s.name AS campaign_name,
+       campaign_key(s.name) AS campaign_key,
+       s.status,
+       m.channel AS mapped_channel
+FROM {{source}}.campaigns s
+LEFT JOIN channel_map m ON m.system = 'meta_ads' AND m.key = '*'
