@@ -1,1 +1,226 @@
-fn main() {}
+//! `kpi`: the command-line interface. Argument parsing and output only; the
+//! work is done by `kpi-pipeline`.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use kpi_core::{Config, DateRange, NamedPeriod, PeriodSpec};
+
+use crate::output::Format;
+
+/// Marketing and sales KPIs from ad platforms, analytics, CRM and email data.
+#[derive(Debug, Parser)]
+#[command(name = "kpi", version, about, long_about = None)]
+struct Cli {
+    /// Path of kpi.toml.
+    #[arg(long, global = true, env = "KPI_CONFIG", default_value = "kpi.toml")]
+    config: PathBuf,
+
+    /// Use this date as "today" (YYYY-MM-DD) for every period computation.
+    #[arg(long, global = true, value_name = "DATE")]
+    as_of: Option<NaiveDate>,
+
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a demo setup (kpi.toml and a lake of 25 months of synthetic data
+    /// ending yesterday) with no network and no credentials.
+    Demo {
+        /// Directory to create; rebuilt if an earlier `kpi demo` made it.
+        #[arg(long, default_value = "kpi-demo")]
+        dir: PathBuf,
+        /// Volume multiplier (100 gives about 100 times the rows).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Months of history.
+        #[arg(long, default_value_t = 25)]
+        months: u32,
+    },
+    /// Print the full KPI set for a period, with comparisons.
+    Kpis {
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Run SQL against the lake (canonical views, raw streams, reference tables).
+    Sql {
+        /// The SQL statement.
+        query: String,
+        /// Also register kpi_values and kpi_report for this period.
+        #[command(flatten)]
+        period: OptionalPeriodArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct PeriodArgs {
+    /// A named period: yesterday, previous_week, previous_month,
+    /// previous_quarter, previous_year, week_to_date, month_to_date,
+    /// quarter_to_date, year_to_date, last_7_days, last_28_days, last_30_days,
+    /// last_90_days.
+    #[arg(long, default_value = "previous_month", conflicts_with_all = ["from", "to"])]
+    period: String,
+    /// First day of an explicit period (inclusive).
+    #[arg(long, requires = "to")]
+    from: Option<NaiveDate>,
+    /// Last day of an explicit period (inclusive).
+    #[arg(long, requires = "from")]
+    to: Option<NaiveDate>,
+}
+
+#[derive(Debug, clap::Args)]
+struct OptionalPeriodArgs {
+    /// Register the KPI views for this named period.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    period: Option<String>,
+    /// First day of an explicit period (inclusive).
+    #[arg(long, requires = "to")]
+    from: Option<NaiveDate>,
+    /// Last day of an explicit period (inclusive).
+    #[arg(long, requires = "from")]
+    to: Option<NaiveDate>,
+}
+
+fn period_spec(period: Option<&str>, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Option<PeriodSpec>> {
+    if let (Some(from), Some(to)) = (from, to) {
+        return Ok(Some(PeriodSpec::Range(DateRange::new(from, to)?)));
+    }
+    match period {
+        Some(p) => Ok(Some(PeriodSpec::Named(p.parse::<NamedPeriod>()?))),
+        None => Ok(None),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KPI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load_config(path: &PathBuf) -> Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn today(cli_as_of: Option<NaiveDate>, config: &Config) -> NaiveDate {
+    cli_as_of.unwrap_or_else(|| config.today())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { dir, scale, months } => {
+            if !(scale.is_finite() && scale > 0.0) {
+                bail!("--scale must be a positive number, got {scale}");
+            }
+            if months == 0 {
+                bail!("--months must be at least 1");
+            }
+            let today = cli.as_of.unwrap_or_else(|| {
+                chrono::Utc::now()
+                    .with_timezone(&chrono_tz::Europe::Madrid)
+                    .date_naive()
+            });
+            let end_date = today.pred_opt().context("--as-of is out of range")?;
+            let started = std::time::Instant::now();
+            let outcome = kpi_pipeline::run_demo(&kpi_pipeline::DemoOptions {
+                dir: dir.clone(),
+                end_date,
+                scale,
+                months,
+            })?;
+            let rows: u64 = outcome.rows.values().sum();
+            println!(
+                "Demo company written in {:.1} s: {rows} rows in {} Parquet files ({:.1} MiB), {} to {}.",
+                started.elapsed().as_secs_f64(),
+                outcome.files,
+                outcome.bytes as f64 / 1_048_576.0,
+                outcome.first_day,
+                outcome.last_day
+            );
+            println!("  config: {}", outcome.config.display());
+            println!("  lake:   {}", outcome.lake.display());
+            println!();
+            println!("Try:");
+            let cfg = outcome.config.display();
+            let as_of = cli.as_of.map(|d| format!(" --as-of {d}")).unwrap_or_default();
+            println!("  kpi --config {cfg}{as_of} kpis --period previous_month");
+            println!(
+                "  kpi --config {cfg} sql \"SELECT channel, sum(spend) AS spend FROM ad_performance GROUP BY 1 ORDER BY 2 DESC\""
+            );
+            println!("  duckdb -c \"SELECT * FROM read_parquet('{}/raw/*/*/*/*.parquet', hive_partitioning=true, union_by_name=true) LIMIT 5\"", outcome.lake.display());
+            Ok(())
+        }
+        Command::Kpis { period, format } => {
+            let config = load_config(&cli.config)?;
+            let spec = period_spec(Some(&period.period), period.from, period.to)?
+                .expect("a default period");
+            let periods = kpi_pipeline::resolve_period(&spec, today(cli.as_of, &config))?;
+            let engine = kpi_pipeline::open_engine(&config).await?;
+            let batches = engine.kpis(&periods).await?;
+            if format == Format::Table {
+                println!(
+                    "{} ({}), compared with {} and {}; amounts in {}",
+                    periods.label,
+                    periods.current,
+                    periods.previous,
+                    periods.last_year,
+                    config.reporting.currency
+                );
+            }
+            output::print(&batches, format)
+        }
+        Command::Sql { query, period, format } => {
+            let config = load_config(&cli.config)?;
+            let engine = kpi_pipeline::open_engine(&config).await?;
+            if let Some(spec) = period_spec(period.period.as_deref(), period.from, period.to)? {
+                let periods = kpi_pipeline::resolve_period(&spec, today(cli.as_of, &config))?;
+                engine.prepare_kpis(&periods).await?;
+            }
+            let batches = engine.query(&query).await?;
+            output::print(&batches, format)
+        }
+    }
+}

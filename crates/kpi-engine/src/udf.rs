@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Date32Array, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{NaiveDate, TimeZone};
-use datafusion::common::{DataFusionError, Result, ScalarValue, cast::as_string_array};
+use datafusion::common::{DataFusionError, ScalarValue, cast::as_string_array};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
 /// Normalises a campaign name or `utm_campaign` value to the key that joins a

@@ -1,1 +1,57 @@
-//! placeholder
+//! `kpi-pipeline`: the jobs the CLI (and later the daemon) run, end to end.
+//!
+//! It knows which stream each source type has, builds the demo company's lake
+//! and config, and opens the engine over a config's lake. It holds no KPI
+//! arithmetic (that is `queries/`) and no argument parsing (that is `kpi-cli`).
+
+mod demo;
+
+use std::collections::BTreeMap;
+
+pub use demo::{DEMO_MARKER, DemoOptions, DemoOutcome, run_demo};
+use kpi_core::{Config, ConfigError, PeriodError, PeriodSpec, ReportPeriods};
+use kpi_engine::{Engine, EngineError};
+use kpi_lake::StreamSpec;
+
+/// Every raw stream of every known source type. The connectors will declare
+/// theirs; until then the sandbox's shapes are the contract.
+pub fn stream_specs() -> Vec<StreamSpec> {
+    kpi_sandbox::raw_streams()
+}
+
+/// Pipeline failures, each with the file or setting involved.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The config could not be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The requested period is not valid.
+    #[error(transparent)]
+    Period(#[from] PeriodError),
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The lake could not be written or read.
+    #[error(transparent)]
+    Lake(#[from] kpi_lake::LakeError),
+    /// The demo could not be built.
+    #[error("{0}")]
+    Demo(String),
+}
+
+/// Opens the engine over the lake of `config`.
+pub async fn open_engine(config: &Config) -> Result<Engine, PipelineError> {
+    Ok(Engine::open(config, &stream_specs()).await?)
+}
+
+/// Resolves `spec` against `today` (the `--as-of` date or today in the
+/// reporting time zone).
+pub fn resolve_period(
+    spec: &PeriodSpec,
+    today: chrono::NaiveDate,
+) -> Result<ReportPeriods, PipelineError> {
+    Ok(ReportPeriods::resolve(spec, today)?)
+}
+
+/// Row counts per `source.stream`, for summaries.
+pub type RowCounts = BTreeMap<String, u64>;

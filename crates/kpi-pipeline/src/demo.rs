@@ -1,0 +1,249 @@
+//! `kpi demo`: a complete, working setup on the synthetic company.
+//!
+//! It writes a `kpi.toml` and a lake of 25 months of data ending yesterday into
+//! a directory it owns (marked with [`DEMO_MARKER`]), so that it can rebuild
+//! that directory on the next run and refuse to touch any other.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use kpi_lake::{Durability, Lake, SnapshotWriter, StreamSpec};
+use kpi_sandbox::{Company, RawSink, SinkError};
+
+use crate::{PipelineError, RowCounts};
+
+/// File that marks a directory as made by `kpi demo`.
+pub const DEMO_MARKER: &str = ".kpi-demo";
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Directory to create (or rebuild).
+    pub dir: PathBuf,
+    /// Last day of data, inclusive (yesterday).
+    pub end_date: NaiveDate,
+    /// Volume multiplier (1 = the default company).
+    pub scale: f64,
+    /// Months of history.
+    pub months: u32,
+}
+
+/// What was built.
+#[derive(Debug, Clone)]
+pub struct DemoOutcome {
+    /// The config file.
+    pub config: PathBuf,
+    /// The lake directory.
+    pub lake: PathBuf,
+    /// Rows written per `source.stream`.
+    pub rows: RowCounts,
+    /// Files written.
+    pub files: u64,
+    /// Bytes of Parquet written.
+    pub bytes: u64,
+    /// First and last day of data.
+    pub first_day: NaiveDate,
+    /// Last day of data.
+    pub last_day: NaiveDate,
+}
+
+/// Builds the demo directory.
+pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> {
+    let dir = &opts.dir;
+    prepare_dir(dir)?;
+    let lake_dir = dir.join("lake");
+    let lake = Lake::create(&lake_dir)?.with_durability(Durability::Os);
+    let company = Company {
+        end_date: opts.end_date,
+        months: opts.months,
+        scale: opts.scale,
+        ..Company::new(opts.end_date)
+    };
+    let mut sink = LakeSink {
+        lake: &lake,
+        snapshots: BTreeMap::new(),
+        rows: BTreeMap::new(),
+        files: 0,
+        bytes: 0,
+    };
+    kpi_sandbox::generate(&company, &mut sink).map_err(|e| PipelineError::Demo(e.to_string()))?;
+    for ((source, stream), writer) in std::mem::take(&mut sink.snapshots) {
+        let stats = writer.commit()?;
+        sink.files += 1;
+        sink.bytes += stats.bytes;
+        let _ = (source, stream);
+    }
+    // The sandbox data is complete through the end date: record it as synced,
+    // as a real sync would.
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut states: BTreeMap<&str, kpi_lake::SourceState> = BTreeMap::new();
+    for spec in crate::stream_specs() {
+        states.entry(spec.source_type).or_default().streams.insert(
+            spec.stream.to_string(),
+            kpi_lake::StreamCursor {
+                synced_through: opts.end_date,
+                synced_at: now.clone(),
+            },
+        );
+    }
+    for (source, state) in &states {
+        lake.write_state(source, state)?;
+    }
+    let config = dir.join("kpi.toml");
+    std::fs::write(&config, demo_config()).map_err(|e| io(&config, e))?;
+    Ok(DemoOutcome {
+        config,
+        lake: lake_dir,
+        rows: sink.rows,
+        files: sink.files,
+        bytes: sink.bytes,
+        first_day: company.start_date(),
+        last_day: opts.end_date,
+    })
+}
+
+fn io(path: &Path, e: std::io::Error) -> PipelineError {
+    PipelineError::Demo(format!("{}: {e}", path.display()))
+}
+
+/// Creates `dir`, or empties it if an earlier demo made it; refuses anything else.
+fn prepare_dir(dir: &Path) -> Result<(), PipelineError> {
+    let marker = dir.join(DEMO_MARKER);
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Err(PipelineError::Demo(format!(
+                "{} exists and is not a directory; choose another --dir",
+                dir.display()
+            )));
+        }
+        let empty = std::fs::read_dir(dir).map_err(|e| io(dir, e))?.next().is_none();
+        if !empty && !marker.exists() {
+            return Err(PipelineError::Demo(format!(
+                "{} exists and was not created by `kpi demo` (it has no {DEMO_MARKER} file); \
+                 refusing to touch it. Choose another --dir or remove it yourself.",
+                dir.display()
+            )));
+        }
+        // Only what the demo writes is removed: a user's extra files stay.
+        for name in ["lake", "kpi.toml"] {
+            let p = dir.join(name);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
+            } else if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
+            }
+        }
+    } else {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    std::fs::write(
+        &marker,
+        "This directory was created by `kpi demo`, which rebuilds it on every run.\n",
+    )
+    .map_err(|e| io(&marker, e))
+}
+
+struct LakeSink<'a> {
+    lake: &'a Lake,
+    snapshots: BTreeMap<(String, String), SnapshotWriter>,
+    rows: RowCounts,
+    files: u64,
+    bytes: u64,
+}
+
+impl RawSink for LakeSink<'_> {
+    fn daily(&mut self, spec: &StreamSpec, date: NaiveDate, batch: RecordBatch) -> Result<(), SinkError> {
+        let stats = self
+            .lake
+            .write_daily(spec.source_type, spec.stream, date, spec.schema.clone(), &[batch])
+            .map_err(|e| SinkError(e.to_string()))?;
+        *self
+            .rows
+            .entry(format!("{}.{}", spec.source_type, spec.stream))
+            .or_default() += stats.rows;
+        self.files += 1;
+        self.bytes += stats.bytes;
+        Ok(())
+    }
+
+    fn snapshot(&mut self, spec: &StreamSpec, batch: RecordBatch) -> Result<(), SinkError> {
+        let key = (spec.source_type.to_string(), spec.stream.to_string());
+        if !self.snapshots.contains_key(&key) {
+            let w = self
+                .lake
+                .snapshot_writer(spec.source_type, spec.stream, spec.schema.clone())
+                .map_err(|e| SinkError(e.to_string()))?;
+            self.snapshots.insert(key.clone(), w);
+        }
+        let w = self.snapshots.get_mut(&key).expect("inserted");
+        w.write(&batch).map_err(|e| SinkError(e.to_string()))?;
+        *self
+            .rows
+            .entry(format!("{}.{}", spec.source_type, spec.stream))
+            .or_default() += batch.num_rows() as u64;
+        Ok(())
+    }
+}
+
+fn demo_config() -> String {
+    r#"# kpi.toml written by `kpi demo` for the synthetic company "Example SaaS".
+# Every setting is documented in the README; this is a working starting point.
+
+[reporting]
+currency = "EUR"                   # every amount is converted to this
+timezone = "Europe/Madrid"         # periods and CRM dates are in this zone
+industry = "Business and Finance"  # benchmark rows to compare with
+gross_margin = 0.75                # for ROI and profit: revenue is not profit
+locale = "en"
+
+[lake]
+path = "lake"
+
+# The demo's data was generated by the kpi sandbox straight into the lake; the
+# source names below are the table schemas (`SELECT * FROM google_ads.campaign_stats`).
+[sources.google_ads]
+type = "google_ads"
+
+[sources.meta_ads]
+type = "meta_ads"
+
+[sources.linkedin_ads]
+type = "linkedin_ads"
+
+[sources.ga4]
+type = "ga4"
+
+[sources.search_console]
+type = "search_console"
+
+[sources.hubspot]
+type = "hubspot"
+
+[sources.mailchimp]
+type = "mailchimp"
+
+[sources.social]
+type = "social"
+
+[sources.backlinks]
+type = "backlinks"
+
+[sources.costs]
+type = "costs"
+
+# Company-wide targets by KPI key (percentages as fractions).
+[targets]
+cpl = 80.0
+cac = 4000.0
+mql_to_sql = 0.40
+roi = 3.0
+bounce_rate = 0.45
+
+[channel_targets.paid_search]
+cpl = 70.0
+ctr = 0.05
+"#
+    .to_string()
+}
