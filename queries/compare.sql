@@ -13,7 +13,10 @@
 --                  otherwise against the previous period
 --   no comparison  neither a target nor a previous value
 -- Changes are relative: (value - previous) / |previous|, NULL when previous is
--- 0 or NULL. Placeholders: {{industry}}, {{tolerance}}, {{current_end}}.
+-- 0 or NULL. Values are rounded to 9 decimal places: parallel summation adds
+-- floats in a varying order, and a report should not change in its last digit
+-- between two runs on the same data.
+-- Placeholders: {{industry}}, {{tolerance}}, {{current_end}}.
 
 CREATE VIEW kpi_report AS
 WITH pivot AS (
@@ -43,11 +46,12 @@ WITH pivot AS (
     WHERE r.rn = 1
 )
 SELECT p.grain, p.channel, p.campaign_type, p.campaign, p.kpi,
-       p.value, p.previous, p.last_year,
+       round(p.value, 9) AS value, round(p.previous, 9) AS previous,
+       round(p.last_year, 9) AS last_year,
        coalesce(tc.target, tt.target) AS target,
        coalesce(bc.benchmark, ba.benchmark) AS benchmark,
-       (p.value - p.previous) / nullif(abs(p.previous), 0) AS change_vs_previous,
-       (p.value - p.last_year) / nullif(abs(p.last_year), 0) AS change_vs_last_year,
+       round((p.value - p.previous) / nullif(abs(p.previous), 0), 9) AS change_vs_previous,
+       round((p.value - p.last_year) / nullif(abs(p.last_year), 0), 9) AS change_vs_last_year,
        CASE
            WHEN p.no_source THEN 'no source'
            WHEN p.value IS NULL THEN 'no data'

@@ -98,7 +98,11 @@ struct OptionalPeriodArgs {
     to: Option<NaiveDate>,
 }
 
-fn period_spec(period: Option<&str>, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Option<PeriodSpec>> {
+fn period_spec(
+    period: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Option<PeriodSpec>> {
     if let (Some(from), Some(to)) = (from, to) {
         return Ok(Some(PeriodSpec::Range(DateRange::new(from, to)?)));
     }
@@ -111,7 +115,10 @@ fn period_spec(period: Option<&str>, from: Option<NaiveDate>, to: Option<NaiveDa
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -185,12 +192,18 @@ async fn run(cli: Cli) -> Result<()> {
             println!();
             println!("Try:");
             let cfg = outcome.config.display();
-            let as_of = cli.as_of.map(|d| format!(" --as-of {d}")).unwrap_or_default();
+            let as_of = cli
+                .as_of
+                .map(|d| format!(" --as-of {d}"))
+                .unwrap_or_default();
             println!("  kpi --config {cfg}{as_of} kpis --period previous_month");
             println!(
                 "  kpi --config {cfg} sql \"SELECT channel, sum(spend) AS spend FROM ad_performance GROUP BY 1 ORDER BY 2 DESC\""
             );
-            println!("  duckdb -c \"SELECT * FROM read_parquet('{}/raw/*/*/*/*.parquet', hive_partitioning=true, union_by_name=true) LIMIT 5\"", outcome.lake.display());
+            println!(
+                "  duckdb -c \"SELECT * FROM read_parquet('{}/raw/*/*/*/*.parquet', hive_partitioning=true, union_by_name=true) LIMIT 5\"",
+                outcome.lake.display()
+            );
             Ok(())
         }
         Command::Kpis { period, format } => {
@@ -212,7 +225,11 @@ async fn run(cli: Cli) -> Result<()> {
             }
             output::print(&batches, format)
         }
-        Command::Sql { query, period, format } => {
+        Command::Sql {
+            query,
+            period,
+            format,
+        } => {
             let config = load_config(&cli.config)?;
             let engine = kpi_pipeline::open_engine(&config).await?;
             if let Some(spec) = period_spec(period.period.as_deref(), period.from, period.to)? {

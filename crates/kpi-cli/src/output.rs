@@ -26,7 +26,9 @@ pub fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
             writeln!(out, "{table}")?;
         }
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             if batches.is_empty() {
                 return Ok(());
             }

@@ -36,7 +36,15 @@ fn demo() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let demo = dir.path().join("demo");
-        ok(&["--as-of", AS_OF, "demo", "--dir", demo.to_str().unwrap(), "--months", "14"]);
+        ok(&[
+            "--as-of",
+            AS_OF,
+            "demo",
+            "--dir",
+            demo.to_str().unwrap(),
+            "--months",
+            "14",
+        ]);
         dir
     })
     .path()
@@ -49,8 +57,15 @@ fn config() -> String {
 /// Parses CSV output into header + rows (fields have no embedded commas here).
 fn csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut lines = text.lines();
-    let header = lines.next().unwrap().split(',').map(str::to_string).collect();
-    let rows = lines.map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
     (header, rows)
 }
 
@@ -61,38 +76,79 @@ fn num(s: &str) -> f64 {
 #[test]
 fn kpis_ad_spend_matches_the_lake_and_channels_add_up() {
     let cfg = config();
-    let out = ok(&["--config", &cfg, "--as-of", AS_OF, "kpis", "--period", "previous_month", "--format", "csv"]);
+    let out = ok(&[
+        "--config",
+        &cfg,
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_month",
+        "--format",
+        "csv",
+    ]);
     let (header, rows) = csv(&out);
     assert_eq!(
         header.join(","),
         "grain,channel,campaign_type,campaign,kpi,value,previous,last_year,target,benchmark,change_vs_previous,change_vs_last_year,status"
     );
     let get = |grain: &str, channel: &str, kpi: &str| -> Option<&Vec<String>> {
-        rows.iter().find(|r| r[0] == grain && r[1] == channel && r[4] == kpi)
+        rows.iter()
+            .find(|r| r[0] == grain && r[1] == channel && r[4] == kpi)
     };
 
     // ad_spend equals the sum of spend over ad_performance for October 2026.
     let total = get("total", "", "ad_spend").expect("total ad_spend row");
     let lake = ok(&[
-        "--config", &cfg, "sql", "--format", "csv",
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "csv",
         "SELECT sum(spend) AS s FROM ad_performance WHERE date BETWEEN DATE '2026-10-01' AND DATE '2026-10-31'",
     ]);
     let lake_sum = num(lake.lines().nth(1).unwrap());
     assert!(lake_sum > 1000.0, "the demo has ad spend: {lake_sum}");
-    assert!((num(&total[5]) - lake_sum).abs() < 1e-6, "{} vs {lake_sum}", total[5]);
+    assert!(
+        (num(&total[5]) - lake_sum).abs() < 1e-6,
+        "{} vs {lake_sum}",
+        total[5]
+    );
     // And the previous period (September) too.
     let lake = ok(&[
-        "--config", &cfg, "sql", "--format", "csv",
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "csv",
         "SELECT sum(spend) FROM ad_performance WHERE date BETWEEN DATE '2026-09-01' AND DATE '2026-09-30'",
     ]);
     assert!((num(&total[6]) - num(lake.lines().nth(1).unwrap())).abs() < 1e-6);
 
     // Channel rows add up to the total for every additive KPI, in every period column.
     let additive = [
-        "ad_spend", "marketing_cost", "impressions", "clicks", "ad_conversions", "sessions", "users",
-        "new_users", "leads", "mqls", "sqls", "opportunities", "new_customers", "deals_won",
-        "deals_lost", "revenue", "email_delivered", "search_clicks", "search_impressions", "profit",
-        "social_traffic", "social_leads",
+        "ad_spend",
+        "marketing_cost",
+        "impressions",
+        "clicks",
+        "ad_conversions",
+        "sessions",
+        "users",
+        "new_users",
+        "leads",
+        "mqls",
+        "sqls",
+        "opportunities",
+        "new_customers",
+        "deals_won",
+        "deals_lost",
+        "revenue",
+        "email_delivered",
+        "search_clicks",
+        "search_impressions",
+        "profit",
+        "social_traffic",
+        "social_leads",
     ];
     for kpi in additive {
         let total = get("total", "", kpi).unwrap_or_else(|| panic!("total {kpi}"));
@@ -103,7 +159,10 @@ fn kpis_ad_spend_matches_the_lake_and_channels_add_up() {
                 .map(|r| if r[col].is_empty() { 0.0 } else { num(&r[col]) })
                 .sum();
             let t = num(&total[col]);
-            assert!((sum - t).abs() <= 1e-6 * t.abs().max(1.0), "{kpi} column {col}: channels {sum} vs total {t}");
+            assert!(
+                (sum - t).abs() <= 1e-6 * t.abs().max(1.0),
+                "{kpi} column {col}: channels {sum} vs total {t}"
+            );
         }
     }
 
@@ -115,13 +174,20 @@ fn kpis_ad_spend_matches_the_lake_and_channels_add_up() {
     // The demo config sets a CPL target of 80 and benchmarks come from the table.
     assert_eq!(num(&cpl[8]), 80.0);
     let open = get("total", "", "email_open_rate").unwrap();
-    assert_eq!(num(&open[9]), 0.2156, "Business and Finance open rate, Mailchimp 2019");
+    assert_eq!(
+        num(&open[9]),
+        0.2156,
+        "Business and Finance open rate, Mailchimp 2019"
+    );
 
     // Every grain is present, and every catalog KPI appears at the total grain.
     for grain in ["total", "channel", "campaign_type", "campaign"] {
         assert!(rows.iter().any(|r| r[0] == grain), "grain {grain}");
     }
-    let catalog = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries/kpis.toml")).unwrap();
+    let catalog = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries/kpis.toml"),
+    )
+    .unwrap();
     let keys: Vec<&str> = catalog
         .lines()
         .filter_map(|l| l.strip_prefix('[').and_then(|l| l.strip_suffix(']')))
@@ -135,7 +201,15 @@ fn kpis_ad_spend_matches_the_lake_and_channels_add_up() {
 #[test]
 fn json_and_table_show_the_same_rows() {
     let cfg = config();
-    let args = ["--config", cfg.as_str(), "--as-of", AS_OF, "kpis", "--period", "previous_month"];
+    let args = [
+        "--config",
+        cfg.as_str(),
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_month",
+    ];
     let csv_out = ok(&[&args[..], &["--format", "csv"]].concat());
     let json_out = ok(&[&args[..], &["--format", "json"]].concat());
     let table_out = ok(&args);
@@ -148,20 +222,79 @@ fn json_and_table_show_the_same_rows() {
     assert!(first["channel"].is_null());
     assert!(table_out.contains("| grain"));
     assert!(table_out.contains("October 2026"));
-    assert!(table_out.lines().filter(|l| l.starts_with("| campaign ")).count() > 100);
+    assert!(
+        table_out
+            .lines()
+            .filter(|l| l.starts_with("| campaign "))
+            .count()
+            > 100
+    );
 }
 
 #[test]
 fn explicit_dates_and_named_periods() {
     let cfg = config();
-    let named = ok(&["--config", &cfg, "--as-of", AS_OF, "kpis", "--period", "previous_month", "--format", "csv"]);
-    let explicit = ok(&["--config", &cfg, "kpis", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "csv"]);
-    assert_eq!(named, explicit, "October by name and by dates is the same report");
-    let week = ok(&["--config", &cfg, "--as-of", AS_OF, "kpis", "--period", "previous_week", "--format", "csv"]);
+    let named = ok(&[
+        "--config",
+        &cfg,
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_month",
+        "--format",
+        "csv",
+    ]);
+    let explicit = ok(&[
+        "--config",
+        &cfg,
+        "kpis",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--format",
+        "csv",
+    ]);
+    // October by name and by dates is the same report (floats summed in
+    // parallel may differ in their last digit).
+    let (_, a) = csv(&named);
+    let (_, b) = csv(&explicit);
+    assert_eq!(a.len(), b.len());
+    for (ra, rb) in a.iter().zip(&b) {
+        assert_eq!(ra[..5], rb[..5]);
+        assert_eq!(ra[12], rb[12], "status of {ra:?}");
+        for c in 5..12 {
+            if ra[c].is_empty() || rb[c].is_empty() {
+                assert_eq!(ra[c], rb[c]);
+            } else {
+                let (x, y) = (num(&ra[c]), num(&rb[c]));
+                assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{ra:?} vs {rb:?}");
+            }
+        }
+    }
+    let week = ok(&[
+        "--config",
+        &cfg,
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_week",
+        "--format",
+        "csv",
+    ]);
     let (_, rows) = csv(&week);
-    let spend = rows.iter().find(|r| r[0] == "total" && r[4] == "ad_spend").unwrap();
+    let spend = rows
+        .iter()
+        .find(|r| r[0] == "total" && r[4] == "ad_spend")
+        .unwrap();
     let lake = ok(&[
-        "--config", &cfg, "sql", "--format", "csv",
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "csv",
         "SELECT sum(spend) FROM ad_performance WHERE date BETWEEN DATE '2026-11-16' AND DATE '2026-11-22'",
     ]);
     assert!((num(&spend[5]) - num(lake.lines().nth(1).unwrap())).abs() < 1e-6);
@@ -170,20 +303,56 @@ fn explicit_dates_and_named_periods() {
 #[test]
 fn sql_reads_raw_streams_and_canonical_views() {
     let cfg = config();
-    let out = ok(&["--config", &cfg, "sql", "--format", "csv",
-        "SELECT count(*) AS n FROM google_ads.campaign_stats WHERE date = DATE '2026-11-23'"]);
+    let out = ok(&[
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM google_ads.campaign_stats WHERE date = DATE '2026-11-23'",
+    ]);
     assert!(num(out.lines().nth(1).unwrap()) >= 5.0);
-    for view in ["ad_campaigns", "ad_performance", "web_traffic", "crm_contacts", "crm_deals", "email_performance",
-                 "search_performance", "backlinks", "social_performance", "marketing_costs"] {
-        let out = ok(&["--config", &cfg, "sql", "--format", "csv", &format!("SELECT count(*) FROM {view}")]);
+    for view in [
+        "ad_campaigns",
+        "ad_performance",
+        "web_traffic",
+        "crm_contacts",
+        "crm_deals",
+        "email_performance",
+        "search_performance",
+        "backlinks",
+        "social_performance",
+        "marketing_costs",
+    ] {
+        let out = ok(&[
+            "--config",
+            &cfg,
+            "sql",
+            "--format",
+            "csv",
+            &format!("SELECT count(*) FROM {view}"),
+        ]);
         assert!(num(out.lines().nth(1).unwrap()) > 0.0, "{view} is empty");
     }
     // Campaigns are consistent across sources: every paid campaign key in the
     // CRM is an ad campaign.
-    let out = ok(&["--config", &cfg, "sql", "--format", "csv",
-        "SELECT count(DISTINCT c.campaign_key) FROM crm_contacts c JOIN ad_campaigns a ON a.campaign_key = c.campaign_key"]);
+    let out = ok(&[
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "csv",
+        "SELECT count(DISTINCT c.campaign_key) FROM crm_contacts c JOIN ad_campaigns a ON a.campaign_key = c.campaign_key",
+    ]);
     assert!(num(out.lines().nth(1).unwrap()) >= 15.0);
-    let json = ok(&["--config", &cfg, "sql", "--format", "json", "SELECT 1 AS one, NULL AS nothing"]);
+    let json = ok(&[
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "json",
+        "SELECT 1 AS one, NULL AS nothing",
+    ]);
     assert_eq!(json.trim(), r#"[{"one":1,"nothing":null}]"#);
 }
 
@@ -196,16 +365,30 @@ fn demo_rebuilds_its_own_directory_and_refuses_others() {
     std::fs::write(demo.join("lake/raw/stray.txt"), "x").unwrap();
     let out = ok(&["--as-of", AS_OF, "demo", "--dir", d, "--months", "2"]);
     assert!(out.contains("kpi.toml"));
-    assert!(!demo.join("lake/raw/stray.txt").exists(), "rebuilt from scratch");
-    assert!(demo.join("lake/raw/google_ads/campaign_stats/date=2026-11-23/part-0.parquet").exists());
-    assert!(!demo.join("lake/raw/google_ads/campaign_stats/date=2026-11-24").exists(), "ends yesterday");
+    assert!(
+        !demo.join("lake/raw/stray.txt").exists(),
+        "rebuilt from scratch"
+    );
+    assert!(
+        demo.join("lake/raw/google_ads/campaign_stats/date=2026-11-23/part-0.parquet")
+            .exists()
+    );
+    assert!(
+        !demo
+            .join("lake/raw/google_ads/campaign_stats/date=2026-11-24")
+            .exists(),
+        "ends yesterday"
+    );
 
     let other = dir.path().join("mine");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("notes.txt"), "precious").unwrap();
     let err = fails(&["demo", "--dir", other.to_str().unwrap()]);
     assert!(err.contains("not created by `kpi demo`"), "{err}");
-    assert_eq!(std::fs::read_to_string(other.join("notes.txt")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+        "precious"
+    );
 }
 
 #[test]
@@ -214,19 +397,36 @@ fn bad_input_gets_one_clear_message() {
     let p = |name: &str| dir.path().join(name).to_string_lossy().to_string();
 
     let err = fails(&["--config", &p("missing.toml"), "kpis"]);
-    assert!(err.contains("missing.toml") && err.contains("cannot read config"), "{err}");
+    assert!(
+        err.contains("missing.toml") && err.contains("cannot read config"),
+        "{err}"
+    );
 
-    std::fs::write(p("bad.toml"), "[reporting]\ncurrency = \"EUR\"\ntimezone = Madrid\n").unwrap();
+    std::fs::write(
+        p("bad.toml"),
+        "[reporting]\ncurrency = \"EUR\"\ntimezone = Madrid\n",
+    )
+    .unwrap();
     let err = fails(&["--config", &p("bad.toml"), "kpis"]);
     assert!(err.contains("bad.toml") && err.contains("line 3"), "{err}");
 
-    std::fs::write(p("nolake.toml"), "[reporting]\ncurrency = \"EUR\"\n[lake]\npath = \"nowhere\"\n").unwrap();
+    std::fs::write(
+        p("nolake.toml"),
+        "[reporting]\ncurrency = \"EUR\"\n[lake]\npath = \"nowhere\"\n",
+    )
+    .unwrap();
     let err = fails(&["--config", &p("nolake.toml"), "kpis"]);
-    assert!(err.contains("nowhere") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("nowhere") && err.contains("does not exist"),
+        "{err}"
+    );
 
     let cfg = config();
     let err = fails(&["--config", &cfg, "kpis", "--period", "last_month"]);
-    assert!(err.contains("unknown period 'last_month'") && err.contains("previous_month"), "{err}");
+    assert!(
+        err.contains("unknown period 'last_month'") && err.contains("previous_month"),
+        "{err}"
+    );
 
     let err = fails(&["--config", &cfg, "sql", "SELECT nope FROM ad_performance"]);
     assert!(err.contains("nope"), "{err}");
@@ -234,8 +434,15 @@ fn bad_input_gets_one_clear_message() {
     // A broken SQL override names its file and line.
     let queries = dir.path().join("q/kpis");
     std::fs::create_dir_all(&queries).unwrap();
-    let measures = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries/kpis/20_measures.sql")).unwrap();
-    std::fs::write(queries.join("20_measures.sql"), measures.replace("sum(clicks) AS clicks", "sum(clickz) AS clicks")).unwrap();
+    let measures = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries/kpis/20_measures.sql"),
+    )
+    .unwrap();
+    std::fs::write(
+        queries.join("20_measures.sql"),
+        measures.replace("sum(clicks) AS clicks", "sum(clickz) AS clicks"),
+    )
+    .unwrap();
     let lake = demo().join("demo/lake");
     std::fs::write(
         p("override.toml"),
@@ -243,10 +450,23 @@ fn bad_input_gets_one_clear_message() {
     )
     .unwrap();
     let err = fails(&["--config", &p("override.toml"), "--as-of", AS_OF, "kpis"]);
-    assert!(err.contains("q/kpis/20_measures.sql:") && err.contains("clickz"), "{err}");
+    assert!(
+        err.contains("q/kpis/20_measures.sql:") && err.contains("clickz"),
+        "{err}"
+    );
 
     // Targets must name catalog KPIs.
-    std::fs::write(p("target.toml"), format!("[reporting]\ncurrency = \"EUR\"\n[lake]\npath = \"{}\"\n[targets]\ncpx = 1.0\n", lake.display())).unwrap();
+    std::fs::write(
+        p("target.toml"),
+        format!(
+            "[reporting]\ncurrency = \"EUR\"\n[lake]\npath = \"{}\"\n[targets]\ncpx = 1.0\n",
+            lake.display()
+        ),
+    )
+    .unwrap();
     let err = fails(&["--config", &p("target.toml"), "kpis"]);
-    assert!(err.contains("target.toml") && err.contains("unknown KPI 'cpx'"), "{err}");
+    assert!(
+        err.contains("target.toml") && err.contains("unknown KPI 'cpx'"),
+        "{err}"
+    );
 }

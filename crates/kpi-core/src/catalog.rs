@@ -110,10 +110,12 @@ impl Catalog {
         let mut kpis = Vec::new();
         let mut by_key: BTreeMap<String, KpiDef> = BTreeMap::new();
         for (key, value) in table {
-            let mut def: KpiDef = value.try_into().map_err(|e: toml::de::Error| CatalogError {
-                origin: origin.to_string(),
-                message: format!("[{key}]: {e}"),
-            })?;
+            let mut def: KpiDef = value
+                .try_into()
+                .map_err(|e: toml::de::Error| CatalogError {
+                    origin: origin.to_string(),
+                    message: format!("[{key}]: {e}"),
+                })?;
             def.key = key.clone();
             by_key.insert(key, def);
         }

@@ -211,7 +211,9 @@ impl Config {
 
     /// Today's date in the reporting time zone.
     pub fn today(&self) -> chrono::NaiveDate {
-        chrono::Utc::now().with_timezone(&self.timezone()).date_naive()
+        chrono::Utc::now()
+            .with_timezone(&self.timezone())
+            .date_naive()
     }
 }
 

@@ -293,18 +293,26 @@ fn named_range(
         }
         PreviousQuarter => {
             let start = quarter_start(today) - Months::new(3);
-            (r(start, month_end(start + Months::new(2))), Shift::Months(3))
+            (
+                r(start, month_end(start + Months::new(2))),
+                Shift::Months(3),
+            )
         }
         PreviousYear => {
-            let start = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).ok_or(PeriodError::OutOfRange)?;
-            let end = NaiveDate::from_ymd_opt(today.year() - 1, 12, 31).ok_or(PeriodError::OutOfRange)?;
+            let start =
+                NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).ok_or(PeriodError::OutOfRange)?;
+            let end =
+                NaiveDate::from_ymd_opt(today.year() - 1, 12, 31).ok_or(PeriodError::OutOfRange)?;
             (r(start, end), Shift::Months(12))
         }
         WeekToDate => (r(week_start(y), y), Shift::Days(7)),
         MonthToDate => (r(first_of_month(y), y), Shift::ToDate(1)),
         QuarterToDate => (r(quarter_start(y), y), Shift::ToDate(3)),
         YearToDate => (
-            r(NaiveDate::from_ymd_opt(y.year(), 1, 1).ok_or(PeriodError::OutOfRange)?, y),
+            r(
+                NaiveDate::from_ymd_opt(y.year(), 1, 1).ok_or(PeriodError::OutOfRange)?,
+                y,
+            ),
             Shift::ToDate(12),
         ),
         Last7Days => (r(y - Days::new(6), y), Shift::Days(7)),
@@ -337,8 +345,18 @@ fn compare_ranges(current: &DateRange, shift: Shift) -> (DateRange, DateRange) {
 
 fn label(r: &DateRange) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     match r.whole_months() {
         Some(1) => format!("{} {}", MONTHS[r.start.month0() as usize], r.start.year()),

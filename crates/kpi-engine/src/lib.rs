@@ -130,10 +130,11 @@ impl Engine {
         let lake = Lake::open(&config.lake_path())?;
         let queries = QuerySet::load(config.queries_dir().as_deref())?;
         let kpis = queries.get("kpis.toml").expect("built in");
-        let catalog = Catalog::parse(&kpis.text, &kpis.origin).map_err(|e| EngineError::Queries {
-            origin: e.origin,
-            message: e.message,
-        })?;
+        let catalog =
+            Catalog::parse(&kpis.text, &kpis.origin).map_err(|e| EngineError::Queries {
+                origin: e.origin,
+                message: e.message,
+            })?;
         let session = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
@@ -210,7 +211,8 @@ impl Engine {
                 });
             };
             for spec in type_specs {
-                self.streams.push(kpi_lake::register_stream(&self.ctx, lake, name, spec)?);
+                self.streams
+                    .push(kpi_lake::register_stream(&self.ctx, lake, name, spec)?);
             }
         }
         // A type with no configured source still gets empty tables under its
@@ -303,10 +305,18 @@ impl Engine {
                 Field::new("target", DataType::Float64, false),
             ])),
             vec![
-                Arc::new(StringArray::from(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+                )),
             ],
         )
         .map_err(|e| EngineError::DataFusion(e.to_string()))?;
@@ -328,9 +338,15 @@ impl Engine {
                 Field::new("last_day", DataType::Date32, true),
             ])),
             vec![
-                Arc::new(StringArray::from(s.iter().map(|r| r.source.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(s.iter().map(|r| r.source_type.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(s.iter().map(|r| r.stream.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    s.iter().map(|r| r.source.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    s.iter().map(|r| r.source_type.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    s.iter().map(|r| r.stream.clone()).collect::<Vec<_>>(),
+                )),
                 Arc::new(StringArray::from(
                     s.iter()
                         .map(|r| match r.layout {
@@ -339,10 +355,22 @@ impl Engine {
                         })
                         .collect::<Vec<_>>(),
                 )),
-                Arc::new(BooleanArray::from(s.iter().map(|r| r.contents.has_data()).collect::<Vec<_>>())),
-                Arc::new(Int64Array::from(s.iter().map(|r| r.contents.days as i64).collect::<Vec<_>>())),
-                Arc::new(Date32Array::from(s.iter().map(|r| day(r.contents.first_day)).collect::<Vec<_>>())),
-                Arc::new(Date32Array::from(s.iter().map(|r| day(r.contents.last_day)).collect::<Vec<_>>())),
+                Arc::new(BooleanArray::from(
+                    s.iter().map(|r| r.contents.has_data()).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    s.iter().map(|r| r.contents.days as i64).collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    s.iter()
+                        .map(|r| day(r.contents.first_day))
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    s.iter()
+                        .map(|r| day(r.contents.last_day))
+                        .collect::<Vec<_>>(),
+                )),
             ],
         )
         .map_err(|e| EngineError::DataFusion(e.to_string()))?;
@@ -368,7 +396,11 @@ impl Engine {
     }
 
     /// Runs every statement of `file` with `values` substituted.
-    async fn run_file(&self, file: &QueryFile, values: &[(&str, String)]) -> Result<(), EngineError> {
+    async fn run_file(
+        &self,
+        file: &QueryFile,
+        values: &[(&str, String)],
+    ) -> Result<(), EngineError> {
         for stmt in queries::split_statements(&file.text) {
             let sql = queries::substitute(&stmt.sql, &file.origin, stmt.line, values)?;
             self.run_statement(&sql, &file.origin, stmt.line).await?;
@@ -389,23 +421,31 @@ impl Engine {
 
     async fn create_views(&self) -> Result<(), EngineError> {
         let values = self.base_values();
-        let reference = self.queries.get("staging/_reference.sql").expect("built in");
+        let reference = self
+            .queries
+            .get("staging/_reference.sql")
+            .expect("built in");
         self.run_file(reference, &values).await?;
 
         let mut presence: Vec<(String, bool, String)> = Vec::new();
         for view in CANONICAL_VIEWS {
             let path = format!("canonical/{view}.sql");
-            let file = self.queries.get(&path).ok_or_else(|| EngineError::Queries {
-                origin: format!("queries/{path}"),
-                message: "missing".into(),
-            })?;
+            let file = self
+                .queries
+                .get(&path)
+                .ok_or_else(|| EngineError::Queries {
+                    origin: format!("queries/{path}"),
+                    message: "missing".into(),
+                })?;
             let suffix = format!("__{view}.sql");
             let mut inputs = Vec::new();
             let mut has_data = false;
             let mut sources = Vec::new();
             for staging in self.queries.under("staging") {
                 let name = staging.path.trim_start_matches("staging/");
-                let Some(kind) = name.strip_suffix(&suffix) else { continue };
+                let Some(kind) = name.strip_suffix(&suffix) else {
+                    continue;
+                };
                 for source in self.sources_of_type(kind) {
                     let mut v = values.clone();
                     v.push(("source", source.clone()));
@@ -414,7 +454,10 @@ impl Engine {
                         return Err(EngineError::Query {
                             origin: staging.origin.clone(),
                             line: 1,
-                            message: format!("a staging file holds exactly one SELECT, found {}", stmts.len()),
+                            message: format!(
+                                "a staging file holds exactly one SELECT, found {}",
+                                stmts.len()
+                            ),
                         });
                     };
                     let sql = queries::substitute(&stmt.sql, &staging.origin, stmt.line, &v)?;
@@ -444,13 +487,19 @@ impl Engine {
             if uses_inputs && inputs.is_empty() {
                 return Err(EngineError::Queries {
                     origin: file.origin.clone(),
-                    message: format!("no staging file feeds {view} (expected staging/<type>{suffix})"),
+                    message: format!(
+                        "no staging file feeds {view} (expected staging/<type>{suffix})"
+                    ),
                 });
             }
             v.push(("inputs", inputs.join("\nUNION ALL\n")));
             let body = queries::substitute(&stmt.sql, &file.origin, stmt.line, &v)?;
-            self.run_statement(&format!("CREATE VIEW {view} AS\n{body}"), &file.origin, stmt.line)
-                .await?;
+            self.run_statement(
+                &format!("CREATE VIEW {view} AS\n{body}"),
+                &file.origin,
+                stmt.line,
+            )
+            .await?;
             if uses_inputs {
                 presence.push((view.to_string(), has_data, sources.join(", ")));
             }
@@ -462,9 +511,15 @@ impl Engine {
                 Field::new("sources", DataType::Utf8, false),
             ])),
             vec![
-                Arc::new(StringArray::from(presence.iter().map(|p| p.0.clone()).collect::<Vec<_>>())),
-                Arc::new(BooleanArray::from(presence.iter().map(|p| p.1).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(presence.iter().map(|p| p.2.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    presence.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(BooleanArray::from(
+                    presence.iter().map(|p| p.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    presence.iter().map(|p| p.2.clone()).collect::<Vec<_>>(),
+                )),
             ],
         )
         .map_err(|e| EngineError::DataFusion(e.to_string()))?;
@@ -509,13 +564,24 @@ impl Engine {
                 Field::new("days", DataType::Int64, false),
             ])),
             vec![
-                Arc::new(StringArray::from(named.iter().map(|(n, _)| *n).collect::<Vec<_>>())),
-                Arc::new(Date32Array::from(named.iter().map(|(_, r)| day(r.start)).collect::<Vec<_>>())),
-                Arc::new(Date32Array::from(named.iter().map(|(_, r)| day(r.end)).collect::<Vec<_>>())),
-                Arc::new(Date32Array::from(
-                    named.iter().map(|(_, r)| day(r.end) - 364).collect::<Vec<_>>(),
+                Arc::new(StringArray::from(
+                    named.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
                 )),
-                Arc::new(Int64Array::from(named.iter().map(|(_, r)| r.days()).collect::<Vec<_>>())),
+                Arc::new(Date32Array::from(
+                    named.iter().map(|(_, r)| day(r.start)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    named.iter().map(|(_, r)| day(r.end)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    named
+                        .iter()
+                        .map(|(_, r)| day(r.end) - 364)
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    named.iter().map(|(_, r)| r.days()).collect::<Vec<_>>(),
+                )),
             ],
         )
         .map_err(|e| EngineError::DataFusion(e.to_string()))?;
@@ -529,9 +595,18 @@ impl Engine {
             ("range_start", range_start.to_string()),
             ("range_end", span.end.to_string()),
             ("current_end", periods.current.end.to_string()),
-            ("gross_margin", format!("{:?}", self.config.reporting.gross_margin)),
-            ("tolerance", format!("{:?}", self.config.reporting.on_target_tolerance)),
-            ("industry", sql_str(self.config.reporting.industry.as_deref().unwrap_or("All"))),
+            (
+                "gross_margin",
+                format!("{:?}", self.config.reporting.gross_margin),
+            ),
+            (
+                "tolerance",
+                format!("{:?}", self.config.reporting.on_target_tolerance),
+            ),
+            (
+                "industry",
+                sql_str(self.config.reporting.industry.as_deref().unwrap_or("All")),
+            ),
         ]);
 
         let mut problems = Vec::new();
@@ -563,7 +638,9 @@ impl Engine {
                 self.run_statement(&sql, &file.origin, stmt.line).await?;
             }
             for name in materialized(&file.text) {
-                let batches = self.query_at(&format!("SELECT * FROM {name}"), &file.origin, 1).await?;
+                let batches = self
+                    .query_at(&format!("SELECT * FROM {name}"), &file.origin, 1)
+                    .await?;
                 let schema = match batches.first() {
                     Some(b) => b.schema(),
                     None => Arc::new(
@@ -587,19 +664,37 @@ impl Engine {
         Ok(())
     }
 
-    async fn query_at(&self, sql: &str, origin: &str, line: usize) -> Result<Vec<RecordBatch>, EngineError> {
+    async fn query_at(
+        &self,
+        sql: &str,
+        origin: &str,
+        line: usize,
+    ) -> Result<Vec<RecordBatch>, EngineError> {
         let err = |e: datafusion::error::DataFusionError| EngineError::Query {
             origin: origin.to_string(),
             line,
             message: e.strip_backtrace(),
         };
-        self.ctx.sql(sql).await.map_err(err)?.collect().await.map_err(err)
+        self.ctx
+            .sql(sql)
+            .await
+            .map_err(err)?
+            .collect()
+            .await
+            .map_err(err)
     }
 
     /// Runs one ad-hoc SQL statement.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        let err = |e: datafusion::error::DataFusionError| EngineError::DataFusion(e.strip_backtrace());
-        self.ctx.sql(sql).await.map_err(err)?.collect().await.map_err(err)
+        let err =
+            |e: datafusion::error::DataFusionError| EngineError::DataFusion(e.strip_backtrace());
+        self.ctx
+            .sql(sql)
+            .await
+            .map_err(err)?
+            .collect()
+            .await
+            .map_err(err)
     }
 }
 

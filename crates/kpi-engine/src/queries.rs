@@ -108,9 +108,12 @@ impl QuerySet {
                     }
                     // New staging files (a source type of the user's own) are
                     // welcome; anything else unknown is probably a misspelling.
-                    None if rel.starts_with("staging/") || rel.starts_with("checks/") => {
-                        files.push(QueryFile { path: rel, origin, text })
-                    }
+                    None if rel.starts_with("staging/") || rel.starts_with("checks/") => files
+                        .push(QueryFile {
+                            path: rel,
+                            origin,
+                            text,
+                        }),
                     None => {}
                 }
             }
@@ -260,7 +263,10 @@ pub fn substitute(
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let line = first_line + text[..text.len() - rest.len() + start].matches('\n').count();
+        let line = first_line
+            + text[..text.len() - rest.len() + start]
+                .matches('\n')
+                .count();
         let end = after.find("}}").ok_or_else(|| EngineError::Query {
             origin: origin.to_string(),
             line,
@@ -276,7 +282,11 @@ pub fn substitute(
                 line,
                 message: format!(
                     "unknown placeholder {{{{{name}}}}}; known: {}",
-                    values.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    values
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })?;
         out.push_str(value);
@@ -304,7 +314,9 @@ mod tests {
     fn substitutes_and_names_unknown_placeholders() {
         let v = [("a", "1".to_string())];
         assert_eq!(substitute("x {{a}} y", "f.sql", 1, &v).unwrap(), "x 1 y");
-        let err = substitute("x\n{{b}}", "f.sql", 10, &v).unwrap_err().to_string();
+        let err = substitute("x\n{{b}}", "f.sql", 10, &v)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("f.sql:11"), "{err}");
     }
 

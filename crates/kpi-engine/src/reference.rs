@@ -10,8 +10,8 @@ use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use crate::queries::QuerySet;
 use crate::EngineError;
+use crate::queries::QuerySet;
 
 /// `(file under reference/, table name, schema)` for every reference table.
 pub fn tables() -> Vec<(&'static str, &'static str, SchemaRef)> {
@@ -21,7 +21,11 @@ pub fn tables() -> Vec<(&'static str, &'static str, SchemaRef)> {
         (
             "channel_mapping.csv",
             "ref_channel_mapping",
-            Arc::new(Schema::new(vec![s("system", false), s("key", false), s("channel", false)])),
+            Arc::new(Schema::new(vec![
+                s("system", false),
+                s("key", false),
+                s("channel", false),
+            ])),
         ),
         (
             "channels.csv",
@@ -90,7 +94,11 @@ pub fn register(ctx: &SessionContext, queries: &QuerySet) -> Result<(), EngineEr
 }
 
 /// Parses CSV text with a header and `#` comment lines against `schema`.
-pub fn read_csv(text: &str, origin: &str, schema: SchemaRef) -> Result<Vec<RecordBatch>, EngineError> {
+pub fn read_csv(
+    text: &str,
+    origin: &str,
+    schema: SchemaRef,
+) -> Result<Vec<RecordBatch>, EngineError> {
     let err = |message: String| EngineError::Queries {
         origin: origin.to_string(),
         message,

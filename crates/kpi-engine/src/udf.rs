@@ -74,7 +74,9 @@ fn local_date_udf() -> ScalarUDF {
                 .as_any()
                 .downcast_ref::<TimestampMillisecondArray>()
                 .ok_or_else(|| {
-                    DataFusionError::Execution("local_date: expected a millisecond timestamp".into())
+                    DataFusionError::Execution(
+                        "local_date: expected a millisecond timestamp".into(),
+                    )
                 })?;
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
             let dates: Date32Array = ts

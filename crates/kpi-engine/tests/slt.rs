@@ -55,7 +55,10 @@ impl KpiDb {
     }
 
     fn ctx(&self) -> &SessionContext {
-        self.engine.as_ref().map(Engine::context).unwrap_or(&self.scratch)
+        self.engine
+            .as_ref()
+            .map(Engine::context)
+            .unwrap_or(&self.scratch)
     }
 
     async fn build(&mut self, from: &str, to: &str) -> Result<(), Error> {
@@ -79,7 +82,10 @@ impl KpiDb {
                     .map_err(e)?;
                 let batches = df.collect().await.map_err(e)?;
                 let all = arrow::compute::concat_batches(
-                    &batches.first().map(|b| b.schema()).unwrap_or_else(|| spec.schema.clone()),
+                    &batches
+                        .first()
+                        .map(|b| b.schema())
+                        .unwrap_or_else(|| spec.schema.clone()),
                     &batches,
                 )
                 .map_err(e)?;
@@ -93,22 +99,33 @@ impl KpiDb {
                         w.commit().map_err(e)?;
                     }
                     Layout::Daily => {
-                        let dates = all
-                            .column_by_name("date")
-                            .ok_or_else(|| Error(format!("{schema_name}.{table} needs a date column")))?;
+                        let dates = all.column_by_name("date").ok_or_else(|| {
+                            Error(format!("{schema_name}.{table} needs a date column"))
+                        })?;
                         let dates = cast(dates, &DataType::Date32).map_err(e)?;
-                        let dates = dates.as_any().downcast_ref::<arrow::array::Date32Array>().expect("date32");
+                        let dates = dates
+                            .as_any()
+                            .downcast_ref::<arrow::array::Date32Array>()
+                            .expect("date32");
                         let mut distinct: Vec<i32> = dates.iter().flatten().collect();
                         distinct.sort();
                         distinct.dedup();
                         for d in distinct {
                             let mask: arrow::array::BooleanArray =
                                 dates.iter().map(|x| Some(x == Some(d))).collect();
-                            let part = arrow::compute::filter_record_batch(&all, &mask).map_err(e)?;
+                            let part =
+                                arrow::compute::filter_record_batch(&all, &mask).map_err(e)?;
                             let batch = conform(&part, &spec.schema)?;
-                            let date = chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163).expect("date");
-                            lake.write_daily(&schema_name, &table, date, spec.schema.clone(), &[batch])
-                                .map_err(e)?;
+                            let date = chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)
+                                .expect("date");
+                            lake.write_daily(
+                                &schema_name,
+                                &table,
+                                date,
+                                spec.schema.clone(),
+                                &[batch],
+                            )
+                            .map_err(e)?;
                         }
                     }
                 }
@@ -117,7 +134,9 @@ impl KpiDb {
         }
         let mut toml = String::new();
         if !self.config_lines.iter().any(|l| l.trim() == "[reporting]") {
-            toml.push_str("[reporting]\ncurrency = \"EUR\"\ntimezone = \"UTC\"\ngross_margin = 0.5\n");
+            toml.push_str(
+                "[reporting]\ncurrency = \"EUR\"\ntimezone = \"UTC\"\ngross_margin = 0.5\n",
+            );
         }
         for t in &types {
             toml.push_str(&format!("[sources.{t}]\ntype = \"{t}\"\n"));
@@ -129,7 +148,9 @@ impl KpiDb {
         let path = self.dir.path().join("kpi.toml");
         std::fs::write(&path, &toml).map_err(e)?;
         let config = Config::load(&path).map_err(e)?;
-        let engine = Engine::open(&config, &kpi_sandbox::raw_streams()).await.map_err(e)?;
+        let engine = Engine::open(&config, &kpi_sandbox::raw_streams())
+            .await
+            .map_err(e)?;
         let range = DateRange::new(from.parse().map_err(e)?, to.parse().map_err(e)?).map_err(e)?;
         let periods = ReportPeriods::resolve(&PeriodSpec::Range(range), range.end).map_err(e)?;
         engine.prepare_kpis(&periods).await.map_err(e)?;
@@ -139,11 +160,16 @@ impl KpiDb {
 }
 
 /// Casts `batch` to `schema` by column name; absent nullable columns are NULL.
-fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch, Error> {
+fn conform(
+    batch: &RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch, Error> {
     let mut cols = Vec::new();
     for f in schema.fields() {
         match batch.column_by_name(f.name()) {
-            Some(c) => cols.push(cast(c, f.data_type()).map_err(|x| Error(format!("{}: {x}", f.name())))?),
+            Some(c) => {
+                cols.push(cast(c, f.data_type()).map_err(|x| Error(format!("{}: {x}", f.name())))?)
+            }
             None if f.is_nullable() => cols.push(new_null_array(f.data_type(), batch.num_rows())),
             None => return Err(Error(format!("missing column {}", f.name()))),
         }
@@ -170,11 +196,15 @@ impl AsyncDB for KpiDb {
             self.build(from, to).await?;
             return Ok(DBOutput::StatementComplete(0));
         }
-        let df = self.ctx().sql(sql).await.map_err(|x| Error(x.strip_backtrace()))?;
+        let df = self
+            .ctx()
+            .sql(sql)
+            .await
+            .map_err(|x| Error(x.strip_backtrace()))?;
         let schema = df.schema().as_arrow().clone();
         let batches = df.collect().await.map_err(|x| Error(x.strip_backtrace()))?;
-        let is_statement = schema.fields().is_empty()
-            || trimmed.to_ascii_uppercase().starts_with("CREATE");
+        let is_statement =
+            schema.fields().is_empty() || trimmed.to_ascii_uppercase().starts_with("CREATE");
         if is_statement {
             return Ok(DBOutput::StatementComplete(0));
         }
@@ -193,7 +223,11 @@ impl AsyncDB for KpiDb {
                         .iter()
                         .map(|f| {
                             let s = f.value(r).to_string();
-                            if s.is_empty() { "(empty)".to_string() } else { s }
+                            if s.is_empty() {
+                                "(empty)".to_string()
+                            } else {
+                                s
+                            }
                         })
                         .collect(),
                 );

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use datafusion::common::TableReference;
 
 use crate::{Lake, LakeError, Layout, StreamContents, StreamSpec};
 
@@ -43,7 +43,12 @@ pub fn table_schema(spec: &StreamSpec) -> SchemaRef {
     match spec.layout {
         Layout::Snapshot => spec.schema.clone(),
         Layout::Daily => {
-            let mut fields: Vec<Field> = spec.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            let mut fields: Vec<Field> = spec
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
             fields.push(Field::new("date", DataType::Date32, false));
             Arc::new(Schema::new(fields))
         }
@@ -74,18 +79,22 @@ pub fn register_stream(
     let dir = lake.stream_dir(source, spec.stream);
     let provider: Arc<dyn datafusion::catalog::TableProvider> = if contents.has_data() {
         let dir = std::path::absolute(&dir).map_err(|e| crate::io(&dir, e))?;
-        let url = ListingTableUrl::parse(format!("{}/", dir.display())).map_err(|e| err(e.to_string()))?;
-        let mut options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet");
+        let url = ListingTableUrl::parse(format!("{}/", dir.display()))
+            .map_err(|e| err(e.to_string()))?;
+        let mut options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         if spec.layout == Layout::Daily {
-            options = options.with_table_partition_cols(vec![("date".to_string(), DataType::Date32)]);
+            options =
+                options.with_table_partition_cols(vec![("date".to_string(), DataType::Date32)]);
         }
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(spec.schema.clone());
         Arc::new(ListingTable::try_new(config).map_err(|e| err(e.to_string()))?)
     } else {
-        Arc::new(MemTable::try_new(table_schema(spec), vec![vec![]]).map_err(|e| err(e.to_string()))?)
+        Arc::new(
+            MemTable::try_new(table_schema(spec), vec![vec![]]).map_err(|e| err(e.to_string()))?,
+        )
     };
     ctx.register_table(TableReference::partial(source, spec.stream), provider)
         .map_err(|e| err(e.to_string()))?;

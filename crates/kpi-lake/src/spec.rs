@@ -23,4 +23,3 @@ pub struct StreamSpec {
     /// Columns stored in the Parquet files (the `date` partition column excluded).
     pub schema: SchemaRef,
 }
-

@@ -89,7 +89,11 @@ impl Lake {
         stream: &str,
         schema: SchemaRef,
     ) -> Result<SnapshotWriter, LakeError> {
-        SnapshotWriter::start(self, self.stream_dir(source, stream).join(PART_FILE), schema)
+        SnapshotWriter::start(
+            self,
+            self.stream_dir(source, stream).join(PART_FILE),
+            schema,
+        )
     }
 }
 
@@ -106,12 +110,11 @@ impl SnapshotWriter {
     fn start(lake: &Lake, target: PathBuf, schema: SchemaRef) -> Result<Self, LakeError> {
         let tmp = lake.tmp_file()?;
         let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        let writer = ArrowWriter::try_new(file, schema, Some(props())).map_err(|e| {
-            LakeError::Parquet {
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(props())).map_err(|e| LakeError::Parquet {
                 path: target.clone(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(Self {
             tmp,
             target,

@@ -118,7 +118,10 @@ fn prepare_dir(dir: &Path) -> Result<(), PipelineError> {
                 dir.display()
             )));
         }
-        let empty = std::fs::read_dir(dir).map_err(|e| io(dir, e))?.next().is_none();
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .next()
+            .is_none();
         if !empty && !marker.exists() {
             return Err(PipelineError::Demo(format!(
                 "{} exists and was not created by `kpi demo` (it has no {DEMO_MARKER} file); \
@@ -154,10 +157,21 @@ struct LakeSink<'a> {
 }
 
 impl RawSink for LakeSink<'_> {
-    fn daily(&mut self, spec: &StreamSpec, date: NaiveDate, batch: RecordBatch) -> Result<(), SinkError> {
+    fn daily(
+        &mut self,
+        spec: &StreamSpec,
+        date: NaiveDate,
+        batch: RecordBatch,
+    ) -> Result<(), SinkError> {
         let stats = self
             .lake
-            .write_daily(spec.source_type, spec.stream, date, spec.schema.clone(), &[batch])
+            .write_daily(
+                spec.source_type,
+                spec.stream,
+                date,
+                spec.schema.clone(),
+                &[batch],
+            )
             .map_err(|e| SinkError(e.to_string()))?;
         *self
             .rows

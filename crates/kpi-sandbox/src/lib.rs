@@ -66,8 +66,12 @@ pub struct SinkError(pub String);
 pub trait RawSink {
     /// The complete content of one daily partition of `spec` (called at most once
     /// per stream and date; a day without rows is not called).
-    fn daily(&mut self, spec: &StreamSpec, date: NaiveDate, batch: RecordBatch)
-    -> Result<(), SinkError>;
+    fn daily(
+        &mut self,
+        spec: &StreamSpec,
+        date: NaiveDate,
+        batch: RecordBatch,
+    ) -> Result<(), SinkError>;
     /// Appends rows to the snapshot of `spec`; the snapshot is complete when
     /// [`generate`] returns.
     fn snapshot(&mut self, spec: &StreamSpec, batch: RecordBatch) -> Result<(), SinkError>;
