@@ -5,20 +5,20 @@ SELECT 'ad_performance: no FX rate for ' || currency || ' to {{currency}} on '
        || CAST(min(date) AS VARCHAR) || ' (and ' || CAST(count(*) - 1 AS VARCHAR)
        || ' more rows); add it to reference/fx_rates.csv' AS problem
 FROM ad_performance
-WHERE date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: date}}
   AND spend IS NULL AND spend_original IS NOT NULL
 GROUP BY currency
 UNION ALL
 SELECT 'marketing_costs: no FX rate for ' || currency || ' to {{currency}} on '
        || CAST(min(date) AS VARCHAR) || '; add it to reference/fx_rates.csv'
 FROM marketing_costs
-WHERE date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: date}}
   AND amount IS NULL AND amount_original IS NOT NULL
 GROUP BY currency
 UNION ALL
 SELECT 'crm_deals: no FX rate for ' || currency || ' to {{currency}} on '
        || CAST(min(coalesce(close_date, created_date)) AS VARCHAR) || '; add it to reference/fx_rates.csv'
 FROM crm_deals
-WHERE coalesce(close_date, created_date) BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: coalesce(close_date, created_date)}}
   AND amount IS NULL AND amount_original IS NOT NULL
 GROUP BY currency

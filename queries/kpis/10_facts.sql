@@ -4,10 +4,11 @@
 -- them). Each branch names only its own measures; UNION ALL BY NAME fills the
 -- rest with NULL, so a measure whose source has no rows sums to NULL, not 0.
 --
--- The plain `date BETWEEN` predicates on partitioned views are what lets the
--- lake skip partitions outside the periods: DataFusion does not prune through
--- the join with report_periods alone. {{range_start}}/{{range_end}} span every
--- period.
+-- The plain predicates on the partition column of partitioned views
+-- (`in_periods: a.date` becomes `a.date BETWEEN ... OR a.date BETWEEN ...`, one
+-- range per group of report periods) are what lets the lake skip partitions
+-- outside the periods: DataFusion does not prune through the join with
+-- report_periods alone.
 --
 -- CRM counts are event-based: a contact counts as an MQL in the period in which
 -- it became one; revenue counts in the period the deal closed-won.
@@ -21,14 +22,14 @@ SELECT p.period, a.channel, a.campaign_type, a.campaign_key AS campaign,
        a.conversion_value
 FROM ad_performance a
 JOIN report_periods p ON a.date BETWEEN p.start_date AND p.end_date
-WHERE a.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: a.date}}
 
 UNION ALL BY NAME
 SELECT p.period, c.channel, c.campaign_type, c.campaign_key AS campaign,
        c.amount AS other_cost
 FROM marketing_costs c
 JOIN report_periods p ON c.date BETWEEN p.start_date AND p.end_date
-WHERE c.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: c.date}}
 
 UNION ALL BY NAME
 SELECT p.period, w.channel, w.campaign_type, w.campaign_key AS campaign,
@@ -43,7 +44,7 @@ SELECT p.period, w.channel, w.campaign_type, w.campaign_key AS campaign,
        CAST(CASE WHEN w.channel IN ('organic_social', 'paid_social') THEN w.sessions ELSE 0 END AS DOUBLE) AS social_sessions
 FROM web_traffic w
 JOIN report_periods p ON w.date BETWEEN p.start_date AND p.end_date
-WHERE w.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: w.date}}
 
 UNION ALL BY NAME
 SELECT p.period, c.channel, c.campaign_type, c.campaign_key AS campaign,
@@ -93,7 +94,7 @@ SELECT p.period, e.channel, e.campaign_type, e.campaign_key AS campaign,
        CAST(e.bounces AS DOUBLE) AS email_bounces
 FROM email_performance e
 JOIN report_periods p ON e.date BETWEEN p.start_date AND p.end_date
-WHERE e.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: e.date}}
 
 UNION ALL BY NAME
 SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
@@ -102,7 +103,7 @@ SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
        s.position_x_impressions AS search_position_x_impressions
 FROM search_performance s
 JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
-WHERE s.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+WHERE {{in_periods: s.date}}
 
 UNION ALL BY NAME
 SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
@@ -113,7 +114,7 @@ SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
        CAST(s.mentions_negative AS DOUBLE) AS mentions_negative
 FROM social_performance s
 JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
-WHERE s.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}';
+WHERE {{in_periods: s.date}};
 
 -- Non-additive SEO figures, for the grains they make sense at (total, and the
 -- channel and campaign type of organic search).
@@ -126,7 +127,7 @@ WITH q AS (
            sum(s.position_x_impressions) / nullif(sum(s.impressions), 0) AS avg_position
     FROM search_performance s
     JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
-    WHERE s.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+    WHERE {{in_periods: s.date}}
     GROUP BY p.period, s.channel, s.campaign_type, s.query
 )
 SELECT period, 'total' AS grain, CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS VARCHAR) AS campaign_type,
@@ -148,7 +149,7 @@ WITH b AS (
            sum(bl.referring_domains_followed) AS referring_domains
     FROM backlinks bl
     JOIN report_periods p ON bl.date BETWEEN p.start_date AND p.end_date
-    WHERE bl.date BETWEEN DATE '{{range_start}}' AND DATE '{{range_end}}'
+    WHERE {{in_periods: bl.date}}
     GROUP BY p.period, bl.date, bl.channel, bl.campaign_type
 ), latest AS (
     SELECT b.* FROM b

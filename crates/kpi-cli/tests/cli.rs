@@ -470,3 +470,54 @@ fn bad_input_gets_one_clear_message() {
         "{err}"
     );
 }
+
+#[test]
+fn kpis_read_only_the_partitions_of_the_periods() {
+    // previous_month as of 2026-11-24 is October 2026, compared with September
+    // 2026 and October 2025 (and August 2026 / September 2025 for growth rates).
+    // Corrupt every daily partition from November 2025 to July 2026: if the
+    // KPI queries opened any of them, they would fail.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("d");
+    ok(&[
+        "--as-of",
+        AS_OF,
+        "demo",
+        "--dir",
+        demo.to_str().unwrap(),
+        "--months",
+        "14",
+    ]);
+    let cfg = demo.join("kpi.toml").to_string_lossy().to_string();
+    let before = ok(&[
+        "--config", &cfg, "--as-of", AS_OF, "kpis", "--format", "csv",
+    ]);
+    let mut corrupted = 0;
+    for source in std::fs::read_dir(demo.join("lake/raw")).unwrap() {
+        for stream in std::fs::read_dir(source.unwrap().path()).unwrap() {
+            for part in std::fs::read_dir(stream.unwrap().path()).unwrap() {
+                let part = part.unwrap();
+                let name = part.file_name().to_string_lossy().to_string();
+                if let Some(date) = name.strip_prefix("date=") {
+                    if ("2025-11-01".."2026-08-01").contains(&date) {
+                        std::fs::write(part.path().join("part-0.parquet"), b"garbage").unwrap();
+                        corrupted += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(corrupted > 2000, "{corrupted}");
+    let after = ok(&[
+        "--config", &cfg, "--as-of", AS_OF, "kpis", "--format", "csv",
+    ]);
+    assert_eq!(before.lines().count(), after.lines().count());
+    // And a query that does touch them fails, naming the file.
+    let err = fails(&[
+        "--config",
+        &cfg,
+        "sql",
+        "SELECT sum(spend) FROM ad_performance",
+    ]);
+    assert!(err.contains("parquet") || err.contains("Parquet"), "{err}");
+}

@@ -587,13 +587,9 @@ impl Engine {
         .map_err(|e| EngineError::DataFusion(e.to_string()))?;
         self.register_batch("report_periods", batch)?;
 
-        let span = periods.span();
-        // The LTV window reaches back a year from each period's end.
-        let range_start = span.start.min(periods.current.end - chrono::Days::new(364));
         let mut values = self.base_values();
         values.extend([
-            ("range_start", range_start.to_string()),
-            ("range_end", span.end.to_string()),
+            ("in_periods", in_periods(periods)),
             ("current_end", periods.current.end.to_string()),
             (
                 "gross_margin",
@@ -696,6 +692,29 @@ impl Engine {
             .await
             .map_err(err)
     }
+}
+
+/// The `{{in_periods: col}}` macro: a predicate on a partition column that
+/// covers every report period, one `BETWEEN` per run of overlapping or
+/// adjacent periods, so that a monthly report reads its months and not the
+/// year between them.
+fn in_periods(periods: &ReportPeriods) -> String {
+    let mut ranges: Vec<kpi_core::DateRange> = periods.named().iter().map(|(_, r)| *r).collect();
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<kpi_core::DateRange> = Vec::new();
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end + chrono::Days::new(1) => {
+                last.end = last.end.max(r.end)
+            }
+            _ => merged.push(r),
+        }
+    }
+    let parts: Vec<String> = merged
+        .iter()
+        .map(|r| format!("$1 BETWEEN DATE '{}' AND DATE '{}'", r.start, r.end))
+        .collect();
+    format!("({})", parts.join(" OR "))
 }
 
 /// The view a `CREATE VIEW name AS` statement creates.

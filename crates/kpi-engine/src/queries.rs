@@ -250,7 +250,8 @@ pub fn split_statements(text: &str) -> Vec<Statement> {
     out
 }
 
-/// Replaces `{{name}}` placeholders; an unknown one is an error naming the
+/// Replaces `{{name}}` placeholders, and `{{name: arg}}` macros (whose value
+/// holds `$1` where the argument goes); an unknown one is an error naming the
 /// file and line.
 pub fn substitute(
     text: &str,
@@ -272,7 +273,10 @@ pub fn substitute(
             line,
             message: "unclosed {{ placeholder".into(),
         })?;
-        let name = after[..end].trim();
+        let (name, arg) = match after[..end].split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (after[..end].trim(), None),
+        };
         let value = values
             .iter()
             .find(|(n, _)| *n == name)
@@ -289,7 +293,11 @@ pub fn substitute(
                         .join(", ")
                 ),
             })?;
-        out.push_str(value);
+        // `{{name: arg}}` is a one-argument macro: `$1` in its value is the argument.
+        match arg {
+            Some(arg) => out.push_str(&value.replace("$1", arg)),
+            None => out.push_str(value),
+        }
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -314,6 +322,11 @@ mod tests {
     fn substitutes_and_names_unknown_placeholders() {
         let v = [("a", "1".to_string())];
         assert_eq!(substitute("x {{a}} y", "f.sql", 1, &v).unwrap(), "x 1 y");
+        let m = [("f", "($1 > 0)".to_string())];
+        assert_eq!(
+            substitute("{{f: t.x}}", "f.sql", 1, &m).unwrap(),
+            "(t.x > 0)"
+        );
         let err = substitute("x\n{{b}}", "f.sql", 10, &v)
             .unwrap_err()
             .to_string();
