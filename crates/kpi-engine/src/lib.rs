@@ -116,6 +116,7 @@ pub struct Engine {
     catalog: Catalog,
     config: Config,
     streams: Vec<RegisteredStream>,
+    lake: Lake,
 }
 
 fn sql_str(s: &str) -> String {
@@ -148,6 +149,7 @@ impl Engine {
             catalog,
             config: config.clone(),
             streams: Vec::new(),
+            lake: lake.clone(),
         };
         engine.check_config()?;
         engine.register_streams(&lake, specs)?;
@@ -408,11 +410,32 @@ impl Engine {
         Ok(())
     }
 
+    /// DataFusion's message, plus the damaged lake files when it is a Parquet
+    /// error (DataFusion does not say which file it was reading).
+    fn explain(&self, e: datafusion::error::DataFusionError) -> String {
+        let message = e.strip_backtrace();
+        if !message.contains("Parquet error") {
+            return message;
+        }
+        let bad = self.lake.damaged_files();
+        if bad.is_empty() {
+            return message;
+        }
+        let mut out = format!("{message}\n  damaged lake files (re-sync those days):");
+        for (path, why) in bad.iter().take(10) {
+            out.push_str(&format!("\n    {}: {why}", path.display()));
+        }
+        if bad.len() > 10 {
+            out.push_str(&format!("\n    ... and {} more", bad.len() - 10));
+        }
+        out
+    }
+
     async fn run_statement(&self, sql: &str, origin: &str, line: usize) -> Result<(), EngineError> {
         let err = |e: datafusion::error::DataFusionError| EngineError::Query {
             origin: origin.to_string(),
             line,
-            message: e.strip_backtrace(),
+            message: self.explain(e),
         };
         let df = self.ctx.sql(sql).await.map_err(err)?;
         df.collect().await.map_err(err)?;
@@ -669,7 +692,7 @@ impl Engine {
         let err = |e: datafusion::error::DataFusionError| EngineError::Query {
             origin: origin.to_string(),
             line,
-            message: e.strip_backtrace(),
+            message: self.explain(e),
         };
         self.ctx
             .sql(sql)
@@ -682,8 +705,7 @@ impl Engine {
 
     /// Runs one ad-hoc SQL statement.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        let err =
-            |e: datafusion::error::DataFusionError| EngineError::DataFusion(e.strip_backtrace());
+        let err = |e: datafusion::error::DataFusionError| EngineError::DataFusion(self.explain(e));
         self.ctx
             .sql(sql)
             .await

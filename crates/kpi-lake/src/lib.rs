@@ -113,6 +113,40 @@ impl Lake {
     }
 }
 
+impl Lake {
+    /// Parquet files under `raw/` whose footer cannot be read, with the reason.
+    /// Used to name the culprit when a query fails on a damaged file; it reads
+    /// only footers, not data.
+    pub fn damaged_files(&self) -> Vec<(PathBuf, String)> {
+        let mut bad = Vec::new();
+        let mut stack = vec![self.root.join("raw")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    let check = std::fs::File::open(&path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|f| {
+                            parquet::file::reader::SerializedFileReader::new(f)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        });
+                    if let Err(e) = check {
+                        bad.push((path, e));
+                    }
+                }
+            }
+        }
+        bad.sort();
+        bad
+    }
+}
+
 /// What one stream holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamContents {
