@@ -101,6 +101,12 @@ WITH agg AS (
 ), rank AS (
     SELECT r.*, r.grain || '|' || coalesce(r.channel, '~') || '|' || coalesce(r.campaign_type, '~') || '|~' AS row_key
     FROM kpi_search_rank r
+), rank_keys AS (
+    -- Grain rows that rank queries in some period (total, and the channel and
+    -- campaign type of organic search): in a period with no ranking rows they
+    -- count 0 queries in the top 10, like every other measure of a present
+    -- source. Other grains have no such figure and stay NULL.
+    SELECT DISTINCT row_key FROM rank
 ), links AS (
     SELECT l.*, l.grain || '|' || coalesce(l.channel, '~') || '|' || coalesce(l.campaign_type, '~') || '|~' AS row_key
     FROM kpi_backlinks l
@@ -150,7 +156,9 @@ SELECT g.period, g.grain, g.channel, g.campaign_type, g.campaign, g.row_key,
        CASE WHEN s.has_search THEN coalesce(a.search_impressions, 0) END AS search_impressions,
        CASE WHEN s.has_search THEN coalesce(a.search_clicks, 0) END AS search_clicks,
        CASE WHEN s.has_search THEN coalesce(a.search_position_x_impressions, 0) END AS search_position_x_impressions,
-       r.keywords_top10,
+       CASE WHEN s.has_search AND rk.row_key IS NOT NULL
+            THEN coalesce(r.keywords_top10, 0) END AS keywords_top10,
+       -- The last snapshot of a period with no snapshot is unknown, not 0.
        l.referring_domains,
        CASE WHEN s.has_social THEN coalesce(a.social_impressions, 0) END AS social_impressions,
        CASE WHEN s.has_social THEN coalesce(a.social_interactions, 0) END AS social_interactions,
@@ -161,4 +169,5 @@ FROM grid g
 CROSS JOIN source_presence s
 LEFT JOIN agg a ON a.period = g.period AND a.row_key = g.row_key
 LEFT JOIN rank r ON r.period = g.period AND r.row_key = g.row_key
+LEFT JOIN rank_keys rk ON rk.row_key = g.row_key
 LEFT JOIN links l ON l.period = g.period AND l.row_key = g.row_key;
