@@ -5,10 +5,12 @@
 //! the config file and no engine knowledge, so every crate can depend on it
 //! without pulling in DataFusion or HTTP.
 
+pub mod campaign;
 pub mod catalog;
 pub mod config;
 pub mod period;
 
+pub use campaign::campaign_key;
 pub use catalog::{Catalog, CatalogError, Direction, KpiDef, Unit};
 pub use config::{Config, ConfigError};
 pub use period::{DateRange, NamedPeriod, PeriodError, PeriodSpec, ReportPeriods};

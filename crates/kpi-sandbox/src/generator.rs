@@ -70,25 +70,7 @@ const SNAPSHOT_BATCH_ROWS: usize = 8192;
 /// than any lead -> MQL -> SQL -> opportunity -> close path.
 const FULL_HISTORY_MONTHS: u32 = 8;
 
-/// The campaign key that joins ad platforms, GA4 and the CRM: lowercase, every
-/// run of non-alphanumeric characters replaced by `_`, no leading or trailing
-/// `_` ("Brand Search ES" -> "brand_search_es").
-pub fn campaign_key(name: &str) -> String {
-    let mut key = String::with_capacity(name.len());
-    let mut gap = false;
-    for c in name.chars() {
-        if c.is_alphanumeric() {
-            if gap && !key.is_empty() {
-                key.push('_');
-            }
-            gap = false;
-            key.extend(c.to_lowercase());
-        } else {
-            gap = true;
-        }
-    }
-    key
-}
+pub use kpi_core::campaign_key;
 
 /// Generates the whole company described by `company` into `sink`: every day
 /// from [`Company::start_date`] to `end_date` for the daily streams, and the
