@@ -1,5 +1,9 @@
--- kpi_facts: every fact that feeds a KPI, tagged with the report period it
--- falls in. One pass over each canonical view computes the current period, the
+-- materialize: kpi_search_rank, kpi_backlinks
+--
+-- kpi_facts: every measure summed per report period at the finest grain
+-- (channel, campaign type, campaign), one branch per canonical view; the
+-- grains above are rolled up from these sums in 20_measures.sql (summing each
+-- source on its own first keeps the union small). One pass over each canonical view computes the current period, the
 -- previous one and the same period last year together (report_periods holds
 -- them). Each branch names only its own measures; UNION ALL BY NAME fills the
 -- rest with NULL, so a measure whose source has no rows sums to NULL, not 0.
@@ -15,53 +19,56 @@
 
 CREATE VIEW kpi_facts AS
 SELECT p.period, a.channel, a.campaign_type, a.campaign_key AS campaign,
-       a.spend AS ad_spend,
-       CAST(a.impressions AS DOUBLE) AS impressions,
-       CAST(a.clicks AS DOUBLE) AS clicks,
-       a.conversions AS ad_conversions,
-       a.conversion_value
+       sum(a.spend) AS ad_spend,
+       sum(CAST(a.impressions AS DOUBLE)) AS impressions,
+       sum(CAST(a.clicks AS DOUBLE)) AS clicks,
+       sum(a.conversions) AS ad_conversions,
+       sum(a.conversion_value) AS conversion_value
 FROM ad_performance a
 JOIN report_periods p ON a.date BETWEEN p.start_date AND p.end_date
 WHERE {{in_periods: a.date}}
+GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME
 SELECT p.period, c.channel, c.campaign_type, c.campaign_key AS campaign,
-       c.amount AS other_cost
+       sum(c.amount) AS other_cost
 FROM marketing_costs c
 JOIN report_periods p ON c.date BETWEEN p.start_date AND p.end_date
 WHERE {{in_periods: c.date}}
+GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME
 SELECT p.period, w.channel, w.campaign_type, w.campaign_key AS campaign,
-       CAST(w.sessions AS DOUBLE) AS sessions,
-       CAST(w.users AS DOUBLE) AS users,
-       CAST(w.new_users AS DOUBLE) AS new_users,
-       CAST(w.engaged_sessions AS DOUBLE) AS engaged_sessions,
-       CAST(w.bounces AS DOUBLE) AS bounces,
-       CAST(w.session_duration_s AS DOUBLE) AS session_duration_s,
-       CAST(w.pageviews AS DOUBLE) AS pageviews,
-       CAST(CASE WHEN w.channel = 'organic_search' THEN w.sessions ELSE 0 END AS DOUBLE) AS organic_sessions,
-       CAST(CASE WHEN w.channel IN ('organic_social', 'paid_social') THEN w.sessions ELSE 0 END AS DOUBLE) AS social_sessions
+       sum(CAST(w.sessions AS DOUBLE)) AS sessions,
+       sum(CAST(w.users AS DOUBLE)) AS users,
+       sum(CAST(w.new_users AS DOUBLE)) AS new_users,
+       sum(CAST(w.engaged_sessions AS DOUBLE)) AS engaged_sessions,
+       sum(CAST(w.bounces AS DOUBLE)) AS bounces,
+       sum(CAST(w.session_duration_s AS DOUBLE)) AS session_duration_s,
+       sum(CAST(w.pageviews AS DOUBLE)) AS pageviews,
+       sum(CAST(CASE WHEN w.channel = 'organic_search' THEN w.sessions ELSE 0 END AS DOUBLE)) AS organic_sessions,
+       sum(CAST(CASE WHEN w.channel IN ('organic_social', 'paid_social') THEN w.sessions ELSE 0 END AS DOUBLE)) AS social_sessions
 FROM web_traffic w
 JOIN report_periods p ON w.date BETWEEN p.start_date AND p.end_date
 WHERE {{in_periods: w.date}}
+GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME
 SELECT p.period, c.channel, c.campaign_type, c.campaign_key AS campaign,
-       CASE WHEN c.lead_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END AS leads,
-       CASE WHEN c.mql_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END AS mqls,
-       CASE WHEN c.sql_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END AS sqls,
-       CASE WHEN c.opportunity_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END AS opportunities,
-       CASE WHEN c.customer_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END AS new_customers,
-       CASE WHEN c.lead_date BETWEEN p.start_date AND p.end_date
-             AND c.channel IN ('organic_social', 'paid_social') THEN 1.0 ELSE 0.0 END AS social_leads,
-       CASE WHEN c.customer_date < p.start_date
-             AND (c.churn_date IS NULL OR c.churn_date >= p.start_date) THEN 1.0 ELSE 0.0 END AS customers_start,
-       CASE WHEN c.customer_date <= p.end_date
-             AND (c.churn_date IS NULL OR c.churn_date > p.end_date) THEN 1.0 ELSE 0.0 END AS customers_end,
-       CASE WHEN c.customer_date < p.ttm_start
-             AND (c.churn_date IS NULL OR c.churn_date >= p.ttm_start) THEN 1.0 ELSE 0.0 END AS ttm_customers_start,
-       CASE WHEN c.churn_date BETWEEN p.ttm_start AND p.end_date THEN 1.0 ELSE 0.0 END AS ttm_churned
+       sum(CASE WHEN c.lead_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END) AS leads,
+       sum(CASE WHEN c.mql_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END) AS mqls,
+       sum(CASE WHEN c.sql_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END) AS sqls,
+       sum(CASE WHEN c.opportunity_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END) AS opportunities,
+       sum(CASE WHEN c.customer_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END) AS new_customers,
+       sum(CASE WHEN c.lead_date BETWEEN p.start_date AND p.end_date
+             AND c.channel IN ('organic_social', 'paid_social') THEN 1.0 ELSE 0.0 END) AS social_leads,
+       sum(CASE WHEN c.customer_date < p.start_date
+             AND (c.churn_date IS NULL OR c.churn_date >= p.start_date) THEN 1.0 ELSE 0.0 END) AS customers_start,
+       sum(CASE WHEN c.customer_date <= p.end_date
+             AND (c.churn_date IS NULL OR c.churn_date > p.end_date) THEN 1.0 ELSE 0.0 END) AS customers_end,
+       sum(CASE WHEN c.customer_date < p.ttm_start
+             AND (c.churn_date IS NULL OR c.churn_date >= p.ttm_start) THEN 1.0 ELSE 0.0 END) AS ttm_customers_start,
+       sum(CASE WHEN c.churn_date BETWEEN p.ttm_start AND p.end_date THEN 1.0 ELSE 0.0 END) AS ttm_churned
 FROM crm_contacts c
 CROSS JOIN report_periods p
 WHERE c.lead_date <= p.end_date
@@ -70,51 +77,56 @@ WHERE c.lead_date <= p.end_date
        OR c.sql_date BETWEEN p.start_date AND p.end_date
        OR c.opportunity_date BETWEEN p.start_date AND p.end_date
        OR c.customer_date <= p.end_date)
+GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME
 SELECT p.period, d.channel, d.campaign_type, d.campaign_key AS campaign,
-       CASE WHEN d.is_won AND d.close_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END AS deals_won,
-       CASE WHEN NOT d.is_won AND d.close_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END AS deals_lost,
-       CASE WHEN d.is_won AND d.close_date BETWEEN p.start_date AND p.end_date THEN d.amount ELSE 0.0 END AS revenue,
-       CASE WHEN d.is_won AND d.close_date BETWEEN p.ttm_start AND p.end_date THEN d.amount ELSE 0.0 END AS ttm_revenue,
-       CASE WHEN d.is_won AND d.close_date BETWEEN p.ttm_start AND p.end_date THEN d.contact_id END AS ttm_paying_contact
+       sum(CASE WHEN d.is_won AND d.close_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END) AS deals_won,
+       sum(CASE WHEN NOT d.is_won AND d.close_date BETWEEN p.start_date AND p.end_date THEN 1.0 ELSE 0.0 END) AS deals_lost,
+       sum(CASE WHEN d.is_won AND d.close_date BETWEEN p.start_date AND p.end_date THEN d.amount ELSE 0.0 END) AS revenue,
+       sum(CASE WHEN d.is_won AND d.close_date BETWEEN p.ttm_start AND p.end_date THEN d.amount ELSE 0.0 END) AS ttm_revenue,
+       CAST(count(DISTINCT CASE WHEN d.is_won AND d.close_date BETWEEN p.ttm_start AND p.end_date THEN d.contact_id END) AS DOUBLE) AS ttm_paying_customers
 FROM crm_deals d
 CROSS JOIN report_periods p
 WHERE d.is_closed
   AND d.close_date BETWEEN least(p.start_date, p.ttm_start) AND p.end_date
+GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME
 SELECT p.period, e.channel, e.campaign_type, e.campaign_key AS campaign,
-       CAST(e.emails_sent AS DOUBLE) AS email_sent,
-       CAST(e.delivered AS DOUBLE) AS email_delivered,
-       CAST(e.unique_opens AS DOUBLE) AS email_opens,
-       CAST(e.unique_clicks AS DOUBLE) AS email_clicks,
-       CAST(e.forwards AS DOUBLE) AS email_forwards,
-       CAST(e.unsubscribes AS DOUBLE) AS email_unsubscribes,
-       CAST(e.bounces AS DOUBLE) AS email_bounces
+       sum(CAST(e.emails_sent AS DOUBLE)) AS email_sent,
+       sum(CAST(e.delivered AS DOUBLE)) AS email_delivered,
+       sum(CAST(e.unique_opens AS DOUBLE)) AS email_opens,
+       sum(CAST(e.unique_clicks AS DOUBLE)) AS email_clicks,
+       sum(CAST(e.forwards AS DOUBLE)) AS email_forwards,
+       sum(CAST(e.unsubscribes AS DOUBLE)) AS email_unsubscribes,
+       sum(CAST(e.bounces AS DOUBLE)) AS email_bounces
 FROM email_performance e
 JOIN report_periods p ON e.date BETWEEN p.start_date AND p.end_date
 WHERE {{in_periods: e.date}}
+GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME
 SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
-       CAST(s.impressions AS DOUBLE) AS search_impressions,
-       CAST(s.clicks AS DOUBLE) AS search_clicks,
-       s.position_x_impressions AS search_position_x_impressions
+       sum(CAST(s.impressions AS DOUBLE)) AS search_impressions,
+       sum(CAST(s.clicks AS DOUBLE)) AS search_clicks,
+       sum(s.position_x_impressions) AS search_position_x_impressions
 FROM search_performance s
 JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
 WHERE {{in_periods: s.date}}
+GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME
 SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
-       CAST(s.impressions AS DOUBLE) AS social_impressions,
-       CAST(s.interactions AS DOUBLE) AS social_interactions,
-       CAST(s.mentions_positive AS DOUBLE) AS mentions_positive,
-       CAST(s.mentions_neutral AS DOUBLE) AS mentions_neutral,
-       CAST(s.mentions_negative AS DOUBLE) AS mentions_negative
+       sum(CAST(s.impressions AS DOUBLE)) AS social_impressions,
+       sum(CAST(s.interactions AS DOUBLE)) AS social_interactions,
+       sum(CAST(s.mentions_positive AS DOUBLE)) AS mentions_positive,
+       sum(CAST(s.mentions_neutral AS DOUBLE)) AS mentions_neutral,
+       sum(CAST(s.mentions_negative AS DOUBLE)) AS mentions_negative
 FROM social_performance s
 JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
-WHERE {{in_periods: s.date}};
+WHERE {{in_periods: s.date}}
+GROUP BY 1, 2, 3, 4;
 
 -- Non-additive SEO figures, for the grains they make sense at (total, and the
 -- channel and campaign type of organic search).

@@ -648,6 +648,7 @@ impl Engine {
         let mut files = self.queries.under("kpis");
         files.push(self.queries.get("compare.sql").expect("built in"));
         for file in files {
+            let started = std::time::Instant::now();
             for stmt in queries::split_statements(&file.text) {
                 let sql = queries::substitute(&stmt.sql, &file.origin, stmt.line, &values)?;
                 // A view from an earlier call for another period is replaced.
@@ -679,6 +680,7 @@ impl Engine {
                     .register_table(name.as_str(), Arc::new(mem))
                     .map_err(|e| EngineError::DataFusion(e.to_string()))?;
             }
+            tracing::info!(file = %file.origin, elapsed_ms = started.elapsed().as_millis() as u64, "ran");
         }
         Ok(())
     }

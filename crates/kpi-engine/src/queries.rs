@@ -51,6 +51,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "checks/fx.sql",
     "checks/reference.sql",
     "kpis/10_facts.sql",
+    "kpis/15_rollup.sql",
     "kpis/20_measures.sql",
     "kpis/30_kpi_values.sql",
     "compare.sql",
