@@ -56,6 +56,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Write the canonical views to <lake>/canonical/ as Parquet, for DuckDB,
+    /// Polars or Spark (run it after loading new data).
+    Materialize,
     /// Run SQL against the lake (canonical views, raw streams, reference tables).
     Sql {
         /// The SQL statement.
@@ -177,7 +180,8 @@ async fn run(cli: Cli) -> Result<()> {
                 end_date,
                 scale,
                 months,
-            })?;
+            })
+            .await?;
             let rows: u64 = outcome.rows.values().sum();
             println!(
                 "Demo company written in {:.1} s: {rows} rows in {} Parquet files ({:.1} MiB), {} to {}.",
@@ -189,6 +193,11 @@ async fn run(cli: Cli) -> Result<()> {
             );
             println!("  config: {}", outcome.config.display());
             println!("  lake:   {}", outcome.lake.display());
+            println!(
+                "  canonical views for DuckDB, Polars, Spark: {} ({} tables)",
+                outcome.lake.join("canonical").display(),
+                outcome.canonical.len()
+            );
             println!();
             println!("Try:");
             let cfg = outcome.config.display();
@@ -201,7 +210,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "  kpi --config {cfg} sql \"SELECT channel, sum(spend) AS spend FROM ad_performance GROUP BY 1 ORDER BY 2 DESC\""
             );
             println!(
-                "  duckdb -c \"SELECT * FROM read_parquet('{}/raw/*/*/*/*.parquet', hive_partitioning=true, union_by_name=true) LIMIT 5\"",
+                "  duckdb -c \"SELECT channel, sum(spend) FROM read_parquet('{}/canonical/ad_performance/*/*.parquet', hive_partitioning = true) GROUP BY 1\"",
                 outcome.lake.display()
             );
             Ok(())
@@ -224,6 +233,18 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             }
             output::print(&batches, format)
+        }
+        Command::Materialize => {
+            let config = load_config(&cli.config)?;
+            let written = kpi_pipeline::materialize(&config).await?;
+            for (view, rows) in &written {
+                println!("{view}: {rows} rows");
+            }
+            println!(
+                "written to {}",
+                config.lake_path().join("canonical").display()
+            );
+            Ok(())
         }
         Command::Sql {
             query,

@@ -432,15 +432,11 @@ fn bad_input_gets_one_clear_message() {
     assert!(err.contains("nope"), "{err}");
 
     // A broken SQL override names its file and line.
-    let queries = dir.path().join("q/kpis");
+    let queries = dir.path().join("q");
     std::fs::create_dir_all(&queries).unwrap();
-    let measures = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries/kpis/20_measures.sql"),
-    )
-    .unwrap();
     std::fs::write(
-        queries.join("20_measures.sql"),
-        measures.replace("sum(clicks) AS clicks", "sum(clickz) AS clicks"),
+        queries.join("compare.sql"),
+        "-- my own comparison\n\nCREATE VIEW kpi_report AS\nSELECT nope FROM kpi_values;\n",
     )
     .unwrap();
     let lake = demo().join("demo/lake");
@@ -451,7 +447,7 @@ fn bad_input_gets_one_clear_message() {
     .unwrap();
     let err = fails(&["--config", &p("override.toml"), "--as-of", AS_OF, "kpis"]);
     assert!(
-        err.contains("q/kpis/20_measures.sql:") && err.contains("clickz"),
+        err.contains("q/compare.sql:3:") && err.contains("nope"),
         "{err}"
     );
 
@@ -520,4 +516,52 @@ fn kpis_read_only_the_partitions_of_the_periods() {
         "SELECT sum(spend) FROM ad_performance",
     ]);
     assert!(err.contains("parquet") || err.contains("Parquet"), "{err}");
+}
+
+#[test]
+fn demo_writes_canonical_views_other_engines_can_read() {
+    // The canonical files hold the same rows as the views `kpi sql` reads.
+    let lake = demo().join("demo/lake");
+    let cfg = config();
+    for view in [
+        "ad_performance",
+        "crm_contacts",
+        "web_traffic",
+        "marketing_costs",
+    ] {
+        let file = lake.join(format!("canonical/{view}/part-0.parquet"));
+        assert!(file.exists(), "{}", file.display());
+        let from_view = ok(&[
+            "--config",
+            &cfg,
+            "sql",
+            "--format",
+            "csv",
+            &format!("SELECT count(*) FROM {view}"),
+        ]);
+        // Read the file through a fresh listing table, not through the view.
+        let from_file = ok(&[
+            "--config",
+            &cfg,
+            "sql",
+            "--format",
+            "csv",
+            &format!("SELECT count(*) FROM '{}'", file.display()),
+        ]);
+        assert_eq!(from_view.lines().nth(1), from_file.lines().nth(1), "{view}");
+    }
+    // Dates are DATE and money DOUBLE in the files.
+    let file = lake.join("canonical/ad_performance/part-0.parquet");
+    let types = ok(&[
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "csv",
+        &format!(
+            "SELECT arrow_typeof(date), arrow_typeof(spend) FROM '{}' LIMIT 1",
+            file.display()
+        ),
+    ]);
+    assert_eq!(types.lines().nth(1), Some("Date32,Float64"));
 }

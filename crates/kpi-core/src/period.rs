@@ -343,21 +343,24 @@ fn compare_ranges(current: &DateRange, shift: Shift) -> (DateRange, DateRange) {
     }
 }
 
+/// English month names, January first.
+pub const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 fn label(r: &DateRange) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
+    const MONTHS: [&str; 12] = MONTH_NAMES;
     match r.whole_months() {
         Some(1) => format!("{} {}", MONTHS[r.start.month0() as usize], r.start.year()),
         Some(3) if r.start.month0() % 3 == 0 => {

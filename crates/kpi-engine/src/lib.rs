@@ -139,7 +139,9 @@ impl Engine {
         let session = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
-        let ctx = SessionContext::new_with_config(session);
+        // enable_url_table: analysts can also query a Parquet file by its path
+        // (`SELECT * FROM 'lake/canonical/ad_performance/part-0.parquet'`).
+        let ctx = SessionContext::new_with_config(session).enable_url_table();
         for f in udf::all() {
             ctx.register_udf(f);
         }
@@ -432,14 +434,7 @@ impl Engine {
     }
 
     async fn run_statement(&self, sql: &str, origin: &str, line: usize) -> Result<(), EngineError> {
-        let err = |e: datafusion::error::DataFusionError| EngineError::Query {
-            origin: origin.to_string(),
-            line,
-            message: self.explain(e),
-        };
-        let df = self.ctx.sql(sql).await.map_err(err)?;
-        df.collect().await.map_err(err)?;
-        Ok(())
+        self.query_at(sql, origin, line).await.map(|_| ())
     }
 
     async fn create_views(&self) -> Result<(), EngineError> {
@@ -703,6 +698,34 @@ impl Engine {
             .collect()
             .await
             .map_err(err)
+    }
+
+    /// Writes every canonical view to `<lake>/canonical/<view>/part-0.parquet`,
+    /// so that DuckDB, Polars or Spark read the same cleaned, converted and
+    /// classified data as `kpi sql`. Each view streams into one file (row groups
+    /// carry min/max statistics on `date`, so readers still skip what they do
+    /// not need) that replaces the previous one atomically. Returns
+    /// `(view, rows)`.
+    pub async fn materialize_canonical(&self) -> Result<Vec<(String, u64)>, EngineError> {
+        use futures::StreamExt;
+        let mut written = Vec::new();
+        for view in CANONICAL_VIEWS {
+            let err = |e: datafusion::error::DataFusionError| {
+                EngineError::DataFusion(format!("writing canonical/{view}: {}", self.explain(e)))
+            };
+            let df = self.ctx.table(*view).await.map_err(err)?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let mut stream = df.execute_stream().await.map_err(err)?;
+            let mut writer = self
+                .lake
+                .table_writer(&format!("canonical/{view}"), schema)?;
+            while let Some(batch) = stream.next().await {
+                writer.write(&batch.map_err(err)?)?;
+            }
+            let stats = writer.commit()?;
+            written.push((view.to_string(), stats.rows));
+        }
+        Ok(written)
     }
 
     /// Runs one ad-hoc SQL statement.

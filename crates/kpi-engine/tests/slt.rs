@@ -16,7 +16,6 @@
 //!   canonical views can be queried.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, new_null_array};
 use arrow::compute::cast;
@@ -277,7 +276,6 @@ async fn main() {
             }
         }
     }
-    let _ = Arc::new(());
     println!("{passed} passed, {failed} failed");
     if failed > 0 || passed == 0 {
         std::process::exit(1);

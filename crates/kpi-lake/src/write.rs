@@ -42,8 +42,12 @@ pub const PART_FILE: &str = "part-0.parquet";
 
 fn props() -> WriterProperties {
     // Snappy is read by every engine analysts use and is cheap to write.
+    // Row groups of 128k rows keep a writer's buffer small (a large snapshot
+    // streams through in bounded memory) and give readers min/max statistics
+    // fine enough to skip most of a file.
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(128 * 1024))
         .build()
 }
 
@@ -94,6 +98,16 @@ impl Lake {
             self.stream_dir(source, stream).join(PART_FILE),
             schema,
         )
+    }
+
+    /// Starts replacing the single-file table at `<lake>/<relative_dir>/`
+    /// (such as `canonical/ad_performance`), committed the same way.
+    pub fn table_writer(
+        &self,
+        relative_dir: &str,
+        schema: SchemaRef,
+    ) -> Result<SnapshotWriter, LakeError> {
+        SnapshotWriter::start(self, self.root().join(relative_dir).join(PART_FILE), schema)
     }
 }
 

@@ -43,14 +43,17 @@ pub struct DemoOutcome {
     pub files: u64,
     /// Bytes of Parquet written.
     pub bytes: u64,
-    /// First and last day of data.
+    /// Rows per canonical view written to `lake/canonical/`.
+    pub canonical: Vec<(String, u64)>,
+    /// First day of data.
     pub first_day: NaiveDate,
     /// Last day of data.
     pub last_day: NaiveDate,
 }
 
-/// Builds the demo directory.
-pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> {
+/// Builds the demo directory: config, raw lake, and the canonical views
+/// written out for other engines.
+pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> {
     let dir = &opts.dir;
     prepare_dir(dir)?;
     let lake_dir = dir.join("lake");
@@ -69,11 +72,11 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> {
         bytes: 0,
     };
     kpi_sandbox::generate(&company, &mut sink).map_err(|e| PipelineError::Demo(e.to_string()))?;
-    for ((source, stream), writer) in std::mem::take(&mut sink.snapshots) {
+    // Snapshots become visible only now, each replacing the previous one whole.
+    for writer in std::mem::take(&mut sink.snapshots).into_values() {
         let stats = writer.commit()?;
         sink.files += 1;
         sink.bytes += stats.bytes;
-        let _ = (source, stream);
     }
     // The sandbox data is complete through the end date: record it as synced,
     // as a real sync would.
@@ -91,10 +94,13 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> {
     for (source, state) in &states {
         lake.write_state(source, state)?;
     }
-    let config = dir.join("kpi.toml");
-    std::fs::write(&config, demo_config()).map_err(|e| io(&config, e))?;
+    let config_path = dir.join("kpi.toml");
+    std::fs::write(&config_path, demo_config()).map_err(|e| io(&config_path, e))?;
+    let config = kpi_core::Config::load(&config_path)?;
+    let canonical = crate::materialize(&config).await?;
     Ok(DemoOutcome {
-        config,
+        config: config_path,
+        canonical,
         lake: lake_dir,
         rows: sink.rows,
         files: sink.files,

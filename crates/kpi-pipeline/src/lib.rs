@@ -44,6 +44,12 @@ pub async fn open_engine(config: &Config) -> Result<Engine, PipelineError> {
     Ok(Engine::open(config, &stream_specs()).await?)
 }
 
+/// Writes the canonical views of `config`'s lake to `lake/canonical/`.
+pub async fn materialize(config: &Config) -> Result<Vec<(String, u64)>, PipelineError> {
+    let engine = open_engine(config).await?;
+    Ok(engine.materialize_canonical().await?)
+}
+
 /// Resolves `spec` against `today` (the `--as-of` date or today in the
 /// reporting time zone).
 pub fn resolve_period(

@@ -417,20 +417,7 @@ fn next_webinar(date: NaiveDate) -> Option<NaiveDate> {
     None
 }
 
-const MONTH_NAMES: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use kpi_core::period::MONTH_NAMES;
 
 // ---------------------------------------------------------------------------
 // The campaign catalogue
