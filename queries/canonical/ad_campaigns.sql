@@ -9,4 +9,4 @@ SELECT u.platform,
        coalesce(o.campaign_type, t.campaign_type, 'unclassified') AS campaign_type
 FROM ({{inputs}}) u
 LEFT JOIN campaign_overrides o ON o.campaign_key = u.campaign_key
-LEFT JOIN ref_channels t ON t.channel = coalesce(o.channel, u.mapped_channel, 'other')
+LEFT JOIN channel_types t ON t.channel = coalesce(o.channel, u.mapped_channel, 'other')

@@ -7,4 +7,4 @@ SELECT u.date,
        u.backlinks_followed,
        u.domain_rating
 FROM ({{inputs}}) u
-LEFT JOIN ref_channels t ON t.channel = coalesce(u.mapped_channel, 'organic_search')
+LEFT JOIN channel_types t ON t.channel = coalesce(u.mapped_channel, 'organic_search')

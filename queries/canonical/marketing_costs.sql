@@ -11,4 +11,4 @@ SELECT u.date,
 FROM ({{inputs}}) u
 LEFT JOIN campaign_overrides o ON o.campaign_key = u.campaign_key
 LEFT JOIN campaign_channels cc ON cc.campaign_key = u.campaign_key
-LEFT JOIN ref_channels t ON t.channel = coalesce(o.channel, cc.channel, u.mapped_channel, 'other')
+LEFT JOIN channel_types t ON t.channel = coalesce(o.channel, cc.channel, u.mapped_channel, 'other')

@@ -10,4 +10,4 @@ SELECT u.date,
        u.position,
        u.position_x_impressions
 FROM ({{inputs}}) u
-LEFT JOIN ref_channels t ON t.channel = coalesce(u.mapped_channel, 'organic_search')
+LEFT JOIN channel_types t ON t.channel = coalesce(u.mapped_channel, 'organic_search')

@@ -12,4 +12,4 @@ SELECT u.date,
        u.mentions_neutral,
        u.mentions_negative
 FROM ({{inputs}}) u
-LEFT JOIN ref_channels t ON t.channel = coalesce(u.mapped_channel, 'organic_social')
+LEFT JOIN channel_types t ON t.channel = coalesce(u.mapped_channel, 'organic_social')

@@ -19,6 +19,7 @@ UNION ALL
 SELECT 'crm_deals: no FX rate for ' || currency || ' to {{currency}} on '
        || CAST(min(coalesce(close_date, created_date)) AS VARCHAR) || '; add it to reference/fx_rates.csv'
 FROM crm_deals
-WHERE {{in_periods: coalesce(close_date, created_date)}}
+-- Deals are read over the LTV windows too: the 365 days before each period end.
+WHERE coalesce(close_date, created_date) BETWEEN DATE '{{deals_from}}' AND DATE '{{deals_to}}'
   AND amount IS NULL AND amount_original IS NOT NULL
 GROUP BY currency

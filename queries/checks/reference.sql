@@ -14,3 +14,8 @@ SELECT 'reference/campaign_overrides.csv: campaign ''' || campaign_key || ''' ha
 FROM ref_campaign_overrides
 GROUP BY campaign_key
 HAVING count(DISTINCT channel) > 1
+UNION ALL
+SELECT 'reference/channels.csv: channel ''' || channel || ''' has more than one campaign type'
+FROM ref_channels
+GROUP BY channel
+HAVING count(DISTINCT campaign_type) > 1

@@ -36,3 +36,11 @@ SELECT campaign_key(campaign_key) AS campaign_key,
        min(campaign_type) AS campaign_type
 FROM ref_campaign_overrides
 GROUP BY campaign_key(campaign_key);
+
+-- One campaign type per channel, even if a user's channels.csv repeats a
+-- channel (checks/reference.sql reports conflicting repeats): a repeated row
+-- would otherwise duplicate every fact of that channel.
+CREATE VIEW channel_types AS
+SELECT channel, min(campaign_type) AS campaign_type
+FROM ref_channels
+GROUP BY channel;

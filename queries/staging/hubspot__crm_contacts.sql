@@ -22,8 +22,15 @@ SELECT s.id AS contact_id,
        local_date(s.churn_date, '{{timezone}}') AS churn_date,
        s.hs_analytics_source AS source,
        s.hs_analytics_source_data_1 AS source_detail,
-       CASE WHEN s.hs_analytics_source_data_2 IS NULL OR s.hs_analytics_source_data_2 = ''
-            THEN NULL ELSE campaign_key(s.hs_analytics_source_data_2) END AS campaign_key,
+       -- HubSpot puts the utm_campaign value in drill-down 1 for paid search,
+       -- email marketing and other campaigns, in drill-down 2 for organic
+       -- (and, we assume, paid) social; other sources carry no campaign.
+       campaign_key(nullif(CASE
+           WHEN s.hs_analytics_source IN ('PAID_SEARCH', 'EMAIL_MARKETING', 'OTHER_CAMPAIGNS')
+               THEN s.hs_analytics_source_data_1
+           WHEN s.hs_analytics_source IN ('SOCIAL_MEDIA', 'PAID_SOCIAL')
+               THEN s.hs_analytics_source_data_2
+       END, '')) AS campaign_key,
        m.channel AS mapped_channel
 FROM {{source}}.contacts s
 LEFT JOIN channel_map m ON m.system = 'hubspot' AND m.key = s.hs_analytics_source

@@ -328,11 +328,16 @@ fn compare_ranges(current: &DateRange, shift: Shift) -> (DateRange, DateRange) {
         Shift::ToDate(m) => {
             // Same number of days from the start of the earlier month/quarter/year,
             // clamped to its end: Mar 1-31 MTD compares with Feb 1-28.
+            // The same calendar dates of the earlier month, quarter or year,
+            // clamped to its end: Mar 1-30 MTD compares with Feb 1-28, and a
+            // quarter-to-date through Mar 31 with all of Q4.
             let to_date = |months: u32| {
-                let start = current.start - Months::new(months);
-                let full_end = month_end(start + Months::new(m - 1));
-                let end = (start + Days::new(current.days() as u64 - 1)).min(full_end);
-                DateRange { start, end }
+                let shifted = current.back_months(months);
+                let full_end = month_end(shifted.start + Months::new(m - 1));
+                DateRange {
+                    start: shifted.start,
+                    end: shifted.end.min(full_end),
+                }
             };
             (to_date(m), to_date(12))
         }
@@ -459,7 +464,18 @@ mod tests {
         assert_eq!(p.last_year, rng("2025-03-01", "2025-03-30"));
         let p = named(NamedPeriod::QuarterToDate, "2026-05-11");
         assert_eq!(p.current, rng("2026-04-01", "2026-05-10"));
-        assert_eq!(p.previous, rng("2026-01-01", "2026-02-09"));
+        assert_eq!(p.previous, rng("2026-01-01", "2026-02-10"));
+        // Run on the first day of a quarter: all of Q1 against all of Q4.
+        let p = named(NamedPeriod::QuarterToDate, "2026-04-01");
+        assert_eq!(p.current, rng("2026-01-01", "2026-03-31"));
+        assert_eq!(p.previous, rng("2025-10-01", "2025-12-31"));
+        assert_eq!(p.last_year, rng("2025-01-01", "2025-03-31"));
+        // Year to date on January 1st: all of last year against the year before.
+        let p = named(NamedPeriod::YearToDate, "2026-01-01");
+        assert_eq!(p.current, rng("2025-01-01", "2025-12-31"));
+        assert_eq!(p.previous, rng("2024-01-01", "2024-12-31"));
+        let p = named(NamedPeriod::YearToDate, "2024-07-01");
+        assert_eq!(p.previous, rng("2023-01-01", "2023-06-30"));
     }
 
     #[test]

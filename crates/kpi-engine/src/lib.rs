@@ -518,6 +518,9 @@ impl Engine {
                 stmt.line,
             )
             .await?;
+            if materialized(&file.text).iter().any(|m| m == view) {
+                self.materialize(view, &file.origin).await?;
+            }
             if uses_inputs {
                 presence.push((view.to_string(), has_data, sources.join(", ")));
             }
@@ -608,6 +611,17 @@ impl Engine {
         let mut values = self.base_values();
         values.extend([
             ("in_periods", in_periods(periods)),
+            (
+                "deals_from",
+                periods
+                    .named()
+                    .iter()
+                    .map(|(_, r)| r.start.min(r.end - chrono::Days::new(364)))
+                    .min()
+                    .expect("five periods")
+                    .to_string(),
+            ),
+            ("deals_to", periods.span().end.to_string()),
             ("current_end", periods.current.end.to_string()),
             (
                 "gross_margin",
@@ -653,30 +667,38 @@ impl Engine {
                 self.run_statement(&sql, &file.origin, stmt.line).await?;
             }
             for name in materialized(&file.text) {
-                let batches = self
-                    .query_at(&format!("SELECT * FROM {name}"), &file.origin, 1)
-                    .await?;
-                let schema = match batches.first() {
-                    Some(b) => b.schema(),
-                    None => Arc::new(
-                        self.ctx
-                            .table(name.as_str())
-                            .await
-                            .map_err(|e| EngineError::DataFusion(e.strip_backtrace()))?
-                            .schema()
-                            .as_arrow()
-                            .clone(),
-                    ),
-                };
-                let mem = MemTable::try_new(schema, vec![batches])
-                    .map_err(|e| EngineError::DataFusion(e.to_string()))?;
-                let _ = self.ctx.deregister_table(name.as_str());
-                self.ctx
-                    .register_table(name.as_str(), Arc::new(mem))
-                    .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+                self.materialize(&name, &file.origin).await?;
             }
             tracing::info!(file = %file.origin, elapsed_ms = started.elapsed().as_millis() as u64, "ran");
         }
+        Ok(())
+    }
+
+    /// Replaces view `name` by a memory table of its rows: later queries read
+    /// it once instead of recomputing it, and the planner knows its size (it
+    /// then builds hash joins on it rather than on the big side).
+    async fn materialize(&self, name: &str, origin: &str) -> Result<(), EngineError> {
+        let batches = self
+            .query_at(&format!("SELECT * FROM {name}"), origin, 1)
+            .await?;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => Arc::new(
+                self.ctx
+                    .table(name)
+                    .await
+                    .map_err(|e| EngineError::DataFusion(e.strip_backtrace()))?
+                    .schema()
+                    .as_arrow()
+                    .clone(),
+            ),
+        };
+        let mem = MemTable::try_new(schema, vec![batches])
+            .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        let _ = self.ctx.deregister_table(name);
+        self.ctx
+            .register_table(name, Arc::new(mem))
+            .map_err(|e| EngineError::DataFusion(e.to_string()))?;
         Ok(())
     }
 

@@ -8,6 +8,9 @@
 //!   is NULL; daily streams need a `date` column);
 //! - `CONFIG <toml line>` adds a line to kpi.toml (the default has EUR, UTC and
 //!   a gross margin of 0.5; a `[reporting]` line replaces that section);
+//! - `OVERRIDE <path under queries/>` followed by lines of content writes a
+//!   user override of that built-in file (e.g. `reference/campaign_overrides.csv`)
+//!   and points `[queries] dir` at it;
 //! - `KPIS <from> <to>` writes the raw tables into a temporary lake through the
 //!   real lake writer, opens the real engine on it with every source type that
 //!   has a table configured, and computes the KPIs for that period (compared
@@ -185,6 +188,17 @@ impl AsyncDB for KpiDb {
         let trimmed = sql.trim();
         if let Some(line) = trimmed.strip_prefix("CONFIG ") {
             self.config_lines.push(line.to_string());
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        if let Some(rest) = trimmed.strip_prefix("OVERRIDE ") {
+            let (path, content) = rest.split_once('\n').unwrap_or((rest, ""));
+            let file = self.dir.path().join("queries").join(path.trim());
+            std::fs::create_dir_all(file.parent().expect("has a parent")).map_err(e)?;
+            std::fs::write(&file, format!("{}\n", content.trim())).map_err(e)?;
+            if !self.config_lines.iter().any(|l| l == "[queries]") {
+                self.config_lines.push("[queries]".into());
+                self.config_lines.push("dir = \"queries\"".into());
+            }
             return Ok(DBOutput::StatementComplete(0));
         }
         if let Some(args) = trimmed.strip_prefix("KPIS ") {

@@ -834,11 +834,7 @@ struct Market {
 
 impl Market {
     fn new(i: usize, rng: &mut ChaCha8Rng, company: &Company) -> Self {
-        let code = if i == 0 {
-            "ES".to_string()
-        } else {
-            format!("M{:03}", i + 1)
-        };
+        let code = market_code(i);
         let tag = if i == 0 {
             String::new()
         } else {
@@ -2309,6 +2305,7 @@ impl Crm {
             .into_iter()
             .flatten()
             .fold(lead_ms, i64::max);
+        let (source, data_1, data_2) = hubspot_drill_down(&origin);
         self.contacts
             .row()
             .str(id)
@@ -2321,9 +2318,9 @@ impl Crm {
             .ts(opp_ms)
             .ts(customer_ms)
             .ts(churn_ms)
-            .opt_str(Some(origin.source))
-            .opt_str(origin.data_1)
-            .opt_str(origin.data_2)
+            .opt_str(Some(source))
+            .opt_str(data_1)
+            .opt_str(data_2)
             .end();
         self.contacts.flush_snapshot_if_full(sink)?;
         self.deals.flush_snapshot_if_full(sink)
@@ -2374,6 +2371,62 @@ fn decimal(buf: &mut [u8; 20], mut v: u64) -> &str {
         }
     }
     std::str::from_utf8(&buf[i..]).expect("ascii digits")
+}
+
+/// The code of market `i` ("ES" for the first, then "M002", "M003", ...).
+fn market_code(i: usize) -> String {
+    if i == 0 {
+        "ES".to_string()
+    } else {
+        format!("M{:03}", i + 1)
+    }
+}
+
+/// Campaigns that exist only as `utm_campaign` values (no ad platform knows
+/// them), with the channel and campaign type a marketer would give them in
+/// `reference/campaign_overrides.csv`: HubSpot files a partner's tracked link
+/// under "other campaigns", but the company counts it as referral.
+pub fn campaign_overrides(company: &Company) -> Vec<(String, &'static str, &'static str)> {
+    let markets = if company.scale >= 1.0 {
+        (company.scale.round() as usize).max(1)
+    } else {
+        1
+    };
+    (0..markets)
+        .flat_map(|i| {
+            let code = market_code(i);
+            [
+                (
+                    campaign_key(&format!("Partner Webinar {code}")),
+                    "referral",
+                    "inbound",
+                ),
+                (
+                    campaign_key(&format!("Organic Social Launch {code}")),
+                    "organic_social",
+                    "inbound",
+                ),
+            ]
+        })
+        .collect()
+}
+
+/// HubSpot's original source and its two drill-down properties, laid out as
+/// HubSpot fills them (its "Understand source properties" page): the
+/// `utm_campaign` value is drill-down 1 for paid search, email marketing and
+/// other campaigns, drill-down 2 for organic and paid social; organic search
+/// has the search term (usually unknown) in 1 and the engine in 2; referrals
+/// the referring domain in 1. A referral link that carries a `utm_campaign`
+/// is "other campaigns" for HubSpot, not a referral.
+fn hubspot_drill_down<'a>(origin: &Origin<'a>) -> (&'a str, Option<&'a str>, Option<&'a str>) {
+    match (origin.source, origin.data_2) {
+        ("PAID_SEARCH" | "OTHER_CAMPAIGNS" | "EMAIL_MARKETING", campaign) => {
+            (origin.source, campaign, None)
+        }
+        ("REFERRALS", Some(campaign)) => ("OTHER_CAMPAIGNS", Some(campaign), None),
+        ("ORGANIC_SEARCH", _) => (origin.source, None, origin.data_1),
+        _ => (origin.source, origin.data_1, origin.data_2),
+    }
 }
 
 #[cfg(test)]
@@ -2587,11 +2640,18 @@ mod tests {
             self.max_snapshot_batch = self.max_snapshot_batch.max(batch.num_rows());
             self.check_schema(spec, &batch);
             if spec.stream == "contacts" {
-                for d2 in strings(&batch, "hs_analytics_source_data_2")
-                    .into_iter()
-                    .flatten()
-                {
-                    self.crm_campaigns.insert(d2);
+                // The campaign is in drill-down 1 or 2 depending on the source,
+                // as HubSpot lays it out (see `hubspot_drill_down`).
+                let sources = strings(&batch, "hs_analytics_source");
+                let d1 = strings(&batch, "hs_analytics_source_data_1");
+                let d2 = strings(&batch, "hs_analytics_source_data_2");
+                for ((source, d1), d2) in sources.into_iter().zip(d1).zip(d2) {
+                    let campaign = match source.as_deref() {
+                        Some("PAID_SEARCH" | "EMAIL_MARKETING" | "OTHER_CAMPAIGNS") => d1,
+                        Some("SOCIAL_MEDIA" | "PAID_SOCIAL") => d2,
+                        _ => None,
+                    };
+                    self.crm_campaigns.extend(campaign);
                 }
             }
             self.inspect(spec, &batch);
