@@ -232,6 +232,16 @@ async fn run(cli: Cli) -> Result<()> {
                     config.reporting.currency
                 );
             }
+            if format == Format::Table {
+                let locale = kpi_core::format::Locale::from_code(&config.reporting.locale);
+                let table = output::kpi_table(
+                    &batches,
+                    engine.catalog(),
+                    &config.reporting.currency,
+                    locale,
+                )?;
+                return output::print(&table, format);
+            }
             output::print(&batches, format)
         }
         Command::Materialize => {
