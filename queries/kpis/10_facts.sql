@@ -14,6 +14,9 @@
 -- outside the periods: DataFusion does not prune through the join with
 -- report_periods alone.
 --
+-- Daily facts join report_days (one row per day of each period) on equality,
+-- so the join is a hash join built on that small table.
+--
 -- CRM counts are event-based: a contact counts as an MQL in the period in which
 -- it became one; revenue counts in the period the deal closed-won.
 
@@ -25,7 +28,7 @@ SELECT p.period, a.channel, a.campaign_type, a.campaign_key AS campaign,
        sum(a.conversions) AS ad_conversions,
        sum(a.conversion_value) AS conversion_value
 FROM ad_performance a
-JOIN report_periods p ON a.date BETWEEN p.start_date AND p.end_date
+JOIN report_days p ON p.date = a.date
 WHERE {{in_periods: a.date}}
 GROUP BY 1, 2, 3, 4
 
@@ -33,7 +36,7 @@ UNION ALL BY NAME
 SELECT p.period, c.channel, c.campaign_type, c.campaign_key AS campaign,
        sum(c.amount) AS other_cost
 FROM marketing_costs c
-JOIN report_periods p ON c.date BETWEEN p.start_date AND p.end_date
+JOIN report_days p ON p.date = c.date
 WHERE {{in_periods: c.date}}
 GROUP BY 1, 2, 3, 4
 
@@ -49,7 +52,7 @@ SELECT p.period, w.channel, w.campaign_type, w.campaign_key AS campaign,
        sum(CAST(CASE WHEN w.channel = 'organic_search' THEN w.sessions ELSE 0 END AS DOUBLE)) AS organic_sessions,
        sum(CAST(CASE WHEN w.channel IN ('organic_social', 'paid_social') THEN w.sessions ELSE 0 END AS DOUBLE)) AS social_sessions
 FROM web_traffic w
-JOIN report_periods p ON w.date BETWEEN p.start_date AND p.end_date
+JOIN report_days p ON p.date = w.date
 WHERE {{in_periods: w.date}}
 GROUP BY 1, 2, 3, 4
 
@@ -102,7 +105,7 @@ SELECT p.period, e.channel, e.campaign_type, e.campaign_key AS campaign,
        sum(CAST(e.unsubscribes AS DOUBLE)) AS email_unsubscribes,
        sum(CAST(e.bounces AS DOUBLE)) AS email_bounces
 FROM email_performance e
-JOIN report_periods p ON e.date BETWEEN p.start_date AND p.end_date
+JOIN report_days p ON p.date = e.date
 WHERE {{in_periods: e.date}}
 GROUP BY 1, 2, 3, 4
 
@@ -112,7 +115,7 @@ SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
        sum(CAST(s.clicks AS DOUBLE)) AS search_clicks,
        sum(s.position_x_impressions) AS search_position_x_impressions
 FROM search_performance s
-JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
+JOIN report_days p ON p.date = s.date
 WHERE {{in_periods: s.date}}
 GROUP BY 1, 2, 3, 4
 
@@ -124,7 +127,7 @@ SELECT p.period, s.channel, s.campaign_type, CAST(NULL AS VARCHAR) AS campaign,
        sum(CAST(s.mentions_neutral AS DOUBLE)) AS mentions_neutral,
        sum(CAST(s.mentions_negative AS DOUBLE)) AS mentions_negative
 FROM social_performance s
-JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
+JOIN report_days p ON p.date = s.date
 WHERE {{in_periods: s.date}}
 GROUP BY 1, 2, 3, 4;
 
@@ -138,7 +141,7 @@ WITH q AS (
     SELECT p.period, s.channel, s.campaign_type, s.query,
            sum(s.position_x_impressions) / nullif(sum(s.impressions), 0) AS avg_position
     FROM search_performance s
-    JOIN report_periods p ON s.date BETWEEN p.start_date AND p.end_date
+    JOIN report_days p ON p.date = s.date
     WHERE {{in_periods: s.date}}
     GROUP BY p.period, s.channel, s.campaign_type, s.query
 )
@@ -160,7 +163,7 @@ WITH b AS (
     SELECT p.period, bl.date, bl.channel, bl.campaign_type,
            sum(bl.referring_domains_followed) AS referring_domains
     FROM backlinks bl
-    JOIN report_periods p ON bl.date BETWEEN p.start_date AND p.end_date
+    JOIN report_days p ON p.date = bl.date
     WHERE {{in_periods: bl.date}}
     GROUP BY p.period, bl.date, bl.channel, bl.campaign_type
 ), latest AS (

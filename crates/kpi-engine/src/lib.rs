@@ -608,6 +608,30 @@ impl Engine {
         .map_err(|e| EngineError::DataFusion(e.to_string()))?;
         self.register_batch("report_periods", batch)?;
 
+        // report_days: every day of every period, for equality joins.
+        let mut day_period: Vec<&str> = Vec::new();
+        let mut day_date: Vec<i32> = Vec::new();
+        for (name, range) in named.iter() {
+            let mut d = range.start;
+            while d <= range.end {
+                day_period.push(name);
+                day_date.push(day(d));
+                d = d.succ_opt().expect("in range");
+            }
+        }
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("period", DataType::Utf8, false),
+                Field::new("date", DataType::Date32, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(day_period)),
+                Arc::new(Date32Array::from(day_date)),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("report_days", batch)?;
+
         let mut values = self.base_values();
         values.extend([
             ("in_periods", in_periods(periods)),
