@@ -222,6 +222,19 @@ fn json_and_table_show_the_same_rows() {
     assert!(first["channel"].is_null());
     assert!(table_out.contains("| grain"));
     assert!(table_out.contains("October 2026"));
+    // The terminal table shows values in their unit: money with its currency,
+    // rates as percentages, NULL as n/a.
+    let cpl_line = table_out
+        .lines()
+        .find(|l| l.starts_with("| total ") && l.contains("| cpl "))
+        .expect("a total cpl row");
+    assert!(cpl_line.contains(" EUR"), "{cpl_line}");
+    let ctr_line = table_out
+        .lines()
+        .find(|l| l.starts_with("| total ") && l.contains("| ctr "))
+        .expect("a total ctr row");
+    assert!(ctr_line.contains(" %"), "{ctr_line}");
+    assert!(table_out.contains("n/a"));
     assert!(
         table_out
             .lines()
