@@ -732,18 +732,18 @@ impl Engine {
         origin: &str,
         line: usize,
     ) -> Result<Vec<RecordBatch>, EngineError> {
-        let err = |e: datafusion::error::DataFusionError| EngineError::Query {
+        self.collect(sql).await.map_err(|e| EngineError::Query {
             origin: origin.to_string(),
             line,
             message: self.explain(e),
-        };
-        self.ctx
-            .sql(sql)
-            .await
-            .map_err(err)?
-            .collect()
-            .await
-            .map_err(err)
+        })
+    }
+
+    async fn collect(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
+        self.ctx.sql(sql).await?.collect().await
     }
 
     /// Writes every canonical view to `<lake>/canonical/<view>/part-0.parquet`,
@@ -776,14 +776,9 @@ impl Engine {
 
     /// Runs one ad-hoc SQL statement.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        let err = |e: datafusion::error::DataFusionError| EngineError::DataFusion(self.explain(e));
-        self.ctx
-            .sql(sql)
+        self.collect(sql)
             .await
-            .map_err(err)?
-            .collect()
-            .await
-            .map_err(err)
+            .map_err(|e| EngineError::DataFusion(self.explain(e)))
     }
 }
 
