@@ -31,9 +31,6 @@ pub fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
-            if batches.is_empty() {
-                return Ok(());
-            }
             for b in batches {
                 w.write(b)?;
             }

@@ -578,3 +578,36 @@ fn demo_writes_canonical_views_other_engines_can_read() {
     ]);
     assert_eq!(types.lines().nth(1), Some("Date32,Float64"));
 }
+
+#[test]
+fn an_empty_lake_gives_an_empty_report_not_an_error() {
+    // A fresh setup before the first sync: the config names a source, the lake
+    // is empty. The report has its header and no rows; nothing panics.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lake")).unwrap();
+    let cfg = dir.path().join("kpi.toml");
+    std::fs::write(
+        &cfg,
+        "[reporting]\ncurrency = \"EUR\"\n[sources.ads]\ntype = \"google_ads\"\n",
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().to_string();
+    let out = ok(&["--config", &cfg, "kpis", "--format", "csv"]);
+    assert_eq!(
+        out.trim(),
+        "grain,channel,campaign_type,campaign,kpi,value,previous,last_year,target,benchmark,change_vs_previous,change_vs_last_year,status"
+    );
+    assert_eq!(
+        ok(&["--config", &cfg, "kpis", "--format", "json"]).trim(),
+        "[]"
+    );
+    let out = ok(&[
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM ads.campaign_stats",
+    ]);
+    assert_eq!(out.trim(), "n\n0");
+}

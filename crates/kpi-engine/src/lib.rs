@@ -666,9 +666,16 @@ impl Engine {
             for stmt in queries::split_statements(&check.text) {
                 let sql = queries::substitute(&stmt.sql, &check.origin, stmt.line, &values)?;
                 let batches = self.query_at(&sql, &check.origin, stmt.line).await?;
-                for b in &batches {
-                    let col = b.column(0);
-                    let col = arrow::array::cast::as_string_array(col);
+                for b in batches.iter().filter(|b| b.num_rows() > 0) {
+                    // Whatever string type the check returns, read it as text.
+                    let col = arrow::compute::cast(b.column(0), &DataType::Utf8).map_err(|e| {
+                        EngineError::Query {
+                            origin: check.origin.clone(),
+                            line: stmt.line,
+                            message: format!("a check must return one text column: {e}"),
+                        }
+                    })?;
+                    let col = arrow::array::cast::as_string_array(&col);
                     problems.extend(col.iter().flatten().map(str::to_string));
                 }
             }
@@ -743,7 +750,15 @@ impl Engine {
         &self,
         sql: &str,
     ) -> Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
-        self.ctx.sql(sql).await?.collect().await
+        let df = self.ctx.sql(sql).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let mut batches = df.collect().await?;
+        // An empty result still carries its columns, so that CSV has a header
+        // and a table its column names.
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(schema));
+        }
+        Ok(batches)
     }
 
     /// Writes every canonical view to `<lake>/canonical/<view>/part-0.parquet`,
