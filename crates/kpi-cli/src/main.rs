@@ -116,6 +116,12 @@ fn period_spec(
 }
 
 fn main() -> ExitCode {
+    // A panic is a bug in kpi: say so in one line, without a backtrace dump.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "error: internal error in kpi ({info}); please report it with the command you ran"
+        );
+    }));
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
