@@ -56,6 +56,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Render a report (e.g. `leadership`) for a period to HTML and text files.
+    Report {
+        /// Report name: a folder of report-templates/ (built in: leadership).
+        name: String,
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// Where to write the HTML (it opens in a browser as the email would).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Where to write the text/plain version (default: next to --out, .txt).
+        #[arg(long, value_name = "FILE")]
+        text: Option<PathBuf>,
+    },
     /// Write the canonical views to <lake>/canonical/ as Parquet, for DuckDB,
     /// Polars or Spark (run it after loading new data).
     Materialize,
@@ -249,6 +262,39 @@ async fn run(cli: Cli) -> Result<()> {
                 return output::print(&table, format);
             }
             output::print(&batches, format)
+        }
+        Command::Report {
+            name,
+            period,
+            out,
+            text,
+        } => {
+            let config = load_config(&cli.config)?;
+            let spec = period_spec(Some(&period.period), period.from, period.to)?
+                .expect("a default period");
+            let periods = kpi_pipeline::resolve_period(&spec, today(cli.as_of, &config))?;
+            let reproduce = format!(
+                "kpi --config {} kpis --from {} --to {}",
+                cli.config.display(),
+                periods.current.start,
+                periods.current.end
+            );
+            let rendered = kpi_pipeline::render_report(&config, &name, &periods, reproduce).await?;
+            let text_path = text.unwrap_or_else(|| out.with_extension("txt"));
+            // Written only once everything rendered: a failure leaves no half report.
+            std::fs::write(&out, &rendered.html)
+                .with_context(|| format!("writing {}", out.display()))?;
+            std::fs::write(&text_path, &rendered.text)
+                .with_context(|| format!("writing {}", text_path.display()))?;
+            println!(
+                "{} report for {} written to {} ({} KB) and {}",
+                name,
+                periods.label,
+                out.display(),
+                rendered.html.len() / 1024,
+                text_path.display()
+            );
+            Ok(())
         }
         Command::Materialize => {
             let config = load_config(&cli.config)?;

@@ -611,3 +611,94 @@ fn an_empty_lake_gives_an_empty_report_not_an_error() {
     ]);
     assert_eq!(out.trim(), "n\n0");
 }
+
+#[test]
+fn report_renders_the_leadership_report_from_the_lake() {
+    let cfg = config();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.html");
+    let msg = ok(&[
+        "--config",
+        &cfg,
+        "--as-of",
+        AS_OF,
+        "report",
+        "leadership",
+        "--period",
+        "previous_month",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(msg.contains("October 2026"), "{msg}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("report.txt")).unwrap();
+    assert!(html.len() < 102 * 1024, "{} bytes", html.len());
+    assert!(!html.contains("<script") && !html.contains("<style"));
+    // The headline shows the same numbers as `kpi kpis`, formatted alike.
+    let table = ok(&[
+        "--config",
+        &cfg,
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_month",
+    ]);
+    for kpi in ["revenue", "cpl", "cac", "roi", "mql_to_sql"] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with("| total ") && l.contains(&format!("| {kpi} ")))
+            .unwrap_or_else(|| panic!("no total {kpi} row"));
+        let value = line.split('|').nth(6).unwrap().trim().to_string();
+        assert!(
+            html.contains(&value),
+            "{kpi} value {value} not in the report"
+        );
+        assert!(
+            text.contains(&value),
+            "{kpi} value {value} not in the text part"
+        );
+    }
+    assert!(
+        html.contains("Mailchimp"),
+        "benchmark sources in the footer"
+    );
+    assert!(
+        html.contains("google_ads.campaign_stats 2026-11-23"),
+        "freshness in the footer"
+    );
+
+    // A template with a syntax error fails before anything is written.
+    let tpl = dir.path().join("tpl/leadership/partials");
+    std::fs::create_dir_all(&tpl).unwrap();
+    std::fs::write(
+        dir.path().join("tpl/leadership/report.html.hbs"),
+        "<p>{{#if title}}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tpl/leadership/report.txt.hbs"), "x").unwrap();
+    std::fs::write(dir.path().join("tpl/leadership/style.css"), "").unwrap();
+    let lake = demo().join("demo/lake");
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        format!(
+            "[reporting]\ncurrency = \"EUR\"\n[lake]\npath = \"{}\"\n[reports.leadership]\ntemplates = \"tpl\"\n",
+            lake.display()
+        ),
+    )
+    .unwrap();
+    let out2 = dir.path().join("never.html");
+    let err = fails(&[
+        "--config",
+        broken.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "report",
+        "leadership",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(err.contains("leadership/report.html.hbs"), "{err}");
+    assert!(!out2.exists(), "nothing is written when rendering fails");
+}

@@ -32,6 +32,9 @@ pub struct Config {
     /// Targets per channel: `[channel_targets.paid_search]` then `cpl = 60.0`.
     #[serde(default)]
     pub channel_targets: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Settings per report, by report name: `[reports.leadership]`.
+    #[serde(default)]
+    pub reports: BTreeMap<String, ReportConfig>,
     /// The directory the file was read from; relative paths start here.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -77,6 +80,48 @@ fn default_locale() -> String {
 }
 fn default_tolerance() -> f64 {
     0.02
+}
+
+/// `[reports.<name>]`: how one report is put together.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Title at the top of the report.
+    #[serde(default = "default_title")]
+    pub title: String,
+    /// The 3 to 5 KPI keys the report leads with.
+    #[serde(default = "default_headline")]
+    pub headline: Vec<String>,
+    /// How many campaigns the best and worst lists show.
+    #[serde(default = "default_top")]
+    pub top_campaigns: usize,
+    /// A directory with your own copy of `report-templates/` (relative to
+    /// kpi.toml); the built-in templates are used otherwise.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self {
+            title: default_title(),
+            headline: default_headline(),
+            top_campaigns: default_top(),
+            templates: None,
+        }
+    }
+}
+
+fn default_title() -> String {
+    "Marketing KPIs".to_string()
+}
+fn default_headline() -> Vec<String> {
+    ["revenue", "cpl", "cac", "roi", "mql_to_sql"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_top() -> usize {
+    5
 }
 
 /// `[lake]`: where the Parquet lake lives.
@@ -176,6 +221,14 @@ impl Config {
                 "reporting.locale: '{}' is not supported; use en or es",
                 r.locale
             )));
+        }
+        for (name, r) in &config.reports {
+            if !(3..=5).contains(&r.headline.len()) {
+                return Err(invalid(format!(
+                    "reports.{name}.headline: name 3 to 5 KPIs, not {}",
+                    r.headline.len()
+                )));
+            }
         }
         for (name, s) in &config.sources {
             if name.is_empty()

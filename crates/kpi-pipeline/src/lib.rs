@@ -5,6 +5,7 @@
 //! arithmetic (that is `queries/`) and no argument parsing (that is `kpi-cli`).
 
 mod demo;
+mod report;
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,7 @@ pub use demo::{DEMO_MARKER, DemoOptions, DemoOutcome, run_demo};
 use kpi_core::{Config, ConfigError, PeriodError, PeriodSpec, ReportPeriods};
 use kpi_engine::{Engine, EngineError};
 use kpi_lake::StreamSpec;
+pub use report::{kpi_rows, render_report};
 
 /// Every raw stream of every known source type. The connectors will declare
 /// theirs; until then the sandbox's shapes are the contract.
@@ -37,6 +39,12 @@ pub enum PipelineError {
     /// The demo could not be built.
     #[error("{0}")]
     Demo(String),
+    /// A report could not be rendered.
+    #[error(transparent)]
+    Render(#[from] kpi_report::ReportError),
+    /// The KPI table could not be read for a report.
+    #[error("{0}")]
+    Report(String),
 }
 
 /// Opens the engine over the lake of `config`.

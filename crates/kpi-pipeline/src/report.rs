@@ -1,0 +1,161 @@
+//! `kpi report`: the KPI table of a period rendered as the leadership report.
+//!
+//! Nothing is written unless every query and the render succeed.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use kpi_core::{Config, ReportPeriods};
+use kpi_report::{BenchmarkSource, Freshness, KpiRow, Renderer, ReportInput};
+
+use crate::PipelineError;
+
+fn strings(b: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, PipelineError> {
+    let col = b
+        .column_by_name(name)
+        .ok_or_else(|| PipelineError::Report(format!("the KPI table has no column {name}")))?;
+    let col = arrow::compute::cast(col, &DataType::Utf8)
+        .map_err(|e| PipelineError::Report(e.to_string()))?;
+    let col = col.as_string::<i32>();
+    Ok((0..col.len())
+        .map(|i| (!col.is_null(i)).then(|| col.value(i).to_string()))
+        .collect())
+}
+
+fn floats(b: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>, PipelineError> {
+    let col = b
+        .column_by_name(name)
+        .ok_or_else(|| PipelineError::Report(format!("the KPI table has no column {name}")))?;
+    let col = arrow::compute::cast(col, &DataType::Float64)
+        .map_err(|e| PipelineError::Report(e.to_string()))?;
+    let col = col.as_primitive::<Float64Type>();
+    Ok((0..col.len())
+        .map(|i| (!col.is_null(i)).then(|| col.value(i)))
+        .collect())
+}
+
+/// The rows of `kpi kpis` as structs.
+pub fn kpi_rows(batches: &[RecordBatch]) -> Result<Vec<KpiRow>, PipelineError> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let (grain, channel, ctype, campaign, kpi, status) = (
+            strings(b, "grain")?,
+            strings(b, "channel")?,
+            strings(b, "campaign_type")?,
+            strings(b, "campaign")?,
+            strings(b, "kpi")?,
+            strings(b, "status")?,
+        );
+        let nums: Vec<Vec<Option<f64>>> = [
+            "value",
+            "previous",
+            "last_year",
+            "target",
+            "benchmark",
+            "change_vs_previous",
+            "change_vs_last_year",
+        ]
+        .iter()
+        .map(|n| floats(b, n))
+        .collect::<Result<_, _>>()?;
+        for i in 0..b.num_rows() {
+            rows.push(KpiRow {
+                grain: grain[i].clone().unwrap_or_default(),
+                channel: channel[i].clone(),
+                campaign_type: ctype[i].clone(),
+                campaign: campaign[i].clone(),
+                kpi: kpi[i].clone().unwrap_or_default(),
+                value: nums[0][i],
+                previous: nums[1][i],
+                last_year: nums[2][i],
+                target: nums[3][i],
+                benchmark: nums[4][i],
+                change_vs_previous: nums[5][i],
+                change_vs_last_year: nums[6][i],
+                status: status[i].clone().unwrap_or_default(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Renders report `name` for `periods`. `reproduce` is the command line shown
+/// in the footer.
+pub async fn render_report(
+    config: &Config,
+    name: &str,
+    periods: &ReportPeriods,
+    reproduce: String,
+) -> Result<kpi_report::Rendered, PipelineError> {
+    let settings = config.reports.get(name).cloned().unwrap_or_default();
+    let templates = settings.templates.as_ref().map(|t| config.base_dir.join(t));
+    // Load the templates first: a broken template fails before any query runs.
+    let renderer = Renderer::load(name, templates.as_deref())?;
+    let engine = crate::open_engine(config).await?;
+    let batches = engine.kpis(periods).await?;
+    let rows = kpi_rows(&batches)?;
+
+    let lake = kpi_lake::Lake::open(&config.lake_path())?;
+    let mut freshness = Vec::new();
+    for s in engine
+        .streams()
+        .iter()
+        .filter(|s| config.sources.contains_key(&s.source))
+    {
+        let state = lake.read_state(&s.source)?;
+        let synced = state.streams.get(&s.stream).map(|c| c.synced_through);
+        freshness.push(Freshness {
+            stream: format!("{}.{}", s.source, s.stream),
+            last_day: synced.or(s.contents.last_day),
+        });
+    }
+
+    let industry = config
+        .reporting
+        .industry
+        .as_deref()
+        .unwrap_or("All")
+        .replace('\'', "''");
+    let sql = format!(
+        "SELECT kpi, source, year FROM (
+             SELECT b.kpi, b.source, b.year, row_number() OVER (
+                 PARTITION BY b.kpi, coalesce(b.channel, '')
+                 ORDER BY CASE WHEN b.industry = '{industry}' THEN 0 ELSE 1 END, b.year DESC) AS rn
+             FROM benchmarks b
+             WHERE b.industry IN ('{industry}', 'All')
+               AND b.kpi IN (SELECT kpi FROM kpi_report WHERE benchmark IS NOT NULL)
+         ) WHERE rn = 1 ORDER BY kpi, source"
+    );
+    let mut benchmarks = Vec::new();
+    for b in engine.query(&sql).await? {
+        let (kpi, source) = (strings(&b, "kpi")?, strings(&b, "source")?);
+        let year = arrow::compute::cast(b.column(2), &DataType::Int64)
+            .map_err(|e| PipelineError::Report(e.to_string()))?;
+        let year = Arc::clone(&year);
+        let year = year.as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            benchmarks.push(BenchmarkSource {
+                kpi: kpi[i].clone().unwrap_or_default(),
+                source: source[i].clone().unwrap_or_default(),
+                year: (!year.is_null(i)).then(|| year.value(i)),
+            });
+        }
+    }
+
+    let input = ReportInput {
+        title: settings.title.clone(),
+        periods,
+        rows: &rows,
+        catalog: engine.catalog(),
+        currency: config.reporting.currency.clone(),
+        timezone: config.reporting.timezone.clone(),
+        locale: kpi_core::format::Locale::from_code(&config.reporting.locale),
+        headline: settings.headline.clone(),
+        top_n: settings.top_campaigns,
+        freshness,
+        benchmarks,
+        reproduce,
+    };
+    Ok(renderer.render(&input)?)
+}

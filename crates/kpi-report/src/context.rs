@@ -1,0 +1,352 @@
+//! The report context: the KPI rows a template needs, picked and formatted.
+//!
+//! Numbers are formatted here, once, by each KPI's unit and the reporting
+//! locale, and each change carries a tone (`good`, `bad`, `neutral`) decided by
+//! the KPI's direction, so that a falling CPL is never shown in red.
+
+use chrono::NaiveDate;
+use kpi_core::format::{self, Locale};
+use kpi_core::{Catalog, Direction, ReportPeriods};
+use serde_json::{Value, json};
+
+use crate::ReportError;
+
+/// One row of `kpi kpis`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KpiRow {
+    /// `total`, `channel`, `campaign_type` or `campaign`.
+    pub grain: String,
+    /// Channel, where the grain has one.
+    pub channel: Option<String>,
+    /// Campaign type, where the grain has one.
+    pub campaign_type: Option<String>,
+    /// Campaign key, at the campaign grain.
+    pub campaign: Option<String>,
+    /// Catalog key.
+    pub kpi: String,
+    /// Value in the current period.
+    pub value: Option<f64>,
+    /// Value in the previous period.
+    pub previous: Option<f64>,
+    /// Value in the same period last year.
+    pub last_year: Option<f64>,
+    /// Target, if configured.
+    pub target: Option<f64>,
+    /// Industry benchmark, if any.
+    pub benchmark: Option<f64>,
+    /// Relative change against the previous period.
+    pub change_vs_previous: Option<f64>,
+    /// Relative change against last year.
+    pub change_vs_last_year: Option<f64>,
+    /// Status from compare.sql.
+    pub status: String,
+}
+
+/// When each source last delivered data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Freshness {
+    /// `source.stream`.
+    pub stream: String,
+    /// Last day with data, if any.
+    pub last_day: Option<NaiveDate>,
+}
+
+/// A benchmark figure's origin, for the footer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchmarkSource {
+    /// KPI key.
+    pub kpi: String,
+    /// Where the figure comes from.
+    pub source: String,
+    /// Year of the data, if known.
+    pub year: Option<i64>,
+}
+
+/// Everything a report is made from.
+pub struct ReportInput<'a> {
+    /// Report title.
+    pub title: String,
+    /// The period and its comparisons.
+    pub periods: &'a ReportPeriods,
+    /// Every row of the KPI table for the period.
+    pub rows: &'a [KpiRow],
+    /// The KPI catalog (labels, units, directions).
+    pub catalog: &'a Catalog,
+    /// Reporting currency code.
+    pub currency: String,
+    /// Reporting time zone.
+    pub timezone: String,
+    /// Number format.
+    pub locale: Locale,
+    /// The 3 to 5 headline KPI keys.
+    pub headline: Vec<String>,
+    /// How many campaigns the top and bottom lists show.
+    pub top_n: usize,
+    /// Data freshness per stream.
+    pub freshness: Vec<Freshness>,
+    /// Benchmark sources used.
+    pub benchmarks: Vec<BenchmarkSource>,
+    /// The command that reproduces the numbers.
+    pub reproduce: String,
+}
+
+impl ReportInput<'_> {
+    fn row(&self, grain: &str, channel: Option<&str>, kpi: &str) -> Option<&KpiRow> {
+        self.rows.iter().find(|r| {
+            r.grain == grain
+                && r.kpi == kpi
+                && (grain != "channel" || r.channel.as_deref() == channel)
+                && (grain != "campaign_type" || r.campaign_type.as_deref() == channel)
+        })
+    }
+}
+
+fn tone(change: Option<f64>, direction: Direction) -> &'static str {
+    match (change, direction) {
+        (None, _) | (_, Direction::Neutral) => "neutral",
+        (Some(c), _) if c.abs() < 1e-9 => "neutral",
+        (Some(c), Direction::Higher) if c > 0.0 => "good",
+        (Some(c), Direction::Lower) if c < 0.0 => "good",
+        _ => "bad",
+    }
+}
+
+/// A KPI row formatted for a template.
+fn kpi_json(input: &ReportInput, row: Option<&KpiRow>, key: &str) -> Result<Value, ReportError> {
+    let def = input.catalog.get(key).ok_or_else(|| {
+        ReportError::Input(format!("unknown KPI '{key}' (see queries/kpis.toml)"))
+    })?;
+    let empty = KpiRow::default();
+    let r = row.unwrap_or(&empty);
+    let f = |v: Option<f64>| format::value(v, def.unit, &input.currency, input.locale);
+    Ok(json!({
+        "kpi": key,
+        "label": def.label,
+        "unit": def.unit.as_str(),
+        "value": f(r.value),
+        "previous": f(r.previous),
+        "last_year": f(r.last_year),
+        "target": r.target.map(|t| f(Some(t))),
+        "benchmark": r.benchmark.map(|b| f(Some(b))),
+        "change_vs_previous": format::change(r.change_vs_previous, input.locale),
+        "change_vs_last_year": format::change(r.change_vs_last_year, input.locale),
+        "tone_previous": tone(r.change_vs_previous, def.direction),
+        "tone_last_year": tone(r.change_vs_last_year, def.direction),
+        "status": if r.status.is_empty() { "no data" } else { r.status.as_str() },
+        "raw": r.value,
+    }))
+}
+
+/// Builds the JSON context the templates render.
+pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
+    let p = input.periods;
+    let headline = input
+        .headline
+        .iter()
+        .map(|k| kpi_json(input, input.row("total", None, k), k))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // The funnel: each stage with its conversion from the stage before, and the
+    // stage whose conversion fell most against the previous period.
+    let stages = [
+        "sessions",
+        "leads",
+        "mqls",
+        "sqls",
+        "opportunities",
+        "new_customers",
+    ];
+    let rates = [
+        None,
+        Some("traffic_to_lead"),
+        Some("lead_to_mql"),
+        Some("mql_to_sql"),
+        Some("sql_to_opportunity"),
+        None,
+    ];
+    let mut funnel = Vec::new();
+    let mut worst: Option<(f64, String)> = None;
+    for (stage, rate) in stages.iter().zip(rates) {
+        let mut s = kpi_json(input, input.row("total", None, stage), stage)?;
+        let rate_key = match (*stage, rate) {
+            ("new_customers", _) => Some("opportunity_to_customer"),
+            (_, r) => r,
+        };
+        if let Some(rk) = rate_key.filter(|k| input.catalog.get(k).is_some()) {
+            let rate_row = input.row("total", None, rk);
+            s["rate"] = kpi_json(input, rate_row, rk)?;
+            if let Some(c) = rate_row.and_then(|r| r.change_vs_previous) {
+                if worst.as_ref().is_none_or(|(w, _)| c < *w) {
+                    worst = Some((c, s["label"].as_str().unwrap_or_default().to_string()));
+                }
+            }
+        }
+        funnel.push(s);
+    }
+    let leak = worst.filter(|(c, _)| *c < 0.0).map(|(c, stage)| {
+        // "fell 25.0 %": the word carries the sign.
+        json!({ "stage": stage, "change": format!("{} %", format::number(c.abs() * 100.0, 1, input.locale)) })
+    });
+
+    // Channels: the main KPIs for each channel, in the order of spend.
+    let channel_kpis = [
+        "marketing_cost",
+        "sessions",
+        "leads",
+        "cpl",
+        "new_customers",
+        "cac",
+        "revenue",
+        "roi",
+    ];
+    let mut channel_names: Vec<&str> = input
+        .rows
+        .iter()
+        .filter(|r| r.grain == "channel")
+        .filter_map(|r| r.channel.as_deref())
+        .collect();
+    channel_names.dedup();
+    let mut channels = Vec::new();
+    for ch in channel_names {
+        let mut cells = Vec::new();
+        for k in channel_kpis {
+            cells.push(kpi_json(input, input.row("channel", Some(ch), k), k)?);
+        }
+        let revenue = input
+            .row("channel", Some(ch), "revenue")
+            .and_then(|r| r.value)
+            .unwrap_or(0.0);
+        channels.push((revenue, json!({ "channel": ch, "cells": cells })));
+    }
+    channels.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let channel_header: Vec<Value> = channel_kpis
+        .iter()
+        .map(|k| {
+            json!(
+                input
+                    .catalog
+                    .get(k)
+                    .map(|d| d.label.clone())
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+
+    // Inbound vs outbound CPL.
+    let mut types = Vec::new();
+    for t in ["inbound", "outbound"] {
+        types.push(json!({
+            "campaign_type": t,
+            "cpl": kpi_json(input, input.row("campaign_type", Some(t), "cpl"), "cpl")?,
+            "leads": kpi_json(input, input.row("campaign_type", Some(t), "leads"), "leads")?,
+        }));
+    }
+
+    // Campaigns ranked by ROI and by CPL, among campaigns with spend.
+    let mut campaigns: Vec<(String, String, Option<f64>, Option<f64>, Value)> = Vec::new();
+    let keys: Vec<(&str, &str)> = input
+        .rows
+        .iter()
+        .filter(|r| {
+            r.grain == "campaign" && r.kpi == "marketing_cost" && r.value.unwrap_or(0.0) > 0.0
+        })
+        .filter_map(|r| Some((r.campaign.as_deref()?, r.channel.as_deref().unwrap_or(""))))
+        .collect();
+    for (c, ch) in keys {
+        let find = |k: &str| {
+            input.rows.iter().find(|r| {
+                r.grain == "campaign"
+                    && r.campaign.as_deref() == Some(c)
+                    && r.channel.as_deref() == Some(ch)
+                    && r.kpi == k
+            })
+        };
+        let row = json!({
+            "campaign": c,
+            "channel": ch,
+            "cost": kpi_json(input, find("marketing_cost"), "marketing_cost")?,
+            "leads": kpi_json(input, find("leads"), "leads")?,
+            "cpl": kpi_json(input, find("cpl"), "cpl")?,
+            "roi": kpi_json(input, find("roi"), "roi")?,
+        });
+        campaigns.push((
+            c.to_string(),
+            ch.to_string(),
+            find("roi").and_then(|r| r.value),
+            find("cpl").and_then(|r| r.value),
+            row,
+        ));
+    }
+    let n = input.top_n.max(1);
+    let ranked = |by_roi: bool, best: bool| -> Vec<Value> {
+        let mut v: Vec<&(String, String, Option<f64>, Option<f64>, Value)> = campaigns
+            .iter()
+            .filter(|c| if by_roi { c.2.is_some() } else { c.3.is_some() })
+            .collect();
+        v.sort_by(|a, b| {
+            let (x, y) = if by_roi { (a.2, b.2) } else { (a.3, b.3) };
+            let ord = x.unwrap_or(0.0).total_cmp(&y.unwrap_or(0.0));
+            // Best ROI is the highest, best CPL the lowest.
+            let ord = if by_roi == best { ord.reverse() } else { ord };
+            ord.then_with(|| a.0.cmp(&b.0))
+        });
+        v.into_iter().take(n).map(|c| c.4.clone()).collect()
+    };
+
+    Ok(json!({
+        "title": input.title,
+        "period": {
+            "name": p.name,
+            "label": p.label,
+            "current": p.current.to_string(),
+            "previous": p.previous.to_string(),
+            "last_year": p.last_year.to_string(),
+        },
+        "currency": input.currency,
+        "timezone": input.timezone,
+        "headline": headline,
+        "funnel": funnel,
+        "leak": leak,
+        "channel_header": channel_header,
+        "channels": channels.into_iter().map(|c| c.1).collect::<Vec<_>>(),
+        "campaign_types": types,
+        "campaigns": {
+            "top_roi": ranked(true, true),
+            "bottom_roi": ranked(true, false),
+            "top_cpl": ranked(false, true),
+            "bottom_cpl": ranked(false, false),
+            "count": n,
+        },
+        "footer": {
+            "freshness": input.freshness.iter().map(|f| json!({
+                "stream": f.stream,
+                "last_day": f.last_day.map(|d| d.to_string()).unwrap_or_else(|| "no data".into()),
+            })).collect::<Vec<_>>(),
+            "benchmarks": input.benchmarks.iter().map(|b| json!({
+                "kpi": input.catalog.get(&b.kpi).map(|d| d.label.clone()).unwrap_or_else(|| b.kpi.clone()),
+                "source": b.source,
+                "year": b.year.map(|y| y.to_string()).unwrap_or_else(|| "year not given".into()),
+            })).collect::<Vec<_>>(),
+            "reproduce": input.reproduce,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tone_follows_the_kpi_direction() {
+        assert_eq!(
+            tone(Some(-0.1), Direction::Lower),
+            "good",
+            "a falling CPL is good"
+        );
+        assert_eq!(tone(Some(0.1), Direction::Lower), "bad");
+        assert_eq!(tone(Some(0.1), Direction::Higher), "good");
+        assert_eq!(tone(Some(-0.1), Direction::Higher), "bad");
+        assert_eq!(tone(Some(0.1), Direction::Neutral), "neutral");
+        assert_eq!(tone(None, Direction::Higher), "neutral");
+    }
+}

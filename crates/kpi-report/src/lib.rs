@@ -1,0 +1,230 @@
+//! `kpi-report`: turns a period's KPI table into the report leadership reads.
+//!
+//! It owns the report context (what a template can show, already formatted
+//! in the KPI's unit and the reporting locale), the handlebars registry with
+//! its partials and helpers, and CSS inlining so the HTML holds up in mail
+//! clients. The layout itself lives in `report-templates/<report>/`, not here;
+//! KPI arithmetic stays in `queries/`: this crate only picks rows and formats.
+
+mod context;
+
+use std::path::{Path, PathBuf};
+
+use handlebars::Handlebars;
+
+pub use context::{BenchmarkSource, Freshness, KpiRow, ReportInput, build_context};
+
+/// A rendered report.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// Email-safe HTML with CSS inlined into the elements.
+    pub html: String,
+    /// The text/plain alternative with the same headline numbers.
+    pub text: String,
+}
+
+/// Report failures; each names the template file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The report name has no template directory.
+    #[error("unknown report '{name}': no templates in {}", dir.display())]
+    UnknownReport {
+        /// The report asked for.
+        name: String,
+        /// Where its templates were looked for.
+        dir: PathBuf,
+    },
+    /// A template could not be read or parsed.
+    #[error("{file}: {message}")]
+    Template {
+        /// The template file.
+        file: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// Rendering failed (a missing partial or a helper error).
+    #[error("rendering {file}: {message}")]
+    Render {
+        /// The template file.
+        file: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The input names a KPI the catalog does not have.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// The built-in templates, by path under `report-templates/`.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "leadership/report.html.hbs",
+        include_str!("../../../report-templates/leadership/report.html.hbs"),
+    ),
+    (
+        "leadership/report.txt.hbs",
+        include_str!("../../../report-templates/leadership/report.txt.hbs"),
+    ),
+    (
+        "leadership/style.css",
+        include_str!("../../../report-templates/leadership/style.css"),
+    ),
+    (
+        "leadership/partials/kpi_card.hbs",
+        include_str!("../../../report-templates/leadership/partials/kpi_card.hbs"),
+    ),
+    (
+        "leadership/partials/funnel.hbs",
+        include_str!("../../../report-templates/leadership/partials/funnel.hbs"),
+    ),
+    (
+        "leadership/partials/table.hbs",
+        include_str!("../../../report-templates/leadership/partials/table.hbs"),
+    ),
+    (
+        "leadership/partials/footer.hbs",
+        include_str!("../../../report-templates/leadership/partials/footer.hbs"),
+    ),
+];
+
+/// A report's templates, ready to render.
+pub struct Renderer {
+    registry: Handlebars<'static>,
+    /// The text part is not HTML: a registry that does not escape.
+    text: Handlebars<'static>,
+    css: String,
+    origin: String,
+}
+
+impl Renderer {
+    /// Loads report `name` from `dir` when given (a user's copy of
+    /// `report-templates/`), else from the built-in templates.
+    pub fn load(name: &str, dir: Option<&Path>) -> Result<Self, ReportError> {
+        let files: Vec<(String, String, String)> = match dir {
+            Some(dir) => {
+                let base = dir.join(name);
+                if !base.is_dir() {
+                    return Err(ReportError::UnknownReport {
+                        name: name.into(),
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                let mut files = Vec::new();
+                for rel in ["report.html.hbs", "report.txt.hbs", "style.css"] {
+                    let path = base.join(rel);
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| ReportError::Template {
+                            file: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
+                    files.push((rel.to_string(), path.display().to_string(), text));
+                }
+                if let Ok(entries) = std::fs::read_dir(base.join("partials")) {
+                    for entry in entries.filter_map(Result::ok) {
+                        let path = entry.path();
+                        let text =
+                            std::fs::read_to_string(&path).map_err(|e| ReportError::Template {
+                                file: path.display().to_string(),
+                                message: e.to_string(),
+                            })?;
+                        let rel = format!("partials/{}", entry.file_name().to_string_lossy());
+                        files.push((rel, path.display().to_string(), text));
+                    }
+                }
+                files
+            }
+            None => {
+                let prefix = format!("{name}/");
+                let files: Vec<_> = BUILTIN
+                    .iter()
+                    .filter_map(|(p, t)| {
+                        p.strip_prefix(&prefix).map(|rel| {
+                            (
+                                rel.to_string(),
+                                format!("report-templates/{p}"),
+                                t.to_string(),
+                            )
+                        })
+                    })
+                    .collect();
+                if files.is_empty() {
+                    return Err(ReportError::UnknownReport {
+                        name: name.into(),
+                        dir: PathBuf::from("report-templates (built in)"),
+                    });
+                }
+                files
+            }
+        };
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        let mut text_registry = Handlebars::new();
+        text_registry.set_strict_mode(true);
+        text_registry.register_escape_fn(handlebars::no_escape);
+        let mut css = String::new();
+        for (rel, origin, text) in &files {
+            if rel == "style.css" {
+                css = text.clone();
+                continue;
+            }
+            let key = rel
+                .strip_prefix("partials/")
+                .map(|p| p.trim_end_matches(".hbs").to_string())
+                .unwrap_or_else(|| rel.clone());
+            let target = if rel.ends_with(".txt.hbs") {
+                &mut text_registry
+            } else {
+                &mut registry
+            };
+            target
+                .register_template_string(&key, text)
+                .map_err(|e| ReportError::Template {
+                    file: origin.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Self {
+            registry,
+            text: text_registry,
+            css,
+            origin: files
+                .first()
+                .map(|f| {
+                    f.1.rsplit_once('/')
+                        .map(|x| x.0.to_string())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Renders the HTML and text parts for `input`.
+    pub fn render(&self, input: &ReportInput) -> Result<Rendered, ReportError> {
+        let mut context = build_context(input)?;
+        context["css"] = serde_json::Value::String(self.css.clone());
+        let render = |name: &str| {
+            let registry = if name.ends_with(".txt.hbs") {
+                &self.text
+            } else {
+                &self.registry
+            };
+            registry
+                .render(name, &context)
+                .map_err(|e| ReportError::Render {
+                    file: format!("{}/{name}", self.origin),
+                    message: e.to_string(),
+                })
+        };
+        let raw = render("report.html.hbs")?;
+        let html = css_inline::CSSInliner::options()
+            .keep_style_tags(false)
+            .build()
+            .inline(&raw)
+            .map_err(|e| ReportError::Render {
+                file: format!("{}/style.css", self.origin),
+                message: e.to_string(),
+            })?;
+        let text = render("report.txt.hbs")?;
+        Ok(Rendered { html, text })
+    }
+}
