@@ -95,6 +95,11 @@ pub struct ReportConfig {
     /// How many campaigns the best and worst lists show.
     #[serde(default = "default_top")]
     pub top_campaigns: usize,
+    /// Alert rules checked against the company totals, e.g. `"cpl > 80"`,
+    /// `"change_vs_previous(bounce_rate) > 0.15"` (changes and percentages
+    /// as fractions). Every rule that fires is listed in the report.
+    #[serde(default)]
+    pub alerts: Vec<String>,
     /// A directory with your own copy of `report-templates/` (relative to
     /// kpi.toml); the built-in templates are used otherwise.
     #[serde(default)]
@@ -107,6 +112,7 @@ impl Default for ReportConfig {
             title: default_title(),
             headline: default_headline(),
             top_campaigns: default_top(),
+            alerts: Vec::new(),
             templates: None,
         }
     }

@@ -282,6 +282,17 @@ bounce_rate = 0.45
 [channel_targets.paid_search]
 cpl = 70.0
 ctr = 0.05
+
+# `kpi report leadership`: headline KPIs and alert rules (against the totals).
+[reports.leadership]
+headline = ["revenue", "cpl", "cac", "roi", "mql_to_sql"]
+top_campaigns = 5
+alerts = [
+    "cpl > 80",
+    "change_vs_previous(bounce_rate) > 0.15",
+    "change_vs_previous(revenue) < -0.1",
+    "change_vs_previous(cac) > 0.2",
+]
 "#
     .to_string()
 }

@@ -93,6 +93,19 @@ pub async fn render_report(
     // Load the templates first: a broken template fails before any query runs.
     let renderer = Renderer::load(name, templates.as_deref())?;
     let engine = crate::open_engine(config).await?;
+    let origin = config.origin.display().to_string();
+    let alerts = settings
+        .alerts
+        .iter()
+        .map(|rule| {
+            kpi_report::AlertRule::parse(
+                rule,
+                &format!("{origin}: reports.{name}.alerts"),
+                engine.catalog(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(PipelineError::Report)?;
     let batches = engine.kpis(periods).await?;
     let rows = kpi_rows(&batches)?;
 
@@ -156,6 +169,7 @@ pub async fn render_report(
         freshness,
         benchmarks,
         reproduce,
+        alerts,
     };
     Ok(renderer.render(&input)?)
 }

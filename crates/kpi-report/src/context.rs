@@ -88,6 +88,8 @@ pub struct ReportInput<'a> {
     pub benchmarks: Vec<BenchmarkSource>,
     /// The command that reproduces the numbers.
     pub reproduce: String,
+    /// Alert rules to check.
+    pub alerts: Vec<crate::AlertRule>,
 }
 
 impl ReportInput<'_> {
@@ -293,8 +295,31 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
         v.into_iter().take(n).map(|c| c.4.clone()).collect()
     };
 
+    let alerts: Vec<Value> = input
+        .alerts
+        .iter()
+        .filter(|a| a.fires(input.rows))
+        .map(|a| {
+            let def = input.catalog.get(&a.kpi);
+            let observed = a.observed(input.rows);
+            let shown = match (a.measure, def) {
+                (crate::alerts::Measure::Value, Some(d)) => {
+                    format::value(observed, d.unit, &input.currency, input.locale)
+                }
+                _ => format::change(observed, input.locale),
+            };
+            json!({
+                "rule": a.text,
+                "label": def.map(|d| d.label.clone()).unwrap_or_else(|| a.kpi.clone()),
+                "observed": shown,
+            })
+        })
+        .collect();
+
     Ok(json!({
         "title": input.title,
+        "alerts": alerts,
+        "alert_rules": input.alerts.len(),
         "period": {
             "name": p.name,
             "label": p.label,

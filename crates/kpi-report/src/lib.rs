@@ -6,12 +6,14 @@
 //! clients. The layout itself lives in `report-templates/<report>/`, not here;
 //! KPI arithmetic stays in `queries/`: this crate only picks rows and formats.
 
+pub mod alerts;
 mod context;
 
 use std::path::{Path, PathBuf};
 
 use handlebars::Handlebars;
 
+pub use alerts::AlertRule;
 pub use context::{BenchmarkSource, Freshness, KpiRow, ReportInput, build_context};
 
 /// A rendered report.

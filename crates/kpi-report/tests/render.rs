@@ -217,6 +217,14 @@ fn input<'a>(
             year: Some(2019),
         }],
         reproduce: "kpi kpis --from 2026-10-01 --to 2026-10-31".into(),
+        alerts: [
+            "cac > 800",
+            "change_vs_previous(mql_to_sql) < -0.2",
+            "cpl > 100",
+        ]
+        .iter()
+        .map(|r| kpi_report::AlertRule::parse(r, "test", catalog).unwrap())
+        .collect(),
     }
 }
 
@@ -272,6 +280,18 @@ fn names_from_ad_platforms_are_escaped_and_the_html_is_email_safe() {
             .contains("Cost per lead: 45.00 EUR (vs previous -10.0 %")
     );
     assert!(out.text.contains("Revenue: 120,000.00 EUR"));
+    // Two of the three alert rules fire, written out as configured.
+    assert!(
+        out.text.contains("- cac > 800 (observed 900.00 EUR)"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text
+            .contains("- change_vs_previous(mql_to_sql) < -0.2 (observed -25.0 %)")
+    );
+    assert!(!out.text.contains("cpl > 100"));
+    assert!(out.html.contains("<code>cac &gt; 800</code>"));
 }
 
 #[test]
