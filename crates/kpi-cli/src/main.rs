@@ -64,7 +64,11 @@ enum Command {
         period: PeriodArgs,
         /// Where to write the HTML (it opens in a browser as the email would).
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// Deliver it to the report's recipients as [delivery] says (an .eml
+        /// in the outbox unless SMTP is configured).
+        #[arg(long)]
+        send: bool,
         /// Where to write the text/plain version (default: next to --out, .txt).
         #[arg(long, value_name = "FILE")]
         text: Option<PathBuf>,
@@ -212,6 +216,8 @@ async fn run(cli: Cli) -> Result<()> {
             );
             println!("  config: {}", outcome.config.display());
             println!("  lake:   {}", outcome.lake.display());
+            println!("  report: {}", outcome.report_html.display());
+            println!("  email:  {}", outcome.report_email);
             println!(
                 "  canonical views for DuckDB, Polars, Spark: {} ({} tables)",
                 outcome.lake.join("canonical").display(),
@@ -229,7 +235,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "  kpi --config {cfg} sql \"SELECT channel, sum(spend) AS spend FROM ad_performance GROUP BY 1 ORDER BY 2 DESC\""
             );
             println!(
-                "  duckdb -c \"SELECT channel, sum(spend) FROM read_parquet('{}/canonical/ad_performance/*/*.parquet', hive_partitioning = true) GROUP BY 1\"",
+                "  duckdb -c \"SELECT channel, sum(spend) FROM '{}/canonical/ad_performance/part-0.parquet' GROUP BY 1\"",
                 outcome.lake.display()
             );
             Ok(())
@@ -267,8 +273,14 @@ async fn run(cli: Cli) -> Result<()> {
             name,
             period,
             out,
+            send,
             text,
         } => {
+            if out.is_none() && !send {
+                bail!(
+                    "nothing to do: give --out FILE to write the report, --send to deliver it, or both"
+                );
+            }
             let config = load_config(&cli.config)?;
             let spec = period_spec(Some(&period.period), period.from, period.to)?
                 .expect("a default period");
@@ -280,20 +292,30 @@ async fn run(cli: Cli) -> Result<()> {
                 periods.current.end
             );
             let rendered = kpi_pipeline::render_report(&config, &name, &periods, reproduce).await?;
-            let text_path = text.unwrap_or_else(|| out.with_extension("txt"));
-            // Written only once everything rendered: a failure leaves no half report.
-            std::fs::write(&out, &rendered.html)
-                .with_context(|| format!("writing {}", out.display()))?;
-            std::fs::write(&text_path, &rendered.text)
-                .with_context(|| format!("writing {}", text_path.display()))?;
-            println!(
-                "{} report for {} written to {} ({} KB) and {}",
-                name,
-                periods.label,
-                out.display(),
-                rendered.html.len() / 1024,
-                text_path.display()
-            );
+            // Written and sent only once everything rendered: a failure leaves
+            // no half report and sends nothing.
+            if let Some(out) = out {
+                let text_path = text.unwrap_or_else(|| out.with_extension("txt"));
+                std::fs::write(&out, &rendered.html)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                std::fs::write(&text_path, &rendered.text)
+                    .with_context(|| format!("writing {}", text_path.display()))?;
+                println!(
+                    "{} report for {} written to {} ({} KB) and {}",
+                    name,
+                    periods.label,
+                    out.display(),
+                    rendered.html.len() / 1024,
+                    text_path.display()
+                );
+            }
+            if send {
+                let delivered = kpi_pipeline::send_report(&config, &name, &rendered)?;
+                println!(
+                    "sent \"{}\" as {} to {}",
+                    rendered.subject, delivered.message_id, delivered.location
+                );
+            }
             Ok(())
         }
         Command::Materialize => {

@@ -702,3 +702,87 @@ fn report_renders_the_leadership_report_from_the_lake() {
     assert!(err.contains("leadership/report.html.hbs"), "{err}");
     assert!(!out2.exists(), "nothing is written when rendering fails");
 }
+
+#[test]
+fn demo_ends_with_the_report_in_the_outbox_and_send_delivers_again() {
+    let demo_dir = demo().join("demo");
+    let outbox: Vec<_> = std::fs::read_dir(demo_dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let eml = std::fs::read_to_string(&outbox[0]).unwrap();
+    assert!(
+        eml.contains("Subject: Marketing KPIs, October 2026"),
+        "{eml}"
+    );
+    assert!(eml.contains("To: Leadership <leadership@example.com>"));
+    assert!(eml.contains("Content-Type: multipart/alternative"));
+    assert!(eml.contains("Content-Type: multipart/related"));
+    assert!(demo_dir.join("reports/leadership-2026-10.html").exists());
+
+    // `report --send` delivers through the same outbox, to a copy of the config.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(demo_dir.join("kpi.toml")).unwrap();
+    let cfg = dir.path().join("kpi.toml");
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "path = \"lake\"",
+            &format!("path = \"{}\"", demo_dir.join("lake").display()),
+        )
+        .replace(
+            "dir = \"queries\"",
+            &format!("dir = \"{}\"", demo_dir.join("queries").display()),
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().to_string();
+    let msg = ok(&[
+        "--config",
+        &cfg,
+        "--as-of",
+        AS_OF,
+        "report",
+        "leadership",
+        "--send",
+    ]);
+    assert!(
+        msg.contains("sent \"Marketing KPIs, October 2026\""),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count(),
+        1
+    );
+
+    // No recipients: nothing is sent and the setting is named.
+    let no_to = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("to = [\"Leadership <leadership@example.com>\"]\n", "");
+    std::fs::write(&cfg, no_to).unwrap();
+    let err = fails(&[
+        "--config",
+        &cfg,
+        "--as-of",
+        AS_OF,
+        "report",
+        "leadership",
+        "--send",
+    ]);
+    assert!(
+        err.contains("reports.leadership.to") && err.contains("no recipients"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count(),
+        1
+    );
+    let err = fails(&["--config", &cfg, "report", "leadership"]);
+    assert!(err.contains("nothing to do"), "{err}");
+}

@@ -32,6 +32,9 @@ pub struct Config {
     /// Targets per channel: `[channel_targets.paid_search]` then `cpl = 60.0`.
     #[serde(default)]
     pub channel_targets: BTreeMap<String, BTreeMap<String, f64>>,
+    /// How reports are delivered: an outbox directory (the default) or SMTP.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
     /// Settings per report, by report name: `[reports.leadership]`.
     #[serde(default)]
     pub reports: BTreeMap<String, ReportConfig>,
@@ -104,6 +107,111 @@ pub struct ReportConfig {
     /// kpi.toml); the built-in templates are used otherwise.
     #[serde(default)]
     pub templates: Option<PathBuf>,
+    /// Recipients (`"Ana <ana@example.com>"` or plain addresses).
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Copy recipients.
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// Blind-copy recipients.
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    /// Subject, with placeholders `{{title}}` and `{{period.label}}`.
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    /// A `List-Unsubscribe` value (`<mailto:...>` or `<https://...>`), if any.
+    #[serde(default)]
+    pub list_unsubscribe: Option<String>,
+}
+
+fn default_subject() -> String {
+    "{{title}}, {{period.label}}".to_string()
+}
+
+/// `[delivery]`: where reports go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// `outbox` (the default): write each message as an `.eml` file a mail
+    /// client opens; `smtp`: send it through `host`.
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    /// Directory of the outbox, relative to kpi.toml.
+    #[serde(default = "default_outbox")]
+    pub outbox: PathBuf,
+    /// SMTP server host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// SMTP port (default 587 for starttls, 465 for tls, 25 for none).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit TLS) or `none`.
+    #[serde(default = "default_tls")]
+    pub tls: String,
+    /// Allow sending the username and password over a connection without TLS.
+    /// Off by default: credentials are never sent in clear unless you say so.
+    #[serde(default)]
+    pub allow_plaintext_auth: bool,
+    /// A PEM file with an extra certificate authority to trust (a company's
+    /// own mail server), relative to kpi.toml.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Sender, e.g. `"KPI reports <kpi@example.com>"`.
+    #[serde(default = "default_from")]
+    pub from: String,
+    /// Reply-To address, if replies should go elsewhere.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Environment variable holding the SMTP user name (no AUTH when unset).
+    #[serde(default = "default_user_env")]
+    pub username_env: String,
+    /// Environment variable holding the SMTP password.
+    #[serde(default = "default_password_env")]
+    pub password_env: String,
+    /// Attempts for transient failures (connection refused, 4xx replies).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            transport: default_transport(),
+            outbox: default_outbox(),
+            host: None,
+            port: None,
+            tls: default_tls(),
+            allow_plaintext_auth: false,
+            ca_file: None,
+            from: default_from(),
+            reply_to: None,
+            username_env: default_user_env(),
+            password_env: default_password_env(),
+            attempts: default_attempts(),
+        }
+    }
+}
+
+fn default_transport() -> String {
+    "outbox".into()
+}
+fn default_outbox() -> PathBuf {
+    PathBuf::from("outbox")
+}
+fn default_tls() -> String {
+    "starttls".into()
+}
+fn default_from() -> String {
+    "KPI reports <kpi@localhost>".into()
+}
+fn default_user_env() -> String {
+    "SMTP_USERNAME".into()
+}
+fn default_password_env() -> String {
+    "SMTP_PASSWORD".into()
+}
+fn default_attempts() -> u32 {
+    3
 }
 
 impl Default for ReportConfig {
@@ -114,6 +222,11 @@ impl Default for ReportConfig {
             top_campaigns: default_top(),
             alerts: Vec::new(),
             templates: None,
+            to: Vec::new(),
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            subject: default_subject(),
+            list_unsubscribe: None,
         }
     }
 }
@@ -227,6 +340,24 @@ impl Config {
                 "reporting.locale: '{}' is not supported; use en or es",
                 r.locale
             )));
+        }
+        let d = &config.delivery;
+        if !matches!(d.transport.as_str(), "outbox" | "smtp") {
+            return Err(invalid(format!(
+                "delivery.transport: '{}' is not outbox or smtp",
+                d.transport
+            )));
+        }
+        if !matches!(d.tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(invalid(format!(
+                "delivery.tls: '{}' is not starttls, tls or none",
+                d.tls
+            )));
+        }
+        if d.transport == "smtp" && d.host.as_deref().unwrap_or("").is_empty() {
+            return Err(invalid(
+                "delivery.host: transport = \"smtp\" needs a host".into(),
+            ));
         }
         for (name, r) in &config.reports {
             if !(3..=5).contains(&r.headline.len()) {

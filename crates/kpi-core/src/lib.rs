@@ -13,5 +13,5 @@ pub mod period;
 
 pub use campaign::campaign_key;
 pub use catalog::{Catalog, CatalogError, Direction, KpiDef, Unit};
-pub use config::{Config, ConfigError, ReportConfig};
+pub use config::{Config, ConfigError, DeliveryConfig, ReportConfig};
 pub use period::{DateRange, NamedPeriod, PeriodError, PeriodSpec, ReportPeriods};

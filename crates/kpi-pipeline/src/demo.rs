@@ -45,6 +45,10 @@ pub struct DemoOutcome {
     pub bytes: u64,
     /// Rows per canonical view written to `lake/canonical/`.
     pub canonical: Vec<(String, u64)>,
+    /// The HTML copy of the leadership report for the previous month.
+    pub report_html: PathBuf,
+    /// Where the report email went (an `.eml` file in the outbox).
+    pub report_email: String,
     /// First day of data.
     pub first_day: NaiveDate,
     /// Last day of data.
@@ -112,9 +116,35 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
     std::fs::write(&config_path, demo_config()).map_err(|e| io(&config_path, e))?;
     let config = kpi_core::Config::load(&config_path)?;
     let canonical = crate::materialize(&config).await?;
+
+    // End the way a scheduled run does: render last month's leadership report
+    // and deliver it (to the outbox: the demo has no mail server).
+    let today = opts.end_date.succ_opt().unwrap_or(opts.end_date);
+    let periods = kpi_core::ReportPeriods::resolve(
+        &kpi_core::PeriodSpec::Named(kpi_core::NamedPeriod::PreviousMonth),
+        today,
+    )?;
+    let reproduce = format!(
+        "kpi --config {} kpis --from {} --to {}",
+        config_path.display(),
+        periods.current.start,
+        periods.current.end
+    );
+    let rendered = crate::render_report(&config, "leadership", &periods, reproduce).await?;
+    let reports = dir.join("reports");
+    std::fs::create_dir_all(&reports).map_err(|e| io(&reports, e))?;
+    let report_html = reports.join(format!(
+        "leadership-{}.html",
+        periods.current.start.format("%Y-%m")
+    ));
+    std::fs::write(&report_html, &rendered.html).map_err(|e| io(&report_html, e))?;
+    let delivered = crate::send_report(&config, "leadership", &rendered)?;
+
     Ok(DemoOutcome {
         config: config_path,
         canonical,
+        report_html,
+        report_email: delivered.location,
         lake: lake_dir,
         rows: sink.rows,
         files: sink.files,
@@ -150,7 +180,7 @@ fn prepare_dir(dir: &Path) -> Result<(), PipelineError> {
             )));
         }
         // Only what the demo writes is removed: a user's extra files stay.
-        for name in ["lake", "kpi.toml", "queries"] {
+        for name in ["lake", "kpi.toml", "queries", "outbox", "reports"] {
             let p = dir.join(name);
             if p.is_dir() {
                 std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
@@ -283,8 +313,17 @@ bounce_rate = 0.45
 cpl = 70.0
 ctr = 0.05
 
-# `kpi report leadership`: headline KPIs and alert rules (against the totals).
+# Reports go to the outbox directory as .eml files; set transport = "smtp" and
+# host to send them (credentials from SMTP_USERNAME / SMTP_PASSWORD).
+[delivery]
+transport = "outbox"
+outbox = "outbox"
+from = "KPI reports <kpi@example.com>"
+
+# `kpi report leadership`: recipients, headline KPIs and alert rules.
 [reports.leadership]
+to = ["Leadership <leadership@example.com>"]
+subject = "Marketing KPIs, {{period.label}}"
 headline = ["revenue", "cpl", "cac", "roi", "mql_to_sql"]
 top_campaigns = 5
 alerts = [

@@ -13,7 +13,7 @@ pub use demo::{DEMO_MARKER, DemoOptions, DemoOutcome, run_demo};
 use kpi_core::{Config, ConfigError, PeriodError, PeriodSpec, ReportPeriods};
 use kpi_engine::{Engine, EngineError};
 use kpi_lake::StreamSpec;
-pub use report::{kpi_rows, render_report};
+pub use report::{kpi_rows, render_report, send_report};
 
 /// Every raw stream of every known source type. The connectors will declare
 /// theirs; until then the sandbox's shapes are the contract.

@@ -170,6 +170,35 @@ pub async fn render_report(
         benchmarks,
         reproduce,
         alerts,
+        subject: settings.subject.clone(),
     };
     Ok(renderer.render(&input)?)
+}
+
+/// Builds the email for `rendered` and delivers it as `[delivery]` says
+/// (an `.eml` in the outbox by default). The message is complete before the
+/// transport is touched.
+pub fn send_report(
+    config: &Config,
+    name: &str,
+    rendered: &kpi_report::Rendered,
+) -> Result<kpi_deliver::Delivered, PipelineError> {
+    let settings = config.reports.get(name).cloned().unwrap_or_default();
+    let envelope = kpi_deliver::Envelope {
+        from: config.delivery.from.clone(),
+        reply_to: config.delivery.reply_to.clone(),
+        to: settings.to.clone(),
+        cc: settings.cc.clone(),
+        bcc: settings.bcc.clone(),
+        subject: rendered.subject.clone(),
+        list_unsubscribe: settings.list_unsubscribe.clone(),
+    };
+    let email =
+        kpi_deliver::build(&envelope, &rendered.html, &rendered.text, &[]).map_err(|e| {
+            PipelineError::Report(
+                format!("{}: {e}", config.origin.display()).replace("<name>", name),
+            )
+        })?;
+    kpi_deliver::deliver(&email, &config.delivery, &config.base_dir)
+        .map_err(|e| PipelineError::Report(format!("{}: {e}", config.origin.display())))
 }

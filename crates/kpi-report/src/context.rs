@@ -90,6 +90,8 @@ pub struct ReportInput<'a> {
     pub reproduce: String,
     /// Alert rules to check.
     pub alerts: Vec<crate::AlertRule>,
+    /// Subject template (`{{title}}, {{period.label}}`).
+    pub subject: String,
 }
 
 impl ReportInput<'_> {

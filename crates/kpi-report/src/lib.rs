@@ -23,6 +23,8 @@ pub struct Rendered {
     pub html: String,
     /// The text/plain alternative with the same headline numbers.
     pub text: String,
+    /// The subject line, from the report's subject template.
+    pub subject: String,
 }
 
 /// Report failures; each names the template file or setting at fault.
@@ -227,6 +229,19 @@ impl Renderer {
                 message: e.to_string(),
             })?;
         let text = render("report.txt.hbs")?;
-        Ok(Rendered { html, text })
+        let subject = self
+            .text
+            .render_template(&input.subject, &context)
+            .map_err(|e| ReportError::Render {
+                file: "the subject setting".into(),
+                message: e.to_string(),
+            })?
+            .trim()
+            .to_string();
+        Ok(Rendered {
+            html,
+            text,
+            subject,
+        })
     }
 }

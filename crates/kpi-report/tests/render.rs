@@ -237,6 +237,7 @@ fn leadership_report_snapshot() {
         .unwrap();
     insta::assert_snapshot!("leadership_html", out.html);
     insta::assert_snapshot!("leadership_text", out.text);
+    assert_eq!(out.subject, "Marketing KPIs, October 2026");
 }
 
 #[test]
