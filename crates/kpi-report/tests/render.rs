@@ -217,6 +217,7 @@ fn input<'a>(
             year: Some(2019),
         }],
         reproduce: "kpi kpis --from 2026-10-01 --to 2026-10-31".into(),
+        subject: "{{title}}, {{period.label}}".into(),
         alerts: [
             "cac > 800",
             "change_vs_previous(mql_to_sql) < -0.2",
