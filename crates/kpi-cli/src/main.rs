@@ -259,12 +259,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if format == Format::Table {
                 let locale = kpi_core::format::Locale::from_code(&config.reporting.locale);
-                let table = output::kpi_table(
-                    &batches,
-                    engine.catalog(),
-                    &config.reporting.currency,
-                    locale,
-                )?;
+                let rows = kpi_pipeline::kpi_rows(&batches)?;
+                let table =
+                    output::kpi_table(&rows, engine.catalog(), &config.reporting.currency, locale)?;
                 return output::print(&table, format);
             }
             output::print(&batches, format)

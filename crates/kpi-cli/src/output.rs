@@ -53,71 +53,42 @@ pub fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
 /// percent, minutes:seconds), changes as signed percentages, NULL as "n/a".
 /// CSV and JSON keep the raw numbers.
 pub fn kpi_table(
-    batches: &[RecordBatch],
+    rows: &[kpi_pipeline::KpiRow],
     catalog: &kpi_core::Catalog,
     currency: &str,
     locale: kpi_core::format::Locale,
 ) -> Result<Vec<RecordBatch>> {
-    use arrow::array::{Array, AsArray, StringArray};
-    use arrow::datatypes::Float64Type;
+    use arrow::array::{Array, StringArray};
     use kpi_core::format;
-    let mut out = Vec::new();
-    for b in batches {
-        let text = |name: &str| -> Result<Vec<Option<String>>> {
-            let col = b
-                .column_by_name(name)
-                .ok_or_else(|| anyhow::anyhow!("no column {name}"))?;
-            // Strings may come as Utf8View from Parquet: normalise.
-            let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)?;
-            let col = col.as_string::<i32>();
-            Ok((0..col.len())
-                .map(|i| (!col.is_null(i)).then(|| col.value(i).to_string()))
-                .collect())
-        };
-        let num = |name: &str| -> Result<Vec<Option<f64>>> {
-            let col = b
-                .column_by_name(name)
-                .ok_or_else(|| anyhow::anyhow!("no column {name}"))?;
-            let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Float64)?;
-            let col = col.as_primitive::<Float64Type>();
-            Ok((0..col.len())
-                .map(|i| (!col.is_null(i)).then(|| col.value(i)))
-                .collect())
-        };
-        let kpis = text("kpi")?;
-        let units: Vec<kpi_core::Unit> = kpis
-            .iter()
-            .map(|k| {
-                k.as_deref()
-                    .and_then(|k| catalog.get(k))
-                    .map(|d| d.unit)
-                    .unwrap_or(kpi_core::Unit::Ratio)
-            })
-            .collect();
-        let mut columns: Vec<(String, Arc<dyn Array>)> = Vec::new();
-        for name in ["grain", "channel", "campaign_type", "campaign", "kpi"] {
-            columns.push((name.into(), Arc::new(StringArray::from(text(name)?))));
-        }
-        for name in ["value", "previous", "last_year", "target", "benchmark"] {
-            let values: Vec<String> = num(name)?
-                .into_iter()
-                .zip(&units)
-                .map(|(v, u)| format::value(v, *u, currency, locale))
-                .collect();
-            columns.push((name.into(), Arc::new(StringArray::from(values))));
-        }
-        for name in ["change_vs_previous", "change_vs_last_year"] {
-            let values: Vec<String> = num(name)?
-                .into_iter()
-                .map(|v| format::change(v, locale))
-                .collect();
-            columns.push((name.into(), Arc::new(StringArray::from(values))));
-        }
-        columns.push((
-            "status".into(),
-            Arc::new(StringArray::from(text("status")?)),
-        ));
-        out.push(RecordBatch::try_from_iter(columns)?);
-    }
-    Ok(out)
+    let unit = |k: &str| {
+        catalog
+            .get(k)
+            .map(|d| d.unit)
+            .unwrap_or(kpi_core::Unit::Ratio)
+    };
+    let text = |f: &dyn Fn(&kpi_pipeline::KpiRow) -> Option<String>| -> Arc<dyn Array> {
+        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let value = |f: &dyn Fn(&kpi_pipeline::KpiRow) -> Option<f64>| -> Arc<dyn Array> {
+        text(&|r| Some(format::value(f(r), unit(&r.kpi), currency, locale)))
+    };
+    let change = |f: &dyn Fn(&kpi_pipeline::KpiRow) -> Option<f64>| -> Arc<dyn Array> {
+        text(&|r| Some(format::change(f(r), locale)))
+    };
+    let columns: Vec<(&str, Arc<dyn Array>)> = vec![
+        ("grain", text(&|r| Some(r.grain.clone()))),
+        ("channel", text(&|r| r.channel.clone())),
+        ("campaign_type", text(&|r| r.campaign_type.clone())),
+        ("campaign", text(&|r| r.campaign.clone())),
+        ("kpi", text(&|r| Some(r.kpi.clone()))),
+        ("value", value(&|r| r.value)),
+        ("previous", value(&|r| r.previous)),
+        ("last_year", value(&|r| r.last_year)),
+        ("target", value(&|r| r.target)),
+        ("benchmark", value(&|r| r.benchmark)),
+        ("change_vs_previous", change(&|r| r.change_vs_previous)),
+        ("change_vs_last_year", change(&|r| r.change_vs_last_year)),
+        ("status", text(&|r| Some(r.status.clone()))),
+    ];
+    Ok(vec![RecordBatch::try_from_iter(columns)?])
 }

@@ -13,6 +13,7 @@ pub use demo::{DEMO_MARKER, DemoOptions, DemoOutcome, run_demo};
 use kpi_core::{Config, ConfigError, PeriodError, PeriodSpec, ReportPeriods};
 use kpi_engine::{Engine, EngineError};
 use kpi_lake::StreamSpec;
+pub use kpi_report::KpiRow;
 pub use report::{kpi_rows, render_report, send_report};
 
 /// Every raw stream of every known source type. The connectors will declare
