@@ -383,8 +383,19 @@ impl Engine {
     }
 
     fn register_batch(&self, name: &str, batch: RecordBatch) -> Result<(), EngineError> {
-        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])
+        self.replace_table(name, batch.schema(), vec![batch])
+    }
+
+    /// Registers `batches` as table `name`, replacing whatever had that name.
+    fn replace_table(
+        &self,
+        name: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), EngineError> {
+        let mem = MemTable::try_new(schema, vec![batches])
             .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        // Deregistering a name that is not there is not an error worth reporting.
         let _ = self.ctx.deregister_table(name);
         self.ctx
             .register_table(name, Arc::new(mem))
@@ -724,13 +735,7 @@ impl Engine {
                     .clone(),
             ),
         };
-        let mem = MemTable::try_new(schema, vec![batches])
-            .map_err(|e| EngineError::DataFusion(e.to_string()))?;
-        let _ = self.ctx.deregister_table(name);
-        self.ctx
-            .register_table(name, Arc::new(mem))
-            .map_err(|e| EngineError::DataFusion(e.to_string()))?;
-        Ok(())
+        self.replace_table(name, schema, batches)
     }
 
     async fn query_at(

@@ -47,18 +47,12 @@ pub fn kpi_rows(batches: &[RecordBatch]) -> Result<Vec<KpiRow>, PipelineError> {
             strings(b, "kpi")?,
             strings(b, "status")?,
         );
-        let nums: Vec<Vec<Option<f64>>> = [
-            "value",
-            "previous",
-            "last_year",
-            "target",
-            "benchmark",
-            "change_vs_previous",
-            "change_vs_last_year",
-        ]
-        .iter()
-        .map(|n| floats(b, n))
-        .collect::<Result<_, _>>()?;
+        // The numeric columns of the KPI table, value to change_vs_last_year,
+        // in the engine's order (KPI_COLUMNS is the one definition).
+        let nums: Vec<Vec<Option<f64>>> = kpi_engine::KPI_COLUMNS[5..12]
+            .iter()
+            .map(|n| floats(b, n))
+            .collect::<Result<_, _>>()?;
         for i in 0..b.num_rows() {
             rows.push(KpiRow {
                 grain: grain[i].clone().unwrap_or_default(),
