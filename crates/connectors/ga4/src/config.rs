@@ -1,0 +1,285 @@
+//! `[sources.<name>]` with `type = "ga4"`, and building the connector from it.
+
+use kpi_connector::{
+    Auth, AuthConfig, ConnectorError, HttpClient, HttpConfig, HttpError, HttpSettings, SecretError,
+    SecretRef,
+};
+use serde::Deserialize;
+
+use crate::connector::Ga4Connector;
+
+/// The real API.
+pub const DEFAULT_BASE_URL: &str = "https://analyticsdata.googleapis.com";
+/// Google's OAuth2 token endpoint.
+pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// Rows asked for per request.
+pub const DEFAULT_PAGE_SIZE: u32 = 100_000;
+/// The most rows `runReport` returns per request, whatever `limit` says.
+/// A larger page size would make a full page look like the last one.
+pub const MAX_PAGE_SIZE: u32 = 100_000;
+/// Days re-read before the cursor on every sync: GA4 finishes processing a
+/// day's events within 72 hours.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
+
+/// `[sources.<name>]` for `type = "ga4"`.
+///
+/// ```toml
+/// [sources.ga4]
+/// type = "ga4"
+/// property_ids = ["123456789"]
+/// lookback_days = 3
+/// # Secrets are read from these environment variables (the defaults shown):
+/// [sources.ga4.auth]
+/// type = "oauth2"
+/// token_url = "https://oauth2.googleapis.com/token"
+/// client_id = { env = "GA4_CLIENT_ID" }
+/// client_secret = { env = "GA4_CLIENT_SECRET" }
+/// refresh_token = { env = "GA4_REFRESH_TOKEN" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ga4Config {
+    /// The GA4 properties to read: the numeric property id from Admin >
+    /// Property details (`123456789`), or `properties/123456789`. At least one.
+    pub property_ids: Vec<String>,
+    /// Where the API lives. Default `https://analyticsdata.googleapis.com`;
+    /// point it at `kpi sandbox serve` to try a config without a Google
+    /// account.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// How requests authenticate. Default: the OAuth2 refresh-token grant at
+    /// `https://oauth2.googleapis.com/token` with the client id, client
+    /// secret and refresh token read from `GA4_CLIENT_ID`, `GA4_CLIENT_SECRET`
+    /// and `GA4_REFRESH_TOKEN`. The refresh token needs the
+    /// `analytics.readonly` scope.
+    #[serde(default = "default_auth")]
+    pub auth: AuthConfig,
+    /// Rows per `runReport` request, 1 to 100,000. Default 100,000, the API's
+    /// maximum: fewer requests spend fewer quota tokens.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Days before the last synced day that every sync reads again, so days
+    /// GA4 was still processing are replaced with their final numbers.
+    /// Default 3.
+    #[serde(default = "default_lookback_days")]
+    pub lookback_days: u32,
+    /// Timeouts, retries and rate limits (see `kpi-connector`'s `HttpConfig`).
+    /// Default concurrency is 10, GA4's limit of concurrent requests per
+    /// standard property.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+fn default_base_url() -> String {
+    DEFAULT_BASE_URL.to_string()
+}
+
+fn default_auth() -> AuthConfig {
+    AuthConfig::OAuth2 {
+        token_url: DEFAULT_TOKEN_URL.to_string(),
+        client_id: SecretRef::env("GA4_CLIENT_ID"),
+        client_secret: SecretRef::env("GA4_CLIENT_SECRET"),
+        refresh_token: SecretRef::env("GA4_REFRESH_TOKEN"),
+        scope: None,
+    }
+}
+
+fn default_page_size() -> u32 {
+    DEFAULT_PAGE_SIZE
+}
+
+fn default_lookback_days() -> u32 {
+    DEFAULT_LOOKBACK_DAYS
+}
+
+/// GA4's documented limit for a standard property: 10 concurrent requests.
+fn http_defaults() -> HttpSettings {
+    HttpSettings {
+        max_concurrency: 10,
+        ..HttpSettings::default()
+    }
+}
+
+/// The config could not become a connector. Messages name settings and
+/// environment variables, never secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// `property_ids` is empty.
+    #[error("property_ids is empty: list at least one GA4 property")]
+    NoPropertyIds,
+    /// A property id that is not one.
+    #[error(
+        "property_ids: `{0}` is not a GA4 property id (digits, optionally `properties/<digits>`)"
+    )]
+    InvalidPropertyId(String),
+    /// The same property listed twice would be read twice.
+    #[error("property_ids: {0} is listed twice")]
+    DuplicatePropertyId(String),
+    /// `page_size` outside 1..=100,000.
+    #[error(
+        "page_size: {0} is outside 1..=100000 (runReport returns at most 100,000 rows per request)"
+    )]
+    InvalidPageSize(u32),
+    /// `base_url` is not an http(s) URL.
+    #[error("base_url: `{0}` is not an http:// or https:// URL")]
+    InvalidBaseUrl(String),
+    /// A secret's environment variable is missing or empty.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The HTTP settings are invalid.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl From<BuildError> for ConnectorError {
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::Secret(e) => ConnectorError::Secret(e),
+            BuildError::Http(e) => ConnectorError::Http(e),
+            other => ConnectorError::Config(other.to_string()),
+        }
+    }
+}
+
+impl Ga4Config {
+    /// A config for `property_ids` with every other setting at its default.
+    pub fn new(property_ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Ga4Config {
+            property_ids: property_ids.into_iter().map(Into::into).collect(),
+            base_url: default_base_url(),
+            auth: default_auth(),
+            page_size: default_page_size(),
+            lookback_days: default_lookback_days(),
+            http: HttpConfig::default(),
+        }
+    }
+
+    /// The connector, with secrets read from the process environment.
+    pub fn build(&self) -> Result<Ga4Connector, BuildError> {
+        self.validate()?;
+        let auth = self.auth.resolve()?;
+        self.assemble(auth)
+    }
+
+    /// The connector, with secrets read through `lookup` (a secrets file
+    /// layered over the environment, or a fixed map in tests).
+    pub fn build_with(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Ga4Connector, BuildError> {
+        self.validate()?;
+        let auth = self.auth.resolve_with(lookup)?;
+        self.assemble(auth)
+    }
+
+    /// Checks every setting that needs no secret.
+    pub fn validate(&self) -> Result<(), BuildError> {
+        self.property_ids()?;
+        self.base_url()?;
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            return Err(BuildError::InvalidPageSize(self.page_size));
+        }
+        Ok(())
+    }
+
+    /// The property ids as bare digits.
+    fn property_ids(&self) -> Result<Vec<String>, BuildError> {
+        if self.property_ids.is_empty() {
+            return Err(BuildError::NoPropertyIds);
+        }
+        let mut ids: Vec<String> = Vec::with_capacity(self.property_ids.len());
+        for raw in &self.property_ids {
+            let trimmed = raw.trim();
+            let id = trimmed.strip_prefix("properties/").unwrap_or(trimmed);
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(BuildError::InvalidPropertyId(raw.clone()));
+            }
+            if ids.iter().any(|known| known == id) {
+                return Err(BuildError::DuplicatePropertyId(id.to_string()));
+            }
+            ids.push(id.to_string());
+        }
+        Ok(ids)
+    }
+
+    fn base_url(&self) -> Result<String, BuildError> {
+        let url = self.base_url.trim().trim_end_matches('/');
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() => Ok(url.to_string()),
+            _ => Err(BuildError::InvalidBaseUrl(self.base_url.clone())),
+        }
+    }
+
+    fn assemble(&self, auth: Auth) -> Result<Ga4Connector, BuildError> {
+        let client = HttpClient::builder(&self.http, http_defaults())
+            .auth(auth)
+            .build()?;
+        Ok(Ga4Connector::new(
+            client,
+            self.base_url()?,
+            self.property_ids()?,
+            self.page_size,
+            self.lookback_days,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        Some(format!("value-of-{name}"))
+    }
+
+    #[test]
+    fn toml_with_defaults() {
+        let config: Ga4Config =
+            toml::from_str(r#"property_ids = ["properties/123", "456"]"#).unwrap();
+        assert_eq!(config.base_url, DEFAULT_BASE_URL);
+        assert_eq!(config.page_size, 100_000);
+        assert_eq!(config.lookback_days, 3);
+        let AuthConfig::OAuth2 {
+            token_url,
+            client_id,
+            ..
+        } = &config.auth
+        else {
+            panic!("the default auth is oauth2");
+        };
+        assert_eq!(token_url, DEFAULT_TOKEN_URL);
+        assert_eq!(client_id.env, "GA4_CLIENT_ID");
+        assert_eq!(config.property_ids().unwrap(), vec!["123", "456"]);
+        let c = config.build_with(&env).unwrap();
+        assert_eq!(c.client().settings().max_concurrency, 10);
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let err = |c: Ga4Config| c.build_with(&env).unwrap_err().to_string();
+        assert_eq!(
+            err(Ga4Config::new(Vec::<String>::new())),
+            "property_ids is empty: list at least one GA4 property"
+        );
+        assert!(err(Ga4Config::new(["G-ABC123"])).starts_with("property_ids: `G-ABC123` is not"));
+        assert_eq!(
+            err(Ga4Config::new(["1", "properties/1"])),
+            "property_ids: 1 is listed twice"
+        );
+        let mut c = Ga4Config::new(["1"]);
+        c.page_size = 250_000;
+        assert!(err(c).starts_with("page_size: 250000 is outside"));
+        let mut c = Ga4Config::new(["1"]);
+        c.page_size = 0;
+        assert!(err(c).starts_with("page_size: 0"));
+        assert!(toml::from_str::<Ga4Config>("property_ids = [\"1\"]\npagesize = 3").is_err());
+        let e = Ga4Config::new(["1"]).build_with(&|_| None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable GA4_CLIENT_ID is not set"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! `kpi-connector-hubspot`: the HubSpot CRM connector.
+//!
+//! It owns everything `kpi` knows about HubSpot's CRM v3 API:
+//! - the `[sources.<name>]` settings ([`HubSpotConfig`]), which build the
+//!   runtime connector ([`HubSpotConnector`]);
+//! - the request shapes: `GET /crm/v3/objects/contacts` and
+//!   `GET /crm/v3/objects/deals` with `properties=`, `limit=100` and (deals)
+//!   `associations=contacts`, paged with `after` from `paging.next.after`;
+//!   `GET /account-info/v3/details` for the portal's company currency; and
+//!   the `GET /crm/v3/objects/contacts?limit=1` probe of `kpi check`;
+//! - authentication by private app token or OAuth2 refresh token (through
+//!   `kpi-connector`'s shared client, which refreshes and redacts);
+//! - the two raw streams and their Arrow schemas: `contacts` (lifecycle stage
+//!   dates, original source and its drill-downs) and `deals` (amount,
+//!   currency, stage, close date, first associated contact), both snapshots.
+//!
+//! HubSpot timestamps arrive as ISO 8601 strings (date-only for date
+//! properties, epoch milliseconds in older payloads); they land as UTC
+//! millisecond timestamps. Lake writes and state belong to the runner.
+
+mod config;
+mod connector;
+mod contacts;
+mod deals;
+mod error;
+
+pub use config::{
+    CONTACT_PROPERTIES, DEAL_PROPERTIES, DEFAULT_BASE_URL, DEFAULT_CHURN_DATE_PROPERTY,
+    DEFAULT_PAGE_SIZE, HubSpotConfig,
+};
+pub use connector::HubSpotConnector;
+pub use contacts::{CONTACTS, contacts_schema};
+pub use deals::{DEALS, deals_schema};
+pub use error::HubSpotError;

@@ -1,0 +1,270 @@
+//! Talking to the Graph API: one call with Meta's own throttling and token
+//! errors understood, and cursor paging.
+
+use kpi_connector::{HttpError, HttpRequest};
+use serde_json::Value;
+
+use crate::connector::MetaAdsConnector;
+use crate::error::MetaAdsError;
+
+/// Meta's rate-limit error codes: 4 (app), 17 (user), 32 (page), 613
+/// (calls within a window), 80000-80014 (business use case limits, e.g.
+/// 80004 for ads insights). Meta sends them as HTTP 400 or 403 with
+/// `is_transient`, so the shared client, which retries only 429 and 5xx,
+/// hands them back; waiting is the documented remedy.
+fn is_throttle_code(code: u32) -> bool {
+    matches!(code, 4 | 17 | 32 | 613 | 80000..=80014)
+}
+
+/// The `(#17)` code Meta puts at the start of most error messages. The
+/// shared client keeps only `error.message`, so this is where the code is.
+pub(crate) fn message_code(message: &str) -> Option<u32> {
+    let rest = message.trim_start().strip_prefix("(#")?;
+    let (digits, _) = rest.split_once(')')?;
+    digits.parse().ok()
+}
+
+/// Error 190 and its relatives: the token expired, was revoked, or is
+/// malformed. Its message ("Error validating access token: Session has
+/// expired on …", "Invalid OAuth access token", "Malformed access token")
+/// carries no `(#190)`, so the words decide.
+fn is_token_error(error: &HttpError) -> bool {
+    let HttpError::Status {
+        status, message, ..
+    } = error
+    else {
+        return false;
+    };
+    if !matches!(status, 400 | 401 | 403) {
+        return false;
+    }
+    let code = message_code(message);
+    let lower = message.to_ascii_lowercase();
+    code == Some(190)
+        || code.is_none()
+            && (lower.contains("access token") || lower.contains("session has expired"))
+}
+
+fn throttled(error: &HttpError) -> Option<u32> {
+    match error {
+        HttpError::Status {
+            status: 400 | 403,
+            message,
+            ..
+        } => message_code(message).filter(|c| is_throttle_code(*c)),
+        _ => None,
+    }
+}
+
+impl MetaAdsConnector {
+    /// Sends `request` and parses the JSON body, waiting and trying again
+    /// when Meta reports a rate limit.
+    pub(crate) async fn call(&self, request: &HttpRequest) -> Result<Value, MetaAdsError> {
+        let mut refusals = 0u32;
+        loop {
+            match self.client.send(request).await {
+                Ok(response) => {
+                    let body: Value = response.json().map_err(|e| self.http_error(e))?;
+                    // A 200 can still carry an error object (Meta does this
+                    // behind some proxies and for partial failures).
+                    if let Some(error) = body.get("error").filter(|e| e.is_object()) {
+                        let message = error
+                            .get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("(no message)");
+                        return Err(self.response_error(
+                            &response.origin,
+                            format!("Meta answered 200 with an error: {message}"),
+                        ));
+                    }
+                    return Ok(body);
+                }
+                Err(e) => {
+                    if let Some(code) = throttled(&e)
+                        && refusals < self.settings.throttle_retries
+                    {
+                        let wait = self.settings.throttle_wait * 2u32.saturating_pow(refusals);
+                        refusals += 1;
+                        tracing::warn!(
+                            target: "kpi_connector_meta_ads",
+                            "source {}: Meta rate limit (error {code}); waiting {:.1}s before trying again ({refusals}/{}): {}",
+                            self.settings.source,
+                            wait.as_secs_f64(),
+                            self.settings.throttle_retries,
+                            self.client.redact(&e.to_string()),
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(self.http_error(e));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn http_error(&self, error: HttpError) -> MetaAdsError {
+        let source = self.settings.source.clone();
+        if is_token_error(&error) {
+            MetaAdsError::AccessToken {
+                source_name: source,
+                env: self.settings.token_env.clone(),
+                error: Box::new(error),
+            }
+        } else {
+            MetaAdsError::Http {
+                source_name: source,
+                error: Box::new(error),
+            }
+        }
+    }
+
+    pub(crate) fn response_error(&self, origin: &str, message: String) -> MetaAdsError {
+        MetaAdsError::Response {
+            source_name: self.settings.source.clone(),
+            origin: origin.to_string(),
+            message: self.client.redact(&message),
+        }
+    }
+
+    /// `METHOD url` of `request`, redacted, for messages.
+    pub(crate) fn origin(&self, request: &HttpRequest) -> String {
+        let url = request
+            .url()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| "(invalid URL)".into());
+        self.client.redact(&format!("{} {url}", request.method()))
+    }
+}
+
+/// One page of a Graph API edge.
+pub(crate) struct Page {
+    /// The `data` array.
+    pub rows: Vec<Value>,
+    /// The request that fetched it, redacted.
+    pub origin: String,
+}
+
+/// Reads an edge page by page. Paging follows `paging.cursors.after` while
+/// Meta says there is a `paging.next`, re-sending our own request with
+/// `after` rather than fetching the `next` URL: that URL names Meta's host
+/// (a configured sandbox or proxy would be bypassed) and may carry a token.
+pub(crate) struct Pager {
+    url: String,
+    params: Vec<(String, String)>,
+    after: Option<String>,
+    done: bool,
+}
+
+impl Pager {
+    pub(crate) fn new(url: String, params: Vec<(String, String)>) -> Self {
+        Pager {
+            url,
+            params,
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    pub(crate) async fn next(
+        &mut self,
+        conn: &MetaAdsConnector,
+    ) -> Result<Option<Page>, MetaAdsError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut request = HttpRequest::get(&self.url);
+        for (k, v) in &self.params {
+            request = request.query(k, v);
+        }
+        if let Some(after) = &self.after {
+            request = request.query("after", after);
+        }
+        let origin = conn.origin(&request);
+        let mut body = conn.call(&request).await?;
+        let rows = match body.get_mut("data").map(Value::take) {
+            Some(Value::Array(rows)) => rows,
+            _ => {
+                return Err(conn.response_error(
+                    &origin,
+                    "the body has no `data` array (expected a Graph API edge page)".into(),
+                ));
+            }
+        };
+        let has_next = body
+            .pointer("/paging/next")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        if has_next {
+            let Some(after) = body
+                .pointer("/paging/cursors/after")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            else {
+                return Err(conn.response_error(
+                    &origin,
+                    "paging.next is present but paging.cursors.after is missing".into(),
+                ));
+            };
+            // The same cursor twice would page forever.
+            if self.after.as_deref() == Some(after) {
+                return Err(conn.response_error(
+                    &origin,
+                    format!("paging.cursors.after repeats the cursor just used ({after})"),
+                ));
+            }
+            self.after = Some(after.to_string());
+        } else {
+            self.done = true;
+        }
+        Ok(Some(Page { rows, origin }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, message: &str) -> HttpError {
+        HttpError::Status {
+            origin: "GET x".into(),
+            status,
+            message: message.into(),
+            retries: 0,
+        }
+    }
+
+    #[test]
+    fn codes_from_messages() {
+        assert_eq!(message_code("(#17) User request limit reached"), Some(17));
+        assert_eq!(
+            message_code("(#80004) There have been too many calls"),
+            Some(80004)
+        );
+        assert_eq!(message_code("Error validating access token"), None);
+        assert_eq!(
+            throttled(&status(400, "(#17) User request limit reached")),
+            Some(17)
+        );
+        assert_eq!(throttled(&status(400, "(#100) Invalid parameter")), None);
+        assert_eq!(throttled(&status(500, "(#17) x")), None);
+    }
+
+    #[test]
+    fn token_errors() {
+        assert!(is_token_error(&status(
+            400,
+            "Error validating access token: Session has expired on Friday, 06-Jun-25 02:00:00 PDT."
+        )));
+        assert!(is_token_error(&status(
+            401,
+            "Invalid OAuth access token - Cannot parse access token"
+        )));
+        assert!(is_token_error(&status(
+            400,
+            "(#190) Malformed access token"
+        )));
+        assert!(!is_token_error(&status(400, "(#100) Invalid parameter")));
+        assert!(!is_token_error(&status(500, "Invalid OAuth access token")));
+    }
+}
