@@ -23,7 +23,9 @@ WITH m AS (
           AND pm.period = CASE k.period WHEN 'current' THEN 'previous'
                                         WHEN 'previous' THEN 'previous_2'
                                         WHEN 'last_year' THEN 'last_year_previous' END
-    WHERE k.period IN ('current', 'previous', 'last_year')
+    -- Every period but those only registered as the prior of another (a trend
+    -- registers its own windows, which have no prior: their growth is NULL).
+    WHERE k.period NOT IN ('previous_2', 'last_year_previous')
 )
 SELECT period, grain, channel, campaign_type, campaign, 'ad_spend' AS kpi,
        ad_spend AS value, ad_spend AS numerator, CAST(NULL AS DOUBLE) AS denominator,

@@ -228,12 +228,12 @@ fn json_and_table_show_the_same_rows() {
         .lines()
         .find(|l| l.starts_with("| total ") && l.contains("| cpl "))
         .expect("a total cpl row");
-    assert!(cpl_line.contains(" EUR"), "{cpl_line}");
+    assert!(cpl_line.contains(" €"), "{cpl_line}");
     let ctr_line = table_out
         .lines()
         .find(|l| l.starts_with("| total ") && l.contains("| ctr "))
         .expect("a total ctr row");
-    assert!(ctr_line.contains(" %"), "{ctr_line}");
+    assert!(ctr_line.contains("%"), "{ctr_line}");
     assert!(table_out.contains("n/a"));
     assert!(
         table_out
@@ -630,9 +630,22 @@ fn report_renders_the_leadership_report_from_the_lake() {
         out.to_str().unwrap(),
     ]);
     assert!(msg.contains("October 2026"), "{msg}");
+    assert!(
+        msg.contains("5 charts"),
+        "a trend chart per headline KPI: {msg}"
+    );
     let html = std::fs::read_to_string(&out).unwrap();
+    // The saved copy carries its charts inline, so it opens in a browser.
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 5);
+    assert!(!html.contains("cid:"));
     let text = std::fs::read_to_string(dir.path().join("report.txt")).unwrap();
-    assert!(html.len() < 102 * 1024, "{} bytes", html.len());
+    let email_kb: usize = msg
+        .split("email HTML ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the email HTML size is printed");
+    assert!(email_kb < 102, "{email_kb} KB would be clipped by Gmail");
     assert!(!html.contains("<script") && !html.contains("<style"));
     // The headline shows the same numbers as `kpi kpis`, formatted alike.
     let table = ok(&[
@@ -720,6 +733,14 @@ fn demo_ends_with_the_report_in_the_outbox_and_send_delivers_again() {
     assert!(eml.contains("To: Leadership <leadership@example.com>"));
     assert!(eml.contains("Content-Type: multipart/alternative"));
     assert!(eml.contains("Content-Type: multipart/related"));
+    // One inline PNG per headline KPI, each with the Content-ID the HTML uses.
+    assert_eq!(eml.matches("Content-Type: image/png").count(), 5, "{eml}");
+    for kpi in ["revenue", "cpl", "cac", "roi", "mql_to_sql"] {
+        assert!(
+            eml.contains(&format!("Content-ID: <trend-{kpi}@kpi.report>")),
+            "no chart part for {kpi}"
+        );
+    }
     assert!(demo_dir.join("reports/leadership-2026-10.html").exists());
 
     // `report --send` delivers through the same outbox, to a copy of the config.
@@ -785,4 +806,52 @@ fn demo_ends_with_the_report_in_the_outbox_and_send_delivers_again() {
     );
     let err = fails(&["--config", &cfg, "report", "leadership"]);
     assert!(err.contains("nothing to do"), "{err}");
+}
+
+#[test]
+fn a_failed_query_sends_nothing_and_writes_nothing() {
+    let demo_dir = demo().join("demo");
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of the config whose compare.sql override refers to a column that
+    // does not exist: the KPI table cannot be computed.
+    let queries = dir.path().join("q");
+    std::fs::create_dir_all(&queries).unwrap();
+    std::fs::write(
+        queries.join("compare.sql"),
+        "CREATE VIEW kpi_report AS\nSELECT no_such_column FROM kpi_values;\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(demo_dir.join("kpi.toml")).unwrap();
+    let cfg = dir.path().join("kpi.toml");
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "path = \"lake\"",
+            &format!("path = \"{}\"", demo_dir.join("lake").display()),
+        )
+        .replace("dir = \"queries\"", "dir = \"q\""),
+    )
+    .unwrap();
+    let out = dir.path().join("report.html");
+    let err = fails(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "report",
+        "leadership",
+        "--out",
+        out.to_str().unwrap(),
+        "--send",
+    ]);
+    assert!(
+        err.contains("compare.sql") && err.contains("no_such_column"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no half report on disk");
+    let outbox = dir.path().join("outbox");
+    assert!(
+        !outbox.exists() || std::fs::read_dir(&outbox).unwrap().count() == 0,
+        "nothing was sent"
+    );
 }

@@ -38,6 +38,9 @@ pub struct Config {
     /// Settings per report, by report name: `[reports.leadership]`.
     #[serde(default)]
     pub reports: BTreeMap<String, ReportConfig>,
+    /// Where the schedule files are.
+    #[serde(default)]
+    pub schedules: SchedulesConfig,
     /// The directory the file was read from; relative paths start here.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -122,6 +125,10 @@ pub struct ReportConfig {
     /// A `List-Unsubscribe` value (`<mailto:...>` or `<https://...>`), if any.
     #[serde(default)]
     pub list_unsubscribe: Option<String>,
+    /// Language and number format of this report (`en` or `es`); defaults to
+    /// `[reporting] locale`.
+    #[serde(default)]
+    pub locale: Option<String>,
 }
 
 fn default_subject() -> String {
@@ -227,6 +234,7 @@ impl Default for ReportConfig {
             bcc: Vec::new(),
             subject: default_subject(),
             list_unsubscribe: None,
+            locale: None,
         }
     }
 }
@@ -262,6 +270,28 @@ impl Default for LakeConfig {
 
 fn default_lake() -> PathBuf {
     PathBuf::from("lake")
+}
+
+/// `[schedules]`: where `kpi run-due` and `kpi daemon` find schedules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulesConfig {
+    /// Directory of `<name>.toml` schedule files, relative to kpi.toml
+    /// (default `schedules`).
+    #[serde(default = "default_schedules_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for SchedulesConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_schedules_dir(),
+        }
+    }
+}
+
+fn default_schedules_dir() -> PathBuf {
+    PathBuf::from("schedules")
 }
 
 /// `[queries]`: overrides of the built-in SQL.
@@ -366,6 +396,11 @@ impl Config {
                     r.headline.len()
                 )));
             }
+            if let Some(l) = r.locale.as_deref().filter(|l| !matches!(*l, "en" | "es")) {
+                return Err(invalid(format!(
+                    "reports.{name}.locale: '{l}' is not supported; use en or es"
+                )));
+            }
         }
         for (name, s) in &config.sources {
             if name.is_empty()
@@ -392,6 +427,11 @@ impl Config {
     /// Absolute or config-relative path of the lake.
     pub fn lake_path(&self) -> PathBuf {
         self.base_dir.join(&self.lake.path)
+    }
+
+    /// Directory of the schedule files.
+    pub fn schedules_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.schedules.dir)
     }
 
     /// Directory of query overrides, if configured.

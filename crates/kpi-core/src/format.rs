@@ -16,6 +16,14 @@ pub enum Locale {
 }
 
 impl Locale {
+    /// What a missing value reads as: `n/a`, or `n/d` (no disponible).
+    pub fn not_available(self) -> &'static str {
+        match self {
+            Locale::En => "n/a",
+            Locale::Es => "n/d",
+        }
+    }
+
     /// The locale for a `[reporting] locale` value (`en` or `es`).
     pub fn from_code(code: &str) -> Self {
         match code {
@@ -55,12 +63,12 @@ pub fn number(value: f64, decimals: usize, locale: Locale) -> String {
 /// A KPI value in its unit; `None` is "n/a".
 pub fn value(value: Option<f64>, unit: Unit, currency: &str, locale: Locale) -> String {
     let Some(v) = value else {
-        return "n/a".to_string();
+        return locale.not_available().to_string();
     };
     match unit {
         Unit::Count => number(v, if v.fract() == 0.0 { 0 } else { 1 }, locale),
-        Unit::Currency => format!("{} {currency}", number(v, 2, locale)),
-        Unit::Percent => format!("{} %", number(v * 100.0, 2, locale)),
+        Unit::Currency => money(v, currency, locale),
+        Unit::Percent => percent(number(v * 100.0, 2, locale), locale),
         Unit::Ratio => number(v, 2, locale),
         Unit::Position => number(v, 1, locale),
         Unit::Seconds => {
@@ -70,13 +78,46 @@ pub fn value(value: Option<f64>, unit: Unit, currency: &str, locale: Locale) -> 
     }
 }
 
+/// A number already scaled to percent, with the sign as each language writes
+/// it: English `12.5%`, Spanish `12,5 %`.
+pub fn percent(n: String, locale: Locale) -> String {
+    match locale {
+        Locale::En => format!("{n}%"),
+        Locale::Es => format!("{n} %"),
+    }
+}
+
+/// An amount with its currency: the symbol where the currency has a
+/// well-known one (before the number in English, after it in Spanish, as each
+/// writes it), else the ISO code after the number.
+pub fn money(v: f64, currency: &str, locale: Locale) -> String {
+    let symbol = match currency {
+        "EUR" => Some("€"),
+        "USD" => Some("$"),
+        "GBP" => Some("£"),
+        "JPY" => Some("¥"),
+        _ => None,
+    };
+    let n = number(v.abs(), 2, locale);
+    let sign = if v < 0.0 && n.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        "-"
+    } else {
+        ""
+    };
+    match (symbol, locale) {
+        (Some(sym), Locale::En) => format!("{sign}{sym}{n}"),
+        (Some(sym), Locale::Es) => format!("{sign}{n} {sym}"),
+        (None, _) => format!("{sign}{n} {currency}"),
+    }
+}
+
 /// A relative change as a signed percentage (`+12.5 %`); `None` is "n/a".
 pub fn change(value: Option<f64>, locale: Locale) -> String {
     match value {
-        None => "n/a".to_string(),
+        None => locale.not_available().to_string(),
         Some(v) => {
             let sign = if v > 0.0 { "+" } else { "" };
-            format!("{sign}{} %", number(v * 100.0, 1, locale))
+            percent(format!("{sign}{}", number(v * 100.0, 1, locale)), locale)
         }
     }
 }
@@ -89,15 +130,24 @@ mod tests {
     fn formats_by_unit_and_locale() {
         assert_eq!(
             value(Some(66347.2583), Unit::Currency, "EUR", Locale::En),
-            "66,347.26 EUR"
+            "€66,347.26"
         );
         assert_eq!(
             value(Some(66347.2583), Unit::Currency, "EUR", Locale::Es),
-            "66.347,26 EUR"
+            "66.347,26 €"
+        );
+        assert_eq!(
+            value(Some(12.0), Unit::Currency, "CHF", Locale::En),
+            "12.00 CHF"
+        );
+        assert_eq!(value(None, Unit::Ratio, "EUR", Locale::Es), "n/d");
+        assert_eq!(
+            value(Some(0.0088795), Unit::Percent, "EUR", Locale::Es),
+            "0,89 %"
         );
         assert_eq!(
             value(Some(0.0088795), Unit::Percent, "EUR", Locale::En),
-            "0.89 %"
+            "0.89%"
         );
         assert_eq!(
             value(Some(4321716.0), Unit::Count, "EUR", Locale::En),
@@ -107,9 +157,9 @@ mod tests {
         assert_eq!(value(None, Unit::Ratio, "EUR", Locale::En), "n/a");
         assert_eq!(
             value(Some(-1234.5), Unit::Currency, "USD", Locale::En),
-            "-1,234.50 USD"
+            "-$1,234.50"
         );
-        assert_eq!(change(Some(0.1234), Locale::En), "+12.3 %");
+        assert_eq!(change(Some(0.1234), Locale::En), "+12.3%");
         assert_eq!(change(Some(-0.05), Locale::Es), "-5,0 %");
         assert_eq!(number(-0.0001, 2, Locale::En), "0.00");
         assert_eq!(number(999.999, 2, Locale::En), "1,000.00");

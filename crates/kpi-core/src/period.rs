@@ -12,6 +12,8 @@ use std::str::FromStr;
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 
+use crate::format::Locale;
+
 /// An inclusive range of calendar dates in the reporting time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateRange {
@@ -65,6 +67,17 @@ impl DateRange {
             - self.start.month() as i32
             + 1;
         u32::try_from(months).ok()
+    }
+}
+
+impl DateRange {
+    /// The dates, joined by the locale's word for "to".
+    pub fn display_in(&self, locale: Locale) -> String {
+        match locale {
+            Locale::En => self.to_string(),
+            Locale::Es if self.start == self.end => self.start.to_string(),
+            Locale::Es => format!("{} a {}", self.start, self.end),
+        }
     }
 }
 
@@ -213,6 +226,20 @@ pub struct ReportPeriods {
     pub previous_2: DateRange,
     /// The period before `last_year` (for growth rates of last year's period).
     pub last_year_previous: DateRange,
+    /// What `last_year` holds: the same period last year, or (for a daily
+    /// digest) the same days one week earlier.
+    pub second: SecondComparison,
+}
+
+/// The second comparison of a report, shown beside "vs previous".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecondComparison {
+    /// The same period one year earlier (52 weeks back for day and week
+    /// windows, so weekdays line up).
+    #[default]
+    LastYear,
+    /// The same days one week earlier: the same weekday last week.
+    WeekAgo,
 }
 
 impl ReportPeriods {
@@ -243,7 +270,22 @@ impl ReportPeriods {
             last_year,
             previous_2,
             last_year_previous,
+            second: SecondComparison::LastYear,
         })
+    }
+
+    /// Compares with the same days one week earlier instead of last year: a
+    /// nightly digest's "vs the same weekday last week".
+    pub fn with_week_ago(mut self) -> Self {
+        self.last_year = self.current.back_days(7);
+        self.last_year_previous = self.last_year.back_days(self.current.days() as u64);
+        self.second = SecondComparison::WeekAgo;
+        self
+    }
+
+    /// The period's label in `locale` (`label` is the English one).
+    pub fn label_in(&self, locale: Locale) -> String {
+        label_in(&self.current, locale)
     }
 
     /// The earliest and latest day any of the periods touch: the range a query
@@ -364,15 +406,41 @@ pub const MONTH_NAMES: [&str; 12] = [
     "December",
 ];
 
+/// Spanish month names, enero first (lower case, as Spanish writes them).
+pub const MONTH_NAMES_ES: [&str; 12] = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+];
+
 fn label(r: &DateRange) -> String {
-    const MONTHS: [&str; 12] = MONTH_NAMES;
-    match r.whole_months() {
-        Some(1) => format!("{} {}", MONTHS[r.start.month0() as usize], r.start.year()),
-        Some(3) if r.start.month0() % 3 == 0 => {
-            format!("Q{} {}", r.start.month0() / 3 + 1, r.start.year())
+    label_in(r, Locale::En)
+}
+
+/// A human label for `r` in `locale`: `October 2026` / `octubre de 2026`,
+/// `Q4 2026` / `4T 2026`, `2026`, else the dates.
+pub fn label_in(r: &DateRange, locale: Locale) -> String {
+    let month = r.start.month0() as usize;
+    match (r.whole_months(), locale) {
+        (Some(1), Locale::En) => format!("{} {}", MONTH_NAMES[month], r.start.year()),
+        (Some(1), Locale::Es) => format!("{} de {}", MONTH_NAMES_ES[month], r.start.year()),
+        (Some(3), Locale::En) if month % 3 == 0 => {
+            format!("Q{} {}", month / 3 + 1, r.start.year())
         }
-        Some(12) if r.start.month() == 1 => format!("{}", r.start.year()),
-        _ => r.to_string(),
+        (Some(3), Locale::Es) if month % 3 == 0 => {
+            format!("{}T {}", month / 3 + 1, r.start.year())
+        }
+        (Some(12), _) if r.start.month() == 1 => format!("{}", r.start.year()),
+        _ => r.display_in(locale),
     }
 }
 

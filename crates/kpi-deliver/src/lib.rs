@@ -35,6 +35,10 @@ pub struct Envelope {
     pub subject: String,
     /// `List-Unsubscribe` value, if any.
     pub list_unsubscribe: Option<String>,
+    /// A Message-ID to reuse (with angle brackets): a resend of a message
+    /// whose first delivery was never confirmed keeps its ID, so that mail
+    /// systems that deduplicate by it show one message. A new one otherwise.
+    pub message_id: Option<String>,
 }
 
 /// An inline image referenced from the HTML as `cid:<id>`.
@@ -122,10 +126,53 @@ pub fn build(
             message: "no recipients: set to (and optionally cc, bcc) for this report".into(),
         });
     }
+    let body = MultiPart::alternative()
+        .singlepart(SinglePart::plain(text.to_string()))
+        .multipart(related(html, images));
+    finish(headers(envelope)?.multipart(body))
+}
+
+/// A plain-text message (a notice to a schedule's owner), with the same
+/// headers as a report.
+pub fn build_text(envelope: &Envelope, text: &str) -> Result<Email, DeliverError> {
+    finish(headers(envelope)?.singlepart(SinglePart::plain(text.to_string())))
+}
+
+fn related(html: &str, images: &[InlineImage]) -> MultiPart {
+    let mut related = MultiPart::related().singlepart(SinglePart::html(html.to_string()));
+    for img in images {
+        related = related.singlepart(
+            lettre::message::Attachment::new_inline(img.id.clone()).body(
+                img.png.clone(),
+                ContentType::parse("image/png").expect("valid"),
+            ),
+        );
+    }
+    related
+}
+
+fn finish(message: Result<Message, lettre::error::Error>) -> Result<Email, DeliverError> {
+    let message = message.map_err(|e| DeliverError::Address {
+        setting: "reports.<name>".into(),
+        message: e.to_string(),
+    })?;
+    let message_id = message
+        .headers()
+        .get_raw("Message-ID")
+        .unwrap_or_default()
+        .to_string();
+    Ok(Email {
+        message,
+        message_id,
+    })
+}
+
+/// The envelope's headers on a message builder.
+fn headers(envelope: &Envelope) -> Result<lettre::message::MessageBuilder, DeliverError> {
     let mut b = Message::builder()
         .from(mailbox(&envelope.from, "delivery.from")?)
         .subject(envelope.subject.clone())
-        .message_id(None)
+        .message_id(envelope.message_id.clone())
         .date_now();
     if let Some(r) = &envelope.reply_to {
         b = b.reply_to(mailbox(r, "delivery.reply_to")?);
@@ -150,31 +197,7 @@ pub fn build(
             u.clone(),
         ));
     }
-    let mut related = MultiPart::related().singlepart(SinglePart::html(html.to_string()));
-    for img in images {
-        related = related.singlepart(
-            lettre::message::Attachment::new_inline(img.id.clone()).body(
-                img.png.clone(),
-                ContentType::parse("image/png").expect("valid"),
-            ),
-        );
-    }
-    let body = MultiPart::alternative()
-        .singlepart(SinglePart::plain(text.to_string()))
-        .multipart(related);
-    let message = b.multipart(body).map_err(|e| DeliverError::Address {
-        setting: "reports.<name>".into(),
-        message: e.to_string(),
-    })?;
-    let message_id = message
-        .headers()
-        .get_raw("Message-ID")
-        .unwrap_or_default()
-        .to_string();
-    Ok(Email {
-        message,
-        message_id,
-    })
+    Ok(b)
 }
 
 /// Delivers `email` as `config` says; relative paths start at `base_dir`.
@@ -314,7 +337,25 @@ mod tests {
             bcc: vec!["audit@example.com".into()],
             subject: "Marketing KPIs, October 2026".into(),
             list_unsubscribe: Some("<mailto:unsubscribe@example.com>".into()),
+            message_id: None,
         }
+    }
+
+    #[test]
+    fn a_resend_keeps_the_message_id_it_is_given() {
+        let mut e = envelope();
+        let first = build(&e, "<p>x</p>", "x", &[]).unwrap();
+        assert!(first.message_id.starts_with('<') && first.message_id.ends_with('>'));
+        e.message_id = Some(first.message_id.clone());
+        let again = build(&e, "<p>x</p>", "x", &[]).unwrap();
+        assert_eq!(again.message_id, first.message_id);
+        let raw = String::from_utf8(again.formatted()).unwrap();
+        assert!(raw.contains(&format!("Message-ID: {}", first.message_id)));
+        let notice = build_text(&envelope(), "stale").unwrap();
+        assert_ne!(
+            notice.message_id, first.message_id,
+            "a new message, a new ID"
+        );
     }
 
     #[test]

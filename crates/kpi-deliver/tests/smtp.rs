@@ -144,6 +144,7 @@ fn envelope() -> Envelope {
         bcc: vec!["audit@example.com".into()],
         subject: "Marketing KPIs, October 2026".into(),
         list_unsubscribe: None,
+        message_id: None,
     }
 }
 

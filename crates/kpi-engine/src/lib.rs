@@ -22,13 +22,15 @@ pub mod udf;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use kpi_core::{Catalog, Config, ReportPeriods};
+use kpi_core::{Catalog, Config, DateRange, ReportPeriods};
 use kpi_lake::{Lake, RegisteredStream, StreamSpec};
 
 pub use queries::{QueryFile, QuerySet};
@@ -109,6 +111,20 @@ pub enum EngineError {
     DataFusion(String),
 }
 
+/// One point of a KPI's cumulative trend (see [`Engine::kpi_series`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoint {
+    /// The current period (true) or the previous one.
+    pub current: bool,
+    /// How many days of the period the point covers (1 = its first day).
+    pub day: u32,
+    /// Catalog key.
+    pub kpi: String,
+    /// The KPI over those days; `None` where it is undefined (e.g. no leads yet
+    /// for a cost per lead).
+    pub value: Option<f64>,
+}
+
 /// A DataFusion session over one lake, with every view registered.
 pub struct Engine {
     ctx: SessionContext,
@@ -123,6 +139,20 @@ fn sql_str(s: &str) -> String {
     s.replace('\'', "''")
 }
 
+/// The KPI catalog `config` uses (the built-in `queries/kpis.toml` or the
+/// user's override), without opening the lake: for validating names.
+pub fn load_catalog(config: &Config) -> Result<Catalog, EngineError> {
+    catalog_of(&QuerySet::load(config.queries_dir().as_deref())?)
+}
+
+fn catalog_of(queries: &QuerySet) -> Result<Catalog, EngineError> {
+    let kpis = queries.get("kpis.toml").expect("built in");
+    Catalog::parse(&kpis.text, &kpis.origin).map_err(|e| EngineError::Queries {
+        origin: e.origin,
+        message: e.message,
+    })
+}
+
 impl Engine {
     /// Opens the lake of `config`, registering raw streams for every configured
     /// source (`specs` lists the streams each source type has), reference tables
@@ -130,12 +160,7 @@ impl Engine {
     pub async fn open(config: &Config, specs: &[StreamSpec]) -> Result<Self, EngineError> {
         let lake = Lake::open(&config.lake_path())?;
         let queries = QuerySet::load(config.queries_dir().as_deref())?;
-        let kpis = queries.get("kpis.toml").expect("built in");
-        let catalog =
-            Catalog::parse(&kpis.text, &kpis.origin).map_err(|e| EngineError::Queries {
-                origin: e.origin,
-                message: e.message,
-            })?;
+        let catalog = catalog_of(&queries)?;
         let session = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
@@ -584,84 +609,14 @@ impl Engine {
     /// Registers `report_periods`, runs the checks and creates (and materialises)
     /// the KPI views, so that `kpi_values` and `kpi_report` can be queried.
     pub async fn prepare_kpis(&self, periods: &ReportPeriods) -> Result<(), EngineError> {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
-        let day = |d: NaiveDate| (d - epoch).num_days() as i32;
-        let named = periods.named();
-        let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![
-                Field::new("period", DataType::Utf8, false),
-                Field::new("start_date", DataType::Date32, false),
-                Field::new("end_date", DataType::Date32, false),
-                Field::new("ttm_start", DataType::Date32, false),
-                Field::new("days", DataType::Int64, false),
-            ])),
-            vec![
-                Arc::new(StringArray::from(
-                    named.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-                )),
-                Arc::new(Date32Array::from(
-                    named.iter().map(|(_, r)| day(r.start)).collect::<Vec<_>>(),
-                )),
-                Arc::new(Date32Array::from(
-                    named.iter().map(|(_, r)| day(r.end)).collect::<Vec<_>>(),
-                )),
-                Arc::new(Date32Array::from(
-                    named
-                        .iter()
-                        .map(|(_, r)| day(r.end) - 364)
-                        .collect::<Vec<_>>(),
-                )),
-                Arc::new(Int64Array::from(
-                    named.iter().map(|(_, r)| r.days()).collect::<Vec<_>>(),
-                )),
-            ],
-        )
-        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
-        self.register_batch("report_periods", batch)?;
-
-        // report_days: every day of every period, for equality joins.
-        let mut day_period: Vec<&str> = Vec::new();
-        let mut day_date: Vec<i32> = Vec::new();
-        for (name, range) in named.iter() {
-            let mut d = range.start;
-            while d <= range.end {
-                day_period.push(name);
-                day_date.push(day(d));
-                d = d.succ_opt().expect("in range");
-            }
-        }
-        let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![
-                Field::new("period", DataType::Utf8, false),
-                Field::new("date", DataType::Date32, false),
-            ])),
-            vec![
-                Arc::new(StringArray::from(day_period)),
-                Arc::new(Date32Array::from(day_date)),
-            ],
-        )
-        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
-        self.register_batch("report_days", batch)?;
-
-        let mut values = self.base_values();
+        let named: Vec<(String, DateRange)> = periods
+            .named()
+            .iter()
+            .map(|(n, r)| (n.to_string(), *r))
+            .collect();
+        let mut values = self.register_periods(&named)?;
         values.extend([
-            ("in_periods", in_periods(periods)),
-            (
-                "deals_from",
-                periods
-                    .named()
-                    .iter()
-                    .map(|(_, r)| r.start.min(r.end - chrono::Days::new(364)))
-                    .min()
-                    .expect("five periods")
-                    .to_string(),
-            ),
-            ("deals_to", periods.span().end.to_string()),
             ("current_end", periods.current.end.to_string()),
-            (
-                "gross_margin",
-                format!("{:?}", self.config.reporting.gross_margin),
-            ),
             (
                 "tolerance",
                 format!("{:?}", self.config.reporting.on_target_tolerance),
@@ -671,7 +626,6 @@ impl Engine {
                 sql_str(self.config.reporting.industry.as_deref().unwrap_or("All")),
             ),
         ]);
-
         let mut problems = Vec::new();
         for check in self.queries.under("checks") {
             for stmt in queries::split_statements(&check.text) {
@@ -696,12 +650,184 @@ impl Engine {
             return Err(EngineError::Check { problems });
         }
 
+        self.run_kpi_files(&values, true).await
+    }
+
+    /// The cumulative trend of `kpis` (company total) through the current
+    /// period and through the previous one: point `day` is the KPI computed by
+    /// the same SQL over the period's first `day` days, so the last point of
+    /// `current` is the period's value. At most about `max_points` points per
+    /// period (evenly spaced, always ending on its last day). Leaves the session
+    /// holding these windows: call it before [`Engine::kpis`], not after.
+    pub async fn kpi_series(
+        &self,
+        periods: &ReportPeriods,
+        kpis: &[String],
+        max_points: usize,
+    ) -> Result<Vec<SeriesPoint>, EngineError> {
+        let mut windows = Vec::new();
+        for (series, range) in [("current", periods.current), ("previous", periods.previous)] {
+            for day in series_days(range.days() as u32, max_points) {
+                let end = range.start + chrono::Days::new(day as u64 - 1);
+                let window = DateRange::new(range.start, end)
+                    .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+                windows.push((format!("{series}:{day}"), window));
+            }
+        }
+        let values = self.register_periods(&windows)?;
+        self.run_kpi_files(&values, false).await?;
+        let list = kpis
+            .iter()
+            .map(|k| format!("'{}'", sql_str(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batches = self
+            .query(&format!(
+                "SELECT period, kpi, value FROM kpi_values \
+                 WHERE grain = 'total' AND kpi IN ({list}) ORDER BY kpi, period"
+            ))
+            .await?;
+        let mut points = Vec::new();
+        for b in &batches {
+            let period = arrow::compute::cast(b.column(0), &DataType::Utf8)
+                .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+            let kpi = arrow::compute::cast(b.column(1), &DataType::Utf8)
+                .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+            let value = arrow::compute::cast(b.column(2), &DataType::Float64)
+                .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+            let (period, kpi) = (period.as_string::<i32>(), kpi.as_string::<i32>());
+            let value = value.as_primitive::<arrow::datatypes::Float64Type>();
+            for i in 0..b.num_rows() {
+                let Some((series, day)) = period.value(i).split_once(':') else {
+                    continue;
+                };
+                points.push(SeriesPoint {
+                    current: series == "current",
+                    day: day.parse().unwrap_or(0),
+                    kpi: kpi.value(i).to_string(),
+                    value: (!value.is_null(i)).then(|| value.value(i)),
+                });
+            }
+        }
+        points.sort_by(|a, b| (&a.kpi, !a.current, a.day).cmp(&(&b.kpi, !b.current, b.day)));
+        Ok(points)
+    }
+
+    /// Registers `report_periods` and `report_days` for `windows` (name and
+    /// dates) and returns the placeholder values the KPI SQL needs for them.
+    fn register_periods(
+        &self,
+        windows: &[(String, DateRange)],
+    ) -> Result<Vec<(&'static str, String)>, EngineError> {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+        let day = |d: NaiveDate| (d - epoch).num_days() as i32;
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("period", DataType::Utf8, false),
+                Field::new("start_date", DataType::Date32, false),
+                Field::new("end_date", DataType::Date32, false),
+                Field::new("ttm_start", DataType::Date32, false),
+                Field::new("days", DataType::Int64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(
+                    windows.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    windows
+                        .iter()
+                        .map(|(_, r)| day(r.start))
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    windows.iter().map(|(_, r)| day(r.end)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    windows
+                        .iter()
+                        .map(|(_, r)| day(r.end) - 364)
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    windows.iter().map(|(_, r)| r.days()).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("report_periods", batch)?;
+
+        // report_days: every day of every period, for equality joins.
+        let mut day_period: Vec<&str> = Vec::new();
+        let mut day_date: Vec<i32> = Vec::new();
+        for (name, range) in windows {
+            let mut d = range.start;
+            while d <= range.end {
+                day_period.push(name);
+                day_date.push(day(d));
+                d = d.succ_opt().expect("in range");
+            }
+        }
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("period", DataType::Utf8, false),
+                Field::new("date", DataType::Date32, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(day_period)),
+                Arc::new(Date32Array::from(day_date)),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+        self.register_batch("report_days", batch)?;
+
+        let ranges: Vec<DateRange> = windows.iter().map(|(_, r)| *r).collect();
+        let mut values = self.base_values();
+        values.extend([
+            ("in_periods", in_periods(&ranges)),
+            (
+                "deals_from",
+                ranges
+                    .iter()
+                    .map(|r| r.start.min(r.end - chrono::Days::new(364)))
+                    .min()
+                    .expect("at least one period")
+                    .to_string(),
+            ),
+            (
+                "deals_to",
+                ranges
+                    .iter()
+                    .map(|r| r.end)
+                    .max()
+                    .expect("at least one period")
+                    .to_string(),
+            ),
+            (
+                "gross_margin",
+                format!("{:?}", self.config.reporting.gross_margin),
+            ),
+        ]);
+        Ok(values)
+    }
+
+    /// Runs `queries/kpis/*.sql` (and `compare.sql` when asked) with `values`
+    /// for the periods registered last.
+    async fn run_kpi_files(
+        &self,
+        values: &[(&'static str, String)],
+        compare: bool,
+    ) -> Result<(), EngineError> {
         let mut files = self.queries.under("kpis");
-        files.push(self.queries.get("compare.sql").expect("built in"));
+        if compare {
+            files.push(self.queries.get("compare.sql").expect("built in"));
+        }
         for file in files {
             let started = std::time::Instant::now();
             for stmt in queries::split_statements(&file.text) {
-                let sql = queries::substitute(&stmt.sql, &file.origin, stmt.line, &values)?;
+                let sql = queries::substitute(&stmt.sql, &file.origin, stmt.line, values)?;
                 // A view from an earlier call for another period is replaced.
                 if let Some(name) = created_view(&sql) {
                     let _ = self.ctx.deregister_table(name.as_str());
@@ -806,10 +932,21 @@ impl Engine {
 /// covers every report period, one `BETWEEN` per run of overlapping or
 /// adjacent periods, so that a monthly report reads its months and not the
 /// year between them.
-fn in_periods(periods: &ReportPeriods) -> String {
-    let mut ranges: Vec<kpi_core::DateRange> = periods.named().iter().map(|(_, r)| *r).collect();
+/// The days of a `days`-long period a trend is computed at: every
+/// `ceil(days / max_points)`-th day and always the last one.
+fn series_days(days: u32, max_points: usize) -> Vec<u32> {
+    let step = days.div_ceil(max_points.max(1) as u32).max(1);
+    let mut out: Vec<u32> = (1..=days).filter(|d| d % step == 0).collect();
+    if out.last() != Some(&days) {
+        out.push(days);
+    }
+    out
+}
+
+fn in_periods(ranges: &[DateRange]) -> String {
+    let mut ranges = ranges.to_vec();
     ranges.sort_by_key(|r| r.start);
-    let mut merged: Vec<kpi_core::DateRange> = Vec::new();
+    let mut merged: Vec<DateRange> = Vec::new();
     for r in ranges {
         match merged.last_mut() {
             Some(last) if r.start <= last.end + chrono::Days::new(1) => {

@@ -74,6 +74,30 @@ pub fn kpi_rows(batches: &[RecordBatch]) -> Result<Vec<KpiRow>, PipelineError> {
     Ok(rows)
 }
 
+/// Points per period in a headline trend chart: enough for a smooth line in
+/// 160 px, few enough that the windows stay cheap to compute.
+const TREND_POINTS: usize = 16;
+
+/// Groups the engine's trend points by KPI.
+fn trends(points: Vec<kpi_engine::SeriesPoint>) -> Vec<kpi_report::Trend> {
+    let mut out: Vec<kpi_report::Trend> = Vec::new();
+    for p in points {
+        if out.last().is_none_or(|t| t.kpi != p.kpi) {
+            out.push(kpi_report::Trend {
+                kpi: p.kpi.clone(),
+                ..Default::default()
+            });
+        }
+        let t = out.last_mut().expect("just pushed");
+        if p.current {
+            t.current.push((p.day, p.value));
+        } else {
+            t.previous.push((p.day, p.value));
+        }
+    }
+    out
+}
+
 /// Renders report `name` for `periods`. `reproduce` is the command line shown
 /// in the footer.
 pub async fn render_report(
@@ -83,6 +107,42 @@ pub async fn render_report(
     reproduce: String,
 ) -> Result<kpi_report::Rendered, PipelineError> {
     let settings = config.reports.get(name).cloned().unwrap_or_default();
+    render_with(config, name, &settings, periods, reproduce, Vec::new()).await
+}
+
+/// When each configured source's streams last have data (the last synced day
+/// from the lake's state, else the last day with files).
+pub fn freshness(
+    config: &Config,
+    engine: &kpi_engine::Engine,
+) -> Result<Vec<Freshness>, PipelineError> {
+    let lake = kpi_lake::Lake::open(&config.lake_path())?;
+    let mut out = Vec::new();
+    for s in engine
+        .streams()
+        .iter()
+        .filter(|s| config.sources.contains_key(&s.source))
+    {
+        let state = lake.read_state(&s.source)?;
+        let synced = state.streams.get(&s.stream).map(|c| c.synced_through);
+        out.push(Freshness {
+            stream: format!("{}.{}", s.source, s.stream),
+            last_day: synced.or(s.contents.last_day),
+        });
+    }
+    Ok(out)
+}
+
+/// Renders report `name` with `settings` (the report's own, or a schedule's
+/// overrides of them); `stale` lists the streams the report warns about.
+pub async fn render_with(
+    config: &Config,
+    name: &str,
+    settings: &kpi_core::ReportConfig,
+    periods: &ReportPeriods,
+    reproduce: String,
+    stale: Vec<Freshness>,
+) -> Result<kpi_report::Rendered, PipelineError> {
     let templates = settings.templates.as_ref().map(|t| config.base_dir.join(t));
     // Load the templates first: a broken template fails before any query runs.
     let renderer = Renderer::load(name, templates.as_deref())?;
@@ -100,23 +160,17 @@ pub async fn render_report(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(PipelineError::Report)?;
+    // The trend series first: they register their own windows, which the KPI
+    // table then replaces.
+    let trends = trends(
+        engine
+            .kpi_series(periods, &settings.headline, TREND_POINTS)
+            .await?,
+    );
     let batches = engine.kpis(periods).await?;
     let rows = kpi_rows(&batches)?;
 
-    let lake = kpi_lake::Lake::open(&config.lake_path())?;
-    let mut freshness = Vec::new();
-    for s in engine
-        .streams()
-        .iter()
-        .filter(|s| config.sources.contains_key(&s.source))
-    {
-        let state = lake.read_state(&s.source)?;
-        let synced = state.streams.get(&s.stream).map(|c| c.synced_through);
-        freshness.push(Freshness {
-            stream: format!("{}.{}", s.source, s.stream),
-            last_day: synced.or(s.contents.last_day),
-        });
-    }
+    let freshness = freshness(config, &engine)?;
 
     let industry = config
         .reporting
@@ -157,7 +211,12 @@ pub async fn render_report(
         catalog: engine.catalog(),
         currency: config.reporting.currency.clone(),
         timezone: config.reporting.timezone.clone(),
-        locale: kpi_core::format::Locale::from_code(&config.reporting.locale),
+        locale: kpi_core::format::Locale::from_code(
+            settings
+                .locale
+                .as_deref()
+                .unwrap_or(&config.reporting.locale),
+        ),
         headline: settings.headline.clone(),
         top_n: settings.top_campaigns,
         freshness,
@@ -165,6 +224,8 @@ pub async fn render_report(
         reproduce,
         alerts,
         subject: settings.subject.clone(),
+        trends,
+        stale,
     };
     Ok(renderer.render(&input)?)
 }
@@ -178,6 +239,19 @@ pub fn send_report(
     rendered: &kpi_report::Rendered,
 ) -> Result<kpi_deliver::Delivered, PipelineError> {
     let settings = config.reports.get(name).cloned().unwrap_or_default();
+    let email = build_email(config, name, &settings, rendered, None)?;
+    deliver_email(config, &email)
+}
+
+/// The complete message for `rendered`, to the recipients in `settings`;
+/// `message_id` reuses an ID (a resend), else a new one is made.
+pub fn build_email(
+    config: &Config,
+    name: &str,
+    settings: &kpi_core::ReportConfig,
+    rendered: &kpi_report::Rendered,
+    message_id: Option<String>,
+) -> Result<kpi_deliver::Email, PipelineError> {
     let envelope = kpi_deliver::Envelope {
         from: config.delivery.from.clone(),
         reply_to: config.delivery.reply_to.clone(),
@@ -186,13 +260,26 @@ pub fn send_report(
         bcc: settings.bcc.clone(),
         subject: rendered.subject.clone(),
         list_unsubscribe: settings.list_unsubscribe.clone(),
+        message_id,
     };
-    let email =
-        kpi_deliver::build(&envelope, &rendered.html, &rendered.text, &[]).map_err(|e| {
-            PipelineError::Report(
-                format!("{}: {e}", config.origin.display()).replace("<name>", name),
-            )
-        })?;
-    kpi_deliver::deliver(&email, &config.delivery, &config.base_dir)
+    let images: Vec<kpi_deliver::InlineImage> = rendered
+        .images
+        .iter()
+        .map(|c| kpi_deliver::InlineImage {
+            id: c.cid.clone(),
+            png: c.png.clone(),
+        })
+        .collect();
+    kpi_deliver::build(&envelope, &rendered.html, &rendered.text, &images).map_err(|e| {
+        PipelineError::Report(format!("{}: {e}", config.origin.display()).replace("<name>", name))
+    })
+}
+
+/// Hands `email` to the configured transport.
+pub fn deliver_email(
+    config: &Config,
+    email: &kpi_deliver::Email,
+) -> Result<kpi_deliver::Delivered, PipelineError> {
+    kpi_deliver::deliver(email, &config.delivery, &config.base_dir)
         .map_err(|e| PipelineError::Report(format!("{}: {e}", config.origin.display())))
 }

@@ -9,7 +9,7 @@ use kpi_core::format::{self, Locale};
 use kpi_core::{Catalog, Direction, ReportPeriods};
 use serde_json::{Value, json};
 
-use crate::ReportError;
+use crate::{ReportError, Strings};
 
 /// One row of `kpi kpis`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -92,6 +92,11 @@ pub struct ReportInput<'a> {
     pub alerts: Vec<crate::AlertRule>,
     /// Subject template (`{{title}}, {{period.label}}`).
     pub subject: String,
+    /// Cumulative trends of the headline KPIs, for their charts.
+    pub trends: Vec<crate::Trend>,
+    /// Streams whose data ends before the period does, when the report is
+    /// sent anyway: shown as a warning at the top.
+    pub stale: Vec<Freshness>,
 }
 
 impl ReportInput<'_> {
@@ -115,17 +120,38 @@ fn tone(change: Option<f64>, direction: Direction) -> &'static str {
     }
 }
 
+/// A KPI's label in the report's language: the locale file's, else the
+/// catalog's, else the key.
+fn label(strings: &Strings, catalog: &Catalog, key: &str) -> String {
+    strings
+        .kpi
+        .get(key)
+        .cloned()
+        .or_else(|| catalog.get(key).map(|d| d.label.clone()))
+        .unwrap_or_else(|| key.to_string())
+}
+
 /// A KPI row formatted for a template.
-fn kpi_json(input: &ReportInput, row: Option<&KpiRow>, key: &str) -> Result<Value, ReportError> {
+fn kpi_json(
+    input: &ReportInput,
+    strings: &Strings,
+    row: Option<&KpiRow>,
+    key: &str,
+) -> Result<Value, ReportError> {
     let def = input.catalog.get(key).ok_or_else(|| {
         ReportError::Input(format!("unknown KPI '{key}' (see queries/kpis.toml)"))
     })?;
     let empty = KpiRow::default();
     let r = row.unwrap_or(&empty);
     let f = |v: Option<f64>| format::value(v, def.unit, &input.currency, input.locale);
+    let status = if r.status.is_empty() {
+        "no data"
+    } else {
+        r.status.as_str()
+    };
     Ok(json!({
         "kpi": key,
-        "label": def.label,
+        "label": label(strings, input.catalog, key),
         "unit": def.unit.as_str(),
         "value": f(r.value),
         "previous": f(r.previous),
@@ -136,18 +162,19 @@ fn kpi_json(input: &ReportInput, row: Option<&KpiRow>, key: &str) -> Result<Valu
         "change_vs_last_year": format::change(r.change_vs_last_year, input.locale),
         "tone_previous": tone(r.change_vs_previous, def.direction),
         "tone_last_year": tone(r.change_vs_last_year, def.direction),
-        "status": if r.status.is_empty() { "no data" } else { r.status.as_str() },
+        "status": status,
+        "status_label": strings.status(status),
         "raw": r.value,
     }))
 }
 
 /// Builds the JSON context the templates render.
-pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
+pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, ReportError> {
     let p = input.periods;
     let headline = input
         .headline
         .iter()
-        .map(|k| kpi_json(input, input.row("total", None, k), k))
+        .map(|k| kpi_json(input, strings, input.row("total", None, k), k))
         .collect::<Result<Vec<_>, _>>()?;
 
     // The funnel: each stage with its conversion from the stage before, and the
@@ -171,14 +198,14 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
     let mut funnel = Vec::new();
     let mut worst: Option<(f64, String)> = None;
     for (stage, rate) in stages.iter().zip(rates) {
-        let mut s = kpi_json(input, input.row("total", None, stage), stage)?;
+        let mut s = kpi_json(input, strings, input.row("total", None, stage), stage)?;
         let rate_key = match (*stage, rate) {
             ("new_customers", _) => Some("opportunity_to_customer"),
             (_, r) => r,
         };
         if let Some(rk) = rate_key.filter(|k| input.catalog.get(k).is_some()) {
             let rate_row = input.row("total", None, rk);
-            s["rate"] = kpi_json(input, rate_row, rk)?;
+            s["rate"] = kpi_json(input, strings, rate_row, rk)?;
             if let Some(c) = rate_row.and_then(|r| r.change_vs_previous) {
                 if worst.as_ref().is_none_or(|(w, _)| c < *w) {
                     worst = Some((c, s["label"].as_str().unwrap_or_default().to_string()));
@@ -189,7 +216,7 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
     }
     let leak = worst.filter(|(c, _)| *c < 0.0).map(|(c, stage)| {
         // "fell 25.0 %": the word carries the sign.
-        json!({ "stage": stage, "change": format!("{} %", format::number(c.abs() * 100.0, 1, input.locale)) })
+        json!({ "stage": stage, "change": format::percent(format::number(c.abs() * 100.0, 1, input.locale), input.locale) })
     });
 
     // Channels: the main KPIs for each channel, in the order of spend.
@@ -214,26 +241,26 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
     for ch in channel_names {
         let mut cells = Vec::new();
         for k in channel_kpis {
-            cells.push(kpi_json(input, input.row("channel", Some(ch), k), k)?);
+            cells.push(kpi_json(
+                input,
+                strings,
+                input.row("channel", Some(ch), k),
+                k,
+            )?);
         }
         let revenue = input
             .row("channel", Some(ch), "revenue")
             .and_then(|r| r.value)
             .unwrap_or(0.0);
-        channels.push((revenue, json!({ "channel": ch, "cells": cells })));
+        channels.push((
+            revenue,
+            json!({ "channel": ch, "channel_label": strings.channel(ch), "cells": cells }),
+        ));
     }
     channels.sort_by(|a, b| b.0.total_cmp(&a.0));
     let channel_header: Vec<Value> = channel_kpis
         .iter()
-        .map(|k| {
-            json!(
-                input
-                    .catalog
-                    .get(k)
-                    .map(|d| d.label.clone())
-                    .unwrap_or_default()
-            )
-        })
+        .map(|k| json!(label(strings, input.catalog, k)))
         .collect();
 
     // Inbound vs outbound CPL.
@@ -241,8 +268,9 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
     for t in ["inbound", "outbound"] {
         types.push(json!({
             "campaign_type": t,
-            "cpl": kpi_json(input, input.row("campaign_type", Some(t), "cpl"), "cpl")?,
-            "leads": kpi_json(input, input.row("campaign_type", Some(t), "leads"), "leads")?,
+            "campaign_type_label": strings.campaign_type(t),
+            "cpl": kpi_json(input, strings, input.row("campaign_type", Some(t), "cpl"), "cpl")?,
+            "leads": kpi_json(input, strings, input.row("campaign_type", Some(t), "leads"), "leads")?,
         }));
     }
 
@@ -268,10 +296,11 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
         let row = json!({
             "campaign": c,
             "channel": ch,
-            "cost": kpi_json(input, find("marketing_cost"), "marketing_cost")?,
-            "leads": kpi_json(input, find("leads"), "leads")?,
-            "cpl": kpi_json(input, find("cpl"), "cpl")?,
-            "roi": kpi_json(input, find("roi"), "roi")?,
+            "channel_label": strings.channel(ch),
+            "cost": kpi_json(input, strings, find("marketing_cost"), "marketing_cost")?,
+            "leads": kpi_json(input, strings, find("leads"), "leads")?,
+            "cpl": kpi_json(input, strings, find("cpl"), "cpl")?,
+            "roi": kpi_json(input, strings, find("roi"), "roi")?,
         });
         campaigns.push((
             c.to_string(),
@@ -312,7 +341,7 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
             };
             json!({
                 "rule": a.text,
-                "label": def.map(|d| d.label.clone()).unwrap_or_else(|| a.kpi.clone()),
+                "label": label(strings, input.catalog, &a.kpi),
                 "observed": shown,
             })
         })
@@ -322,12 +351,28 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
         "title": input.title,
         "alerts": alerts,
         "alert_rules": input.alerts.len(),
+        "lang": crate::strings::code(input.locale),
+        "stale": input.stale.iter().map(|f| json!({
+            "stream": f.stream,
+            "last_day": f.last_day.map(|d| d.to_string()).unwrap_or_else(|| strings.text("no_data").to_string()),
+        })).collect::<Vec<_>>(),
+        "t": strings.text,
+        "na": input.locale.not_available(),
+        "subtitle": strings.text(match p.second {
+            kpi_core::SecondComparison::LastYear => "subtitle",
+            kpi_core::SecondComparison::WeekAgo => "subtitle_week_ago",
+        }),
+        "vs_second": strings.text(match p.second {
+            kpi_core::SecondComparison::LastYear => "vs_last_year",
+            kpi_core::SecondComparison::WeekAgo => "vs_last_week",
+        }),
+        "kpi_labels": input.catalog.kpis.iter().map(|d| (d.key.clone(), json!(label(strings, input.catalog, &d.key)))).collect::<serde_json::Map<_, _>>(),
         "period": {
             "name": p.name,
-            "label": p.label,
-            "current": p.current.to_string(),
-            "previous": p.previous.to_string(),
-            "last_year": p.last_year.to_string(),
+            "label": p.label_in(input.locale),
+            "current": p.current.display_in(input.locale),
+            "previous": p.previous.display_in(input.locale),
+            "last_year": p.last_year.display_in(input.locale),
         },
         "currency": input.currency,
         "timezone": input.timezone,
@@ -347,12 +392,12 @@ pub fn build_context(input: &ReportInput) -> Result<Value, ReportError> {
         "footer": {
             "freshness": input.freshness.iter().map(|f| json!({
                 "stream": f.stream,
-                "last_day": f.last_day.map(|d| d.to_string()).unwrap_or_else(|| "no data".into()),
+                "last_day": f.last_day.map(|d| d.to_string()).unwrap_or_else(|| strings.text("no_data").to_string()),
             })).collect::<Vec<_>>(),
             "benchmarks": input.benchmarks.iter().map(|b| json!({
-                "kpi": input.catalog.get(&b.kpi).map(|d| d.label.clone()).unwrap_or_else(|| b.kpi.clone()),
+                "kpi": label(strings, input.catalog, &b.kpi),
                 "source": b.source,
-                "year": b.year.map(|y| y.to_string()).unwrap_or_else(|| "year not given".into()),
+                "year": b.year.map(|y| y.to_string()).unwrap_or_else(|| strings.text("year_not_given").to_string()),
             })).collect::<Vec<_>>(),
             "reproduce": input.reproduce,
         },

@@ -7,14 +7,19 @@
 //! KPI arithmetic stays in `queries/`: this crate only picks rows and formats.
 
 pub mod alerts;
+pub mod charts;
 mod context;
+pub mod strings;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use handlebars::Handlebars;
 
 pub use alerts::AlertRule;
+pub use charts::{Chart, Trend};
 pub use context::{BenchmarkSource, Freshness, KpiRow, ReportInput, build_context};
+pub use strings::Strings;
 
 /// A rendered report.
 #[derive(Debug, Clone)]
@@ -25,6 +30,25 @@ pub struct Rendered {
     pub text: String,
     /// The subject line, from the report's subject template.
     pub subject: String,
+    /// Charts the HTML references as `cid:`, to send as inline parts.
+    pub images: Vec<Chart>,
+}
+
+impl Rendered {
+    /// The HTML with every `cid:` chart reference replaced by a `data:` URI:
+    /// the copy saved to disk opens in a browser looking like the email.
+    pub fn standalone_html(&self) -> String {
+        use base64::Engine as _;
+        let mut html = self.html.clone();
+        for img in &self.images {
+            let uri = format!(
+                "data:image/png;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&img.png)
+            );
+            html = html.replace(&format!("cid:{}", img.cid), &uri);
+        }
+        html
+    }
 }
 
 /// Report failures; each names the template file or setting at fault.
@@ -51,6 +75,14 @@ pub enum ReportError {
     Render {
         /// The template file.
         file: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A chart could not be drawn.
+    #[error("chart of {kpi}: {message}")]
+    Chart {
+        /// The KPI the chart shows.
+        kpi: String,
         /// What went wrong.
         message: String,
     },
@@ -89,7 +121,30 @@ const BUILTIN: &[(&str, &str)] = &[
         "leadership/partials/footer.hbs",
         include_str!("../../../report-templates/leadership/partials/footer.hbs"),
     ),
+    (
+        "leadership/locales/en.toml",
+        include_str!("../../../report-templates/leadership/locales/en.toml"),
+    ),
+    (
+        "leadership/locales/es.toml",
+        include_str!("../../../report-templates/leadership/locales/es.toml"),
+    ),
 ];
+
+/// The built-in locale files every report falls back to.
+fn builtin_locales() -> Result<BTreeMap<String, Strings>, ReportError> {
+    let mut out = BTreeMap::new();
+    for (path, text) in BUILTIN {
+        if let Some(file) = path.strip_prefix("leadership/locales/") {
+            let code = file.trim_end_matches(".toml").to_string();
+            out.insert(
+                code,
+                Strings::parse(text, &format!("report-templates/{path}"))?,
+            );
+        }
+    }
+    Ok(out)
+}
 
 /// A report's templates, ready to render.
 pub struct Renderer {
@@ -98,7 +153,13 @@ pub struct Renderer {
     text: Handlebars<'static>,
     css: String,
     origin: String,
+    /// The report's own locale files, by code.
+    locales: BTreeMap<String, Strings>,
+    /// The built-in ones, the fallback for any missing key.
+    builtin_locales: BTreeMap<String, Strings>,
 }
+
+handlebars::handlebars_helper!(upper: |s: str| s.to_uppercase());
 
 impl Renderer {
     /// Loads report `name` from `dir` when given (a user's copy of
@@ -123,7 +184,10 @@ impl Renderer {
                         })?;
                     files.push((rel.to_string(), path.display().to_string(), text));
                 }
-                if let Ok(entries) = std::fs::read_dir(base.join("partials")) {
+                for sub in ["partials", "locales"] {
+                    let Ok(entries) = std::fs::read_dir(base.join(sub)) else {
+                        continue;
+                    };
                     for entry in entries.filter_map(Result::ok) {
                         let path = entry.path();
                         let text =
@@ -131,7 +195,7 @@ impl Renderer {
                                 file: path.display().to_string(),
                                 message: e.to_string(),
                             })?;
-                        let rel = format!("partials/{}", entry.file_name().to_string_lossy());
+                        let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
                         files.push((rel, path.display().to_string(), text));
                     }
                 }
@@ -166,9 +230,15 @@ impl Renderer {
         text_registry.set_strict_mode(true);
         text_registry.register_escape_fn(handlebars::no_escape);
         let mut css = String::new();
+        let mut locales = BTreeMap::new();
         for (rel, origin, text) in &files {
             if rel == "style.css" {
                 css = text.clone();
+                continue;
+            }
+            if let Some(file) = rel.strip_prefix("locales/") {
+                let code = file.trim_end_matches(".toml").to_string();
+                locales.insert(code, Strings::parse(text, origin)?);
                 continue;
             }
             let key = rel
@@ -187,10 +257,15 @@ impl Renderer {
                     message: e.to_string(),
                 })?;
         }
+        for r in [&mut registry, &mut text_registry] {
+            r.register_helper("upper", Box::new(upper));
+        }
         Ok(Self {
             registry,
             text: text_registry,
             css,
+            locales,
+            builtin_locales: builtin_locales()?,
             origin: files
                 .first()
                 .map(|f| {
@@ -202,10 +277,24 @@ impl Renderer {
         })
     }
 
+    /// The words for `locale`: the report's own file, then the built-in one,
+    /// then English.
+    fn strings(&self, locale: kpi_core::format::Locale) -> Strings {
+        let code = strings::code(locale);
+        let empty = Strings::default();
+        let pick = |m: &BTreeMap<String, Strings>, c: &str| m.get(c).cloned().unwrap_or_default();
+        pick(&self.locales, code)
+            .over(self.builtin_locales.get(code).unwrap_or(&empty))
+            .over(&pick(&self.locales, "en"))
+            .over(self.builtin_locales.get("en").unwrap_or(&empty))
+    }
+
     /// Renders the HTML and text parts for `input`.
     pub fn render(&self, input: &ReportInput) -> Result<Rendered, ReportError> {
-        let mut context = build_context(input)?;
+        let strings = self.strings(input.locale);
+        let mut context = build_context(input, &strings)?;
         context["css"] = serde_json::Value::String(self.css.clone());
+        let images = attach_charts(&mut context, input)?;
         let render = |name: &str| {
             let registry = if name.ends_with(".txt.hbs") {
                 &self.text
@@ -242,6 +331,37 @@ impl Renderer {
             html,
             text,
             subject,
+            images,
         })
     }
+}
+
+/// Draws the trend chart of every headline KPI that has one and points its
+/// card at it (`chart.cid`); a KPI without a drawable trend gets no image.
+fn attach_charts(
+    context: &mut serde_json::Value,
+    input: &ReportInput,
+) -> Result<Vec<Chart>, ReportError> {
+    let mut images = Vec::new();
+    context["charts"] = serde_json::Value::Bool(false);
+    let Some(cards) = context["headline"].as_array_mut() else {
+        return Ok(images);
+    };
+    for card in cards {
+        let kpi = card["kpi"].as_str().unwrap_or_default().to_string();
+        let Some(trend) = input.trends.iter().find(|t| t.kpi == kpi && t.drawable()) else {
+            continue;
+        };
+        let tone = card["tone_previous"].as_str().unwrap_or("neutral");
+        let png = charts::draw(trend, tone)?;
+        let cid = format!("trend-{kpi}@kpi.report");
+        card["chart"] = serde_json::json!({
+            "cid": cid,
+            "width": charts::WIDTH,
+            "height": charts::HEIGHT,
+        });
+        images.push(Chart { kpi, cid, png });
+    }
+    context["charts"] = serde_json::Value::Bool(!images.is_empty());
+    Ok(images)
 }

@@ -4,7 +4,7 @@
 
 use kpi_core::format::Locale;
 use kpi_core::{Catalog, DateRange, PeriodSpec, ReportPeriods};
-use kpi_report::{BenchmarkSource, Freshness, KpiRow, Renderer, ReportError, ReportInput};
+use kpi_report::{BenchmarkSource, Freshness, KpiRow, Renderer, ReportError, ReportInput, Trend};
 
 fn catalog() -> Catalog {
     let text = std::fs::read_to_string(concat!(
@@ -226,6 +226,37 @@ fn input<'a>(
         .iter()
         .map(|r| kpi_report::AlertRule::parse(r, "test", catalog).unwrap())
         .collect(),
+        stale: Vec::new(),
+        trends: vec![
+            Trend {
+                kpi: "revenue".into(),
+                current: (1..=31)
+                    .step_by(2)
+                    .map(|d| (d, Some(d as f64 * 4000.0)))
+                    .collect(),
+                previous: (1..=30)
+                    .step_by(2)
+                    .map(|d| (d, Some(d as f64 * 3000.0)))
+                    .collect(),
+            },
+            // A ratio undefined on the first day (no leads yet) still draws.
+            Trend {
+                kpi: "cpl".into(),
+                current: vec![
+                    (1, None),
+                    (10, Some(52.0)),
+                    (20, Some(47.0)),
+                    (31, Some(45.0)),
+                ],
+                previous: vec![(1, Some(60.0)), (15, Some(50.0)), (30, Some(50.0))],
+            },
+            // One point is no trend: no chart.
+            Trend {
+                kpi: "cac".into(),
+                current: vec![(31, Some(900.0))],
+                previous: vec![],
+            },
+        ],
     }
 }
 
@@ -279,18 +310,20 @@ fn names_from_ad_platforms_are_escaped_and_the_html_is_email_safe() {
     // Text part carries the headline numbers, unescaped.
     assert!(
         out.text
-            .contains("Cost per lead: 45.00 EUR (vs previous -10.0 %")
+            .contains("Cost per lead: €45.00 (vs previous -10.0%"),
+        "{}",
+        out.text
     );
-    assert!(out.text.contains("Revenue: 120,000.00 EUR"));
+    assert!(out.text.contains("Revenue: €120,000.00"));
     // Two of the three alert rules fire, written out as configured.
     assert!(
-        out.text.contains("- cac > 800 (observed 900.00 EUR)"),
+        out.text.contains("- cac > 800 (Observed €900.00)"),
         "{}",
         out.text
     );
     assert!(
         out.text
-            .contains("- change_vs_previous(mql_to_sql) < -0.2 (observed -25.0 %)")
+            .contains("- change_vs_previous(mql_to_sql) < -0.2 (Observed -25.0%)")
     );
     assert!(!out.text.contains("cpl > 100"));
     assert!(out.html.contains("<code>cac &gt; 800</code>"));
@@ -327,4 +360,107 @@ fn an_unknown_headline_kpi_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, ReportError::Input(_)));
     assert!(err.to_string().contains("unknown KPI 'cpx'"), "{err}");
+}
+
+#[test]
+fn headline_trends_are_inline_png_charts() {
+    let (rows, catalog, periods) = (rows(), catalog(), periods());
+    let out = Renderer::load("leadership", None)
+        .unwrap()
+        .render(&input(&rows, &catalog, &periods))
+        .unwrap();
+    // Revenue and CPL have a trend; CAC has a single point and no chart.
+    let kpis: Vec<&str> = out.images.iter().map(|c| c.kpi.as_str()).collect();
+    assert_eq!(kpis, ["revenue", "cpl"]);
+    for chart in &out.images {
+        assert!(chart.png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        assert_eq!(
+            out.html
+                .matches(&format!("src=\"cid:{}\"", chart.cid))
+                .count(),
+            1,
+            "the card references its chart once"
+        );
+    }
+    assert_eq!(out.html.matches("src=\"cid:").count(), 2);
+    // The saved copy embeds them and references no cid: at all.
+    let page = out.standalone_html();
+    assert_eq!(page.matches("src=\"data:image/png;base64,").count(), 2);
+    assert!(!page.contains("cid:"));
+    assert!(out.html.len() < 102 * 1024);
+}
+
+#[test]
+fn a_spanish_report_has_spanish_words_numbers_and_months() {
+    let (rows, catalog, periods) = (rows(), catalog(), periods());
+    let mut i = input(&rows, &catalog, &periods);
+    i.locale = Locale::Es;
+    let out = Renderer::load("leadership", None)
+        .unwrap()
+        .render(&i)
+        .unwrap();
+    assert_eq!(out.subject, "Marketing KPIs, octubre de 2026");
+    assert!(out.html.contains("<html lang=\"es\">"));
+    assert!(out.html.contains("Titulares") && out.html.contains("Embudo"));
+    assert!(
+        out.text
+            .contains("- Coste por lead: 45,00 € (vs. anterior -10,0 %"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text.contains("- Ingresos: 120.000,00 €"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.html.contains("Búsqueda de pago"),
+        "channel names translated"
+    );
+    assert!(
+        !out.html.contains("n/a"),
+        "missing values read n/d in Spanish"
+    );
+    assert!(!out.html.contains("Headline") && !out.text.contains("HEADLINE"));
+    assert!(out.text.contains("TITULARES"));
+}
+
+#[test]
+fn a_users_partial_translation_falls_back_to_english() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("leadership");
+    std::fs::create_dir_all(base.join("locales")).unwrap();
+    let builtin =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../report-templates/leadership");
+    for f in ["report.html.hbs", "report.txt.hbs", "style.css"] {
+        std::fs::copy(builtin.join(f), base.join(f)).unwrap();
+    }
+    std::fs::create_dir_all(base.join("partials")).unwrap();
+    for e in std::fs::read_dir(builtin.join("partials")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), base.join("partials").join(e.file_name())).unwrap();
+    }
+    std::fs::write(
+        base.join("locales/en.toml"),
+        "[text]\nheadline = \"At a glance\"\n[kpi]\nrevenue = \"Bookings\"\n",
+    )
+    .unwrap();
+    let (rows, catalog, periods) = (rows(), catalog(), periods());
+    let out = Renderer::load("leadership", Some(dir.path()))
+        .unwrap()
+        .render(&input(&rows, &catalog, &periods))
+        .unwrap();
+    assert!(out.html.contains("At a glance"));
+    assert!(out.text.contains("- Bookings: €120,000.00"), "{}", out.text);
+    assert!(
+        out.html.contains(">Funnel<"),
+        "the rest from the built-in file"
+    );
+
+    std::fs::write(base.join("locales/es.toml"), "[text\nbroken").unwrap();
+    let err = match Renderer::load("leadership", Some(dir.path())) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a broken locale file loaded"),
+    };
+    assert!(err.contains("locales/es.toml"), "{err}");
 }
