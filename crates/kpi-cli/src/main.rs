@@ -2,6 +2,7 @@
 //! work is done by `kpi-pipeline`.
 
 mod output;
+mod schedule_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +77,46 @@ enum Command {
     /// Write the canonical views to <lake>/canonical/ as Parquet, for DuckDB,
     /// Polars or Spark (run it after loading new data).
     Materialize,
+    /// List the schedules (schedules/*.toml) with their next three due times,
+    /// in local time and UTC, and the last delivery of each.
+    Schedules {
+        /// Pretend it is this time (RFC 3339).
+        #[arg(long, value_name = "TIME", value_parser = schedule_cmd::parse_now)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Run every schedule that has fallen due since the last check, then exit
+    /// (for cron or a systemd timer). Exits non-zero if a run failed.
+    RunDue {
+        /// Pretend it is this time (RFC 3339), e.g. 2026-12-02T07:00:00+01:00.
+        #[arg(long, value_name = "TIME", value_parser = schedule_cmd::parse_now)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Run one schedule now, for its own period or the one given (e.g. to
+    /// resend a period with --force).
+    Run {
+        /// Schedule name (its file name without .toml).
+        schedule: String,
+        #[command(flatten)]
+        period: OptionalPeriodArgs,
+        /// Send even if this period was already delivered or is held.
+        #[arg(long)]
+        force: bool,
+        /// Pretend it is this time (RFC 3339).
+        #[arg(long, value_name = "TIME", value_parser = schedule_cmd::parse_now)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Run schedules as they fall due, until SIGTERM (which lets the run in
+    /// progress finish). Re-reads schedule files when they change.
+    Daemon,
+    /// Show past scheduled runs: schedule, period, status, Message-ID, error.
+    Ledger {
+        /// Only this schedule.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Run SQL against the lake (canonical views, raw streams, reference tables).
     Sql {
         /// The SQL statement.
@@ -140,7 +181,8 @@ fn main() -> ExitCode {
         );
     }));
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // The daemon's log is its record of every decision: info by default.
+    init_logging(cli.verbose + u8::from(matches!(cli.command, Command::Daemon)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -293,16 +335,19 @@ async fn run(cli: Cli) -> Result<()> {
             // no half report and sends nothing.
             if let Some(out) = out {
                 let text_path = text.unwrap_or_else(|| out.with_extension("txt"));
-                std::fs::write(&out, &rendered.html)
+                // The saved copy carries its charts as data: URIs so that it
+                // opens in a browser looking like the email.
+                std::fs::write(&out, rendered.standalone_html())
                     .with_context(|| format!("writing {}", out.display()))?;
                 std::fs::write(&text_path, &rendered.text)
                     .with_context(|| format!("writing {}", text_path.display()))?;
                 println!(
-                    "{} report for {} written to {} ({} KB) and {}",
+                    "{} report for {} written to {} (email HTML {} KB, {} charts) and {}",
                     name,
                     periods.label,
                     out.display(),
                     rendered.html.len() / 1024,
+                    rendered.images.len(),
                     text_path.display()
                 );
             }
@@ -326,6 +371,39 @@ async fn run(cli: Cli) -> Result<()> {
                 config.lake_path().join("canonical").display()
             );
             Ok(())
+        }
+        Command::Schedules { now } => {
+            let config = load_config(&cli.config)?;
+            schedule_cmd::list(&config, now.unwrap_or_else(chrono::Utc::now))
+        }
+        Command::RunDue { now } => {
+            let config = load_config(&cli.config)?;
+            schedule_cmd::run_due(&config, now.unwrap_or_else(chrono::Utc::now)).await
+        }
+        Command::Run {
+            schedule,
+            period,
+            force,
+            now,
+        } => {
+            let config = load_config(&cli.config)?;
+            let spec = period_spec(period.period.as_deref(), period.from, period.to)?;
+            schedule_cmd::run_one(
+                &config,
+                &schedule,
+                now.unwrap_or_else(chrono::Utc::now),
+                spec,
+                force,
+            )
+            .await
+        }
+        Command::Daemon => {
+            let config = load_config(&cli.config)?;
+            schedule_cmd::daemon(&config).await
+        }
+        Command::Ledger { schedule, format } => {
+            let config = load_config(&cli.config)?;
+            schedule_cmd::ledger(&config, schedule.as_deref(), format)
         }
         Command::Sql {
             query,

@@ -14,6 +14,22 @@ use kpi_sandbox::{Company, RawSink, SinkError};
 
 use crate::{PipelineError, RowCounts};
 
+/// The example schedules shipped in `schedules/`, copied into the demo.
+const EXAMPLE_SCHEDULES: [(&str, &str); 3] = [
+    (
+        "nightly.toml",
+        include_str!("../../../schedules/nightly.toml"),
+    ),
+    (
+        "weekly.toml",
+        include_str!("../../../schedules/weekly.toml"),
+    ),
+    (
+        "monthly.toml",
+        include_str!("../../../schedules/monthly.toml"),
+    ),
+];
+
 /// File that marks a directory as made by `kpi demo`.
 pub const DEMO_MARKER: &str = ".kpi-demo";
 
@@ -112,6 +128,13 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
     }
     let file = overrides.join("campaign_overrides.csv");
     std::fs::write(&file, csv).map_err(|e| io(&file, e))?;
+    // The three example schedules, ready for `kpi schedules` and `kpi run-due`.
+    let schedules = dir.join("schedules");
+    std::fs::create_dir_all(&schedules).map_err(|e| io(&schedules, e))?;
+    for (name, text) in EXAMPLE_SCHEDULES {
+        let file = schedules.join(name);
+        std::fs::write(&file, text).map_err(|e| io(&file, e))?;
+    }
     let config_path = dir.join("kpi.toml");
     std::fs::write(&config_path, demo_config()).map_err(|e| io(&config_path, e))?;
     let config = kpi_core::Config::load(&config_path)?;
@@ -137,7 +160,7 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
         "leadership-{}.html",
         periods.current.start.format("%Y-%m")
     ));
-    std::fs::write(&report_html, &rendered.html).map_err(|e| io(&report_html, e))?;
+    std::fs::write(&report_html, rendered.standalone_html()).map_err(|e| io(&report_html, e))?;
     let delivered = crate::send_report(&config, "leadership", &rendered)?;
 
     Ok(DemoOutcome {
@@ -180,7 +203,14 @@ fn prepare_dir(dir: &Path) -> Result<(), PipelineError> {
             )));
         }
         // Only what the demo writes is removed: a user's extra files stay.
-        for name in ["lake", "kpi.toml", "queries", "outbox", "reports"] {
+        for name in [
+            "lake",
+            "kpi.toml",
+            "queries",
+            "outbox",
+            "reports",
+            "schedules",
+        ] {
             let p = dir.join(name);
             if p.is_dir() {
                 std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;

@@ -1,4 +1,4 @@
-//! `kpi-pipeline`: the jobs the CLI (and later the daemon) run, end to end.
+//! `kpi-pipeline`: the jobs the CLI and the daemon run, end to end.
 //!
 //! It knows which stream each source type has, builds the demo company's lake
 //! and config, and opens the engine over a config's lake. It holds no KPI
@@ -6,6 +6,7 @@
 
 mod demo;
 mod report;
+pub mod schedules;
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,10 @@ use kpi_core::{Config, ConfigError, PeriodError, PeriodSpec, ReportPeriods};
 use kpi_engine::{Engine, EngineError};
 use kpi_lake::StreamSpec;
 pub use kpi_report::KpiRow;
-pub use report::{kpi_rows, render_report, send_report};
+pub use kpi_schedule;
+pub use report::{
+    build_email, deliver_email, freshness, kpi_rows, render_report, render_with, send_report,
+};
 
 /// Every raw stream of every known source type. The connectors will declare
 /// theirs; until then the sandbox's shapes are the contract.
@@ -46,6 +50,9 @@ pub enum PipelineError {
     /// The KPI table could not be read for a report.
     #[error("{0}")]
     Report(String),
+    /// The run ledger could not be read or written.
+    #[error("run ledger: {0}")]
+    Schedule(String),
 }
 
 /// Opens the engine over the lake of `config`.

@@ -1,0 +1,381 @@
+//! Scheduled runs: which reports are due, and sending each one exactly once.
+//!
+//! `kpi-schedule` decides *when* and keeps the ledger; this module does the
+//! work of a run in the order that makes "exactly once" hold: check the
+//! ledger under the schedule's lock, check freshness, render everything,
+//! build the message, record the intent with its Message-ID, hand it to the
+//! transport, and only then record the delivery as confirmed.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use kpi_core::{Config, ReportConfig};
+use kpi_report::Freshness;
+use kpi_schedule::{
+    Decision, DueRun, Ledger, LedgerLock, Schedule, ScheduleError, Status, decide, load_dir,
+};
+
+use crate::PipelineError;
+
+/// Environment variable that makes a run stop dead right after the transport
+/// accepted a message and before the ledger records it: the crash the ledger's
+/// intent record exists for. For tests and drills only.
+pub const CRASH_AFTER_SEND_ENV: &str = "KPI_CRASH_AFTER_SEND";
+
+/// The schedules of a config, with every problem found in any file.
+pub struct Schedules {
+    /// Where they were read from.
+    pub dir: PathBuf,
+    /// The valid schedules, by name.
+    pub valid: Vec<Schedule>,
+    /// One message per problem, each naming the file and the field.
+    pub errors: Vec<String>,
+}
+
+/// Loads `[schedules] dir` and checks each schedule against the config: its
+/// report, headline KPIs, alert rules and recipients.
+pub fn load_schedules(config: &Config) -> Result<Schedules, PipelineError> {
+    let dir = config.schedules_dir();
+    let (loaded, errors) = load_dir(&dir, config.timezone());
+    let mut errors: Vec<String> = errors.iter().map(ScheduleError::to_string).collect();
+    let catalog = kpi_engine::load_catalog(config)?;
+    let mut valid = Vec::new();
+    for s in loaded {
+        let file = s.path.display().to_string();
+        let mut problems = Vec::new();
+        if s.report != "leadership" && !config.reports.contains_key(&s.report) {
+            problems.push(format!(
+                "{file}: field `report`: there is no [reports.{}] in {}",
+                s.report,
+                config.origin.display()
+            ));
+        }
+        let settings = settings_for(config, &s);
+        for k in &settings.headline {
+            if catalog.get(k).is_none() {
+                problems.push(format!(
+                    "{file}: field `headline`: unknown KPI '{k}' (see queries/kpis.toml)"
+                ));
+            }
+        }
+        for rule in &settings.alerts {
+            if let Err(e) =
+                kpi_report::AlertRule::parse(rule, &format!("{file}: field `alerts`"), &catalog)
+            {
+                problems.push(e);
+            }
+        }
+        if settings.to.is_empty() && settings.cc.is_empty() && settings.bcc.is_empty() {
+            problems.push(format!(
+                "{file}: field `to`: no recipients here or in [reports.{}] to",
+                s.report
+            ));
+        }
+        if s.sync_first {
+            problems.push(format!(
+                "{file}: field `sync_first`: this build has no connectors to sync from \
+                 yet; set it to false and load the lake another way"
+            ));
+        }
+        if problems.is_empty() {
+            valid.push(s);
+        } else {
+            errors.extend(problems);
+        }
+    }
+    Ok(Schedules { dir, valid, errors })
+}
+
+/// The report settings a schedule runs with: the report's own, with the
+/// schedule's overrides on top.
+pub fn settings_for(config: &Config, s: &Schedule) -> ReportConfig {
+    let mut r = config.reports.get(&s.report).cloned().unwrap_or_default();
+    if let Some(h) = &s.headline {
+        r.headline = h.clone();
+    }
+    if let Some(to) = &s.to {
+        r.to = to.clone();
+        // New recipients replace the report's whole audience.
+        r.cc = s.cc.clone().unwrap_or_default();
+        r.bcc = s.bcc.clone().unwrap_or_default();
+    } else {
+        if let Some(cc) = &s.cc {
+            r.cc = cc.clone();
+        }
+        if let Some(bcc) = &s.bcc {
+            r.bcc = bcc.clone();
+        }
+    }
+    if let Some(subject) = &s.subject {
+        r.subject = subject.clone();
+    }
+    if let Some(alerts) = &s.alerts {
+        r.alerts = alerts.clone();
+    }
+    r
+}
+
+/// What happened to one schedule-period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// Schedule name.
+    pub schedule: String,
+    /// The ledger key of the period.
+    pub period_key: String,
+    /// The period's label.
+    pub label: String,
+    /// `sent`, `already sent`, `held`, `skipped` or `failed`.
+    pub status: String,
+    /// Where it went, or why not.
+    pub detail: String,
+}
+
+impl RunOutcome {
+    /// Whether the run needs someone's attention (the command exits non-zero).
+    pub fn failed(&self) -> bool {
+        self.status == "failed"
+    }
+}
+
+/// Runs every enabled schedule's due runs up to `now` (catch-up rules
+/// apply), one schedule at a time under its ledger lock.
+pub async fn run_due(
+    config: &Config,
+    schedules: &[Schedule],
+    now: DateTime<Utc>,
+) -> Result<Vec<RunOutcome>, PipelineError> {
+    let ledger = Ledger::open(&config.lake_path()).map_err(schedule_err)?;
+    let mut outcomes = Vec::new();
+    for s in schedules.iter().filter(|s| s.enabled) {
+        // Blocks while another process runs this schedule; the ledger is
+        // read only once the lock is held, so that process's sends are seen.
+        let lock = ledger.lock(&s.name).map_err(schedule_err)?;
+        let last = ledger.last_checked(&s.name).map_err(schedule_err)?;
+        let runs = s.runs_to_do(last, now)?;
+        tracing::info!(schedule = %s.name, due = runs.len(), "checked");
+        let mut settled = true;
+        for run in &runs {
+            let outcome = execute(config, s, &lock, run, false).await?;
+            // A failed or stale run stays due: the next run-due retries it.
+            settled &= !matches!(outcome.status.as_str(), "failed" | "skipped");
+            outcomes.push(outcome);
+        }
+        if settled {
+            lock.mark_checked(now).map_err(schedule_err)?;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The run of schedule `s` at `now` for `period` (explicit dates, or a named
+/// period resolved on `now`'s local date), or for its own period when `None`.
+pub fn run_for(
+    s: &Schedule,
+    now: DateTime<Utc>,
+    period: Option<&kpi_core::PeriodSpec>,
+) -> Result<DueRun, PipelineError> {
+    let Some(spec) = period else {
+        return Ok(s.run_at(now)?);
+    };
+    let today = s.local(now).date_naive();
+    let mut periods = kpi_core::ReportPeriods::resolve(spec, today)?;
+    if s.compare
+        .contains(&kpi_schedule::Comparison::SameWeekdayLastWeek)
+    {
+        periods = periods.with_week_ago();
+    }
+    Ok(DueRun {
+        schedule: s.name.clone(),
+        due: now,
+        period_key: kpi_schedule::period_key(&periods),
+        periods,
+    })
+}
+
+/// Runs `run` now, whatever the schedule's cron says. Without `force` a period
+/// already delivered is not sent again (and an unconfirmed one is held).
+pub async fn run_one(
+    config: &Config,
+    s: &Schedule,
+    run: &DueRun,
+    force: bool,
+) -> Result<RunOutcome, PipelineError> {
+    let ledger = Ledger::open(&config.lake_path()).map_err(schedule_err)?;
+    let lock = ledger.lock(&s.name).map_err(schedule_err)?;
+    execute(config, s, &lock, run, force).await
+}
+
+fn schedule_err(e: kpi_schedule::LedgerError) -> PipelineError {
+    PipelineError::Schedule(e.to_string())
+}
+
+/// One schedule-period, under the schedule's lock.
+async fn execute(
+    config: &Config,
+    s: &Schedule,
+    lock: &LedgerLock,
+    run: &DueRun,
+    force: bool,
+) -> Result<RunOutcome, PipelineError> {
+    let outcome = |status: &str, detail: String| RunOutcome {
+        schedule: s.name.clone(),
+        period_key: run.period_key.clone(),
+        label: run.periods.label.clone(),
+        status: status.to_string(),
+        detail,
+    };
+    let entry = lock.entry(&run.period_key).map_err(schedule_err)?;
+    let reuse = match decide(entry.as_ref(), s.on_unconfirmed, force) {
+        Decision::SkipAlreadySent => {
+            let id = entry.and_then(|e| e.message_id).unwrap_or_default();
+            return Ok(outcome("already sent", format!("as {id}")));
+        }
+        Decision::Hold => {
+            let id = entry
+                .as_ref()
+                .and_then(|e| e.message_id.clone())
+                .unwrap_or_default();
+            let reason = format!(
+                "a send of {id} was started and never confirmed (the process stopped \
+                 between the mail server accepting it and the ledger recording it); \
+                 it may or may not have arrived. Check the recipients' inboxes, then \
+                 `kpi run {} --from {} --to {} --force` to send it again",
+                s.name, run.periods.current.start, run.periods.current.end
+            );
+            if entry.as_ref().is_some_and(|e| e.status != Status::Held) {
+                lock.record_held(run, &reason).map_err(schedule_err)?;
+                notify_owner(config, s, run, "held: delivery unconfirmed", &reason);
+            }
+            return Ok(outcome("held", reason));
+        }
+        Decision::Send { reuse_message_id } => reuse_message_id,
+    };
+
+    // Freshness: every configured source must have data through the period's end.
+    let end = run.periods.current.end;
+    let engine = crate::open_engine(config).await?;
+    let stale: Vec<Freshness> = crate::report::freshness(config, &engine)?
+        .into_iter()
+        .filter(|f| f.last_day.is_none_or(|d| d < end))
+        .collect();
+    drop(engine);
+    if !stale.is_empty() && s.freshness == kpi_schedule::Freshness::Skip {
+        let list = stale_list(&stale);
+        let reason = format!("stale data: {list} (the period ends {end})");
+        let already = entry.as_ref().is_some_and(|e| e.status == Status::Skipped);
+        lock.record_skip(run, &reason).map_err(schedule_err)?;
+        if !already {
+            notify_owner(config, s, run, "not sent: stale data", &reason);
+        }
+        return Ok(outcome("skipped", reason));
+    }
+
+    let settings = settings_for(config, s);
+    let reproduce = format!(
+        "kpi --config {} kpis --from {} --to {}",
+        config.origin.display(),
+        run.periods.current.start,
+        run.periods.current.end
+    );
+    let rendered = match crate::report::render_with(
+        config,
+        &s.report,
+        &settings,
+        &run.periods,
+        reproduce,
+        stale,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing was built, nothing is sent.
+            lock.record_failure(run, &e.to_string())
+                .map_err(schedule_err)?;
+            return Ok(outcome("failed", e.to_string()));
+        }
+    };
+    let email = match crate::report::build_email(config, &s.report, &settings, &rendered, reuse) {
+        Ok(e) => e,
+        Err(e) => {
+            lock.record_failure(run, &e.to_string())
+                .map_err(schedule_err)?;
+            return Ok(outcome("failed", e.to_string()));
+        }
+    };
+    let recipients: Vec<String> = settings
+        .to
+        .iter()
+        .chain(&settings.cc)
+        .chain(&settings.bcc)
+        .cloned()
+        .collect();
+    // The intent is durable before the transport is touched: a crash after
+    // the server accepted the message leaves this record, not silence.
+    lock.record_intent(run, &email.message_id, &recipients)
+        .map_err(schedule_err)?;
+    match crate::report::deliver_email(config, &email) {
+        Ok(delivered) => {
+            if std::env::var_os(CRASH_AFTER_SEND_ENV).is_some() {
+                eprintln!("{CRASH_AFTER_SEND_ENV} is set: stopping before the ledger confirms");
+                std::process::abort();
+            }
+            lock.confirm(run, &delivered.message_id)
+                .map_err(schedule_err)?;
+            Ok(outcome(
+                "sent",
+                format!("{} to {}", delivered.message_id, delivered.location),
+            ))
+        }
+        Err(e) => {
+            lock.record_failure(run, &e.to_string())
+                .map_err(schedule_err)?;
+            Ok(outcome("failed", e.to_string()))
+        }
+    }
+}
+
+fn stale_list(stale: &[Freshness]) -> String {
+    stale
+        .iter()
+        .map(|f| match f.last_day {
+            Some(d) => format!("{} has data through {d}", f.stream),
+            None => format!("{} has no data", f.stream),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Tells the schedule's owner (`owner`, else `[delivery] reply_to`, else the
+/// sender address) what happened. Best effort: a failed notice is logged, it
+/// does not change the run's outcome.
+fn notify_owner(config: &Config, s: &Schedule, run: &DueRun, what: &str, detail: &str) {
+    let owner = s
+        .owner
+        .clone()
+        .or_else(|| config.delivery.reply_to.clone())
+        .unwrap_or_else(|| config.delivery.from.clone());
+    let envelope = kpi_deliver::Envelope {
+        from: config.delivery.from.clone(),
+        to: vec![owner.clone()],
+        subject: format!("[kpi] {}: {} {what}", s.name, run.periods.label),
+        ..Default::default()
+    };
+    let text = format!(
+        "Schedule {} ({}) for {} ({}), due {}:\n\n{what}.\n{detail}\n",
+        s.name,
+        s.path.display(),
+        run.periods.label,
+        run.period_key,
+        run.due.to_rfc3339()
+    );
+    let sent = kpi_deliver::build_text(&envelope, &text)
+        .map_err(|e| e.to_string())
+        .and_then(|email| crate::report::deliver_email(config, &email).map_err(|e| e.to_string()));
+    match sent {
+        Ok(_) => tracing::info!(schedule = %s.name, owner = %owner, "owner notified: {what}"),
+        Err(e) => {
+            tracing::warn!(schedule = %s.name, owner = %owner, "could not notify the owner: {e}")
+        }
+    }
+}
