@@ -1,5 +1,5 @@
-//! `kpi-sandbox`: one coherent synthetic B2B company, and (later) emulations of
-//! the APIs that serve it.
+//! `kpi-sandbox`: one coherent synthetic B2B company, and emulations of the
+//! APIs that serve it ([`server`]).
 //!
 //! It owns the company's story: campaigns whose names appear the same way in the
 //! ad platforms, in web analytics (`utm_campaign`) and as the original source of
@@ -12,6 +12,7 @@
 //! plugs the lake writer in; tests can plug in memory.
 
 pub mod generator;
+pub mod server;
 pub mod streams;
 
 use arrow::record_batch::RecordBatch;
