@@ -3,6 +3,7 @@
 
 mod output;
 mod schedule_cmd;
+mod sync_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,29 @@ enum Command {
     /// Write the canonical views to <lake>/canonical/ as Parquet, for DuckDB,
     /// Polars or Spark (run it after loading new data).
     Materialize,
+    /// Sync every configured source (or one) from its API into the lake:
+    /// incremental from each stream's cursor minus its lookback window.
+    Sync {
+        /// Only this source (its name in kpi.toml).
+        #[arg(long)]
+        source: Option<String>,
+        /// First day of a backfill (inclusive), instead of the cursor window.
+        #[arg(long, requires = "to")]
+        from: Option<NaiveDate>,
+        /// Last day of a backfill (inclusive).
+        #[arg(long, requires = "from")]
+        to: Option<NaiveDate>,
+        /// Ignore the cursors and read again from each source's start_date.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        full_refresh: bool,
+    },
+    /// Validate kpi.toml and the schedules, and probe each source's
+    /// credentials with one cheap request.
+    Check {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// List the schedules (schedules/*.toml) with their next three due times,
     /// in local time and UTC, and the last delivery of each.
     Schedules {
@@ -371,6 +395,25 @@ async fn run(cli: Cli) -> Result<()> {
                 config.lake_path().join("canonical").display()
             );
             Ok(())
+        }
+        Command::Sync {
+            source,
+            from,
+            to,
+            full_refresh,
+        } => {
+            let config = load_config(&cli.config)?;
+            let opts = kpi_pipeline::sync::SyncOptions {
+                source,
+                range: from.zip(to),
+                full_refresh,
+                today: today(cli.as_of, &config),
+            };
+            sync_cmd::sync(&config, &opts).await
+        }
+        Command::Check { source } => {
+            let config = load_config(&cli.config)?;
+            sync_cmd::check(&config, source.as_deref(), today(cli.as_of, &config)).await
         }
         Command::Schedules { now } => {
             let config = load_config(&cli.config)?;

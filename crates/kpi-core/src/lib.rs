@@ -13,7 +13,7 @@ pub mod period;
 
 pub use campaign::campaign_key;
 pub use catalog::{Catalog, CatalogError, Direction, KpiDef, Unit};
-pub use config::{Config, ConfigError, DeliveryConfig, ReportConfig};
+pub use config::{Config, ConfigError, DeliveryConfig, ReportConfig, SourceConfig};
 pub use period::{
     DateRange, NamedPeriod, PeriodError, PeriodSpec, ReportPeriods, SecondComparison,
 };

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub use register::{RegisteredStream, register_stream, table_schema};
 pub use spec::{Layout, StreamSpec};
 pub use state::{SourceState, StreamCursor};
-pub use write::{Durability, SnapshotWriter, WriteStats};
+pub use write::{Durability, PART_FILE, SnapshotWriter, WriteStats};
 
 /// Name of the file a lake root holds so that tools know what it is.
 pub const LAKE_MARKER: &str = "_kpi_lake.json";

@@ -85,6 +85,24 @@ impl Lake {
         Ok(stats)
     }
 
+    /// Starts replacing the daily partition `date` of `source/stream` with
+    /// batches written one by one; nothing changes in the lake until
+    /// [`SnapshotWriter::commit`] (which leaves other files the partition may
+    /// hold: remove them after, as [`Lake::write_daily`] does).
+    pub fn daily_writer(
+        &self,
+        source: &str,
+        stream: &str,
+        date: chrono::NaiveDate,
+        schema: SchemaRef,
+    ) -> Result<SnapshotWriter, LakeError> {
+        SnapshotWriter::start(
+            self,
+            self.partition_dir(source, stream, date).join(PART_FILE),
+            schema,
+        )
+    }
+
     /// Starts replacing the snapshot of `source/stream`; nothing changes in the
     /// lake until [`SnapshotWriter::commit`].
     pub fn snapshot_writer(

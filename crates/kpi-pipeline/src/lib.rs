@@ -7,6 +7,7 @@
 mod demo;
 mod report;
 pub mod schedules;
+pub mod sync;
 
 use std::collections::BTreeMap;
 
@@ -50,6 +51,9 @@ pub enum PipelineError {
     /// The KPI table could not be read for a report.
     #[error("{0}")]
     Report(String),
+    /// A sync or a connector check failed.
+    #[error("{0}")]
+    Sync(String),
     /// The run ledger could not be read or written.
     #[error("run ledger: {0}")]
     Schedule(String),
