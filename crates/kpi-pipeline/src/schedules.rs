@@ -178,12 +178,7 @@ pub fn run_for(
         return Ok(s.run_at(now)?);
     };
     let today = s.local(now).date_naive();
-    let mut periods = kpi_core::ReportPeriods::resolve(spec, today)?;
-    if s.compare
-        .contains(&kpi_schedule::Comparison::SameWeekdayLastWeek)
-    {
-        periods = periods.with_week_ago();
-    }
+    let periods = s.resolve(spec, today)?;
     Ok(DueRun {
         schedule: s.name.clone(),
         due: now,

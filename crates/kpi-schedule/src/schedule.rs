@@ -443,9 +443,19 @@ impl Schedule {
     /// with "today" being `due`'s date on the schedule's wall clock.
     pub fn period_for(&self, due: DateTime<Utc>) -> Result<ReportPeriods, PeriodError> {
         let today = self.local(due).date_naive();
-        let periods = ReportPeriods::resolve(&PeriodSpec::Named(self.period), today)?;
-        // The report has two comparison slots: the previous period, and a
-        // second one that is last year unless the schedule asks for a week ago.
+        self.resolve(&PeriodSpec::Named(self.period), today)
+    }
+
+    /// `spec` (the schedule's own period, or one asked for with `kpi run
+    /// --from --to`) resolved on `today` with the schedule's comparisons. The
+    /// report has two comparison slots: the previous period, and a second one
+    /// that is last year unless the schedule asks for a week ago.
+    pub fn resolve(
+        &self,
+        spec: &PeriodSpec,
+        today: chrono::NaiveDate,
+    ) -> Result<ReportPeriods, PeriodError> {
+        let periods = ReportPeriods::resolve(spec, today)?;
         Ok(if self.compare.contains(&Comparison::SameWeekdayLastWeek) {
             periods.with_week_ago()
         } else {
