@@ -587,9 +587,11 @@ static AD_TEMPLATES: [AdTemplate; 20] = [
 ];
 
 const GOOGLE_CUSTOMER_ID: &str = "1234567890";
-const META_ACCOUNT_ID: &str = "act_5550001";
+/// As Meta's `account_id` field spells it: digits, without the `act_` of paths.
+const META_ACCOUNT_ID: &str = "5550001";
 const LINKEDIN_ACCOUNT_ID: &str = "508000111";
-const GA4_PROPERTY: &str = "properties/301234567";
+/// As the GA4 connector stores it: the digits of `properties/{id}`.
+const GA4_PROPERTY: &str = "301234567";
 const SEARCH_CONSOLE_SITE: &str = "sc-domain:example.com";
 
 /// GA4 traffic shape of a source.

@@ -3,13 +3,8 @@
 //! `base_url` = the sandbox and the sandbox's credentials reads a window of
 //! each stream, and the rows must equal the rows the generator made for
 //! those days (same columns, types and values, compared sorted). Then the
-//! faults, revisions, control endpoints and latency.
-//!
-//! Two differences are normalised, both on the generator's side, because
-//! the sandbox answers as the real APIs do: Meta's `account_id` field has no
-//! `act_` prefix (the generator writes `act_5550001`), and the GA4 connector
-//! fills `property_id` with the bare digits (the generator writes
-//! `properties/301234567`).
+//! faults, revisions, control endpoints and latency. Ids are compared as
+//! they are: the generator spells them as the real APIs do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -155,7 +150,7 @@ impl Generated {
                 .to_string();
             for mut row in rows_of(batch) {
                 row.insert("date".into(), (DataType::Date32, date_text.clone()));
-                out.push(normalise(source, row));
+                out.push(row);
             }
         }
         out
@@ -165,7 +160,6 @@ impl Generated {
         self.snapshots[&(source.to_string(), stream.to_string())]
             .iter()
             .flat_map(rows_of)
-            .map(|r| normalise(source, r))
             .collect()
     }
 
@@ -177,20 +171,6 @@ impl Generated {
         };
         rows_of(batch)[0][column].1.clone()
     }
-}
-
-/// The two id spellings where the real APIs (and so the connectors) differ
-/// from the generator's (see the module docs).
-fn normalise(source: &str, mut row: Row) -> Row {
-    let (column, prefix) = match source {
-        "meta_ads" => ("account_id", "act_"),
-        "ga4" => ("property_id", "properties/"),
-        _ => return row,
-    };
-    if let Some((_, v)) = row.get_mut(column) {
-        *v = v.trim_start_matches(prefix).to_string();
-    }
-    row
 }
 
 fn read_rows(sink: &CollectSink) -> Vec<Row> {

@@ -23,8 +23,7 @@
 //! for reads the generator's number. Actions with no events are left out,
 //! as Meta leaves them out.
 //!
-//! `account_id` is Meta's: digits without `act_` (the generator writes
-//! `act_5550001`; the real field never has the prefix). Errors are Graph API
+//! `account_id` is Meta's: digits without the `act_` of the paths. Errors are Graph API
 //! errors (`{"error": {"message", "type", "code", "error_subcode",
 //! "fbtrace_id"}}`); a bad token is `OAuthException` code 190 with HTTP 400.
 
