@@ -8,6 +8,7 @@
 //! tables with the `date` partition column so that a one-month query over two
 //! years of data only opens one month of files.
 
+mod lock;
 mod register;
 pub mod spec;
 mod state;
@@ -15,10 +16,11 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use lock::WriteLock;
 pub use register::{RegisteredStream, register_stream, table_schema};
 pub use spec::{Layout, StreamSpec};
 pub use state::{SourceState, StreamCursor};
-pub use write::{Durability, PART_FILE, SnapshotWriter, WriteStats};
+pub use write::{Durability, PART_FILE, SnapshotWriter, StagedFile, WriteStats};
 
 /// Name of the file a lake root holds so that tools know what it is.
 pub const LAKE_MARKER: &str = "_kpi_lake.json";
@@ -188,6 +190,14 @@ pub enum LakeError {
         path: PathBuf,
         /// The writer's reason.
         message: String,
+    },
+    /// Another process holds the lake's write lock.
+    #[error("another sync is writing this lake ({holder}, lock {}); wait for it to finish", path.display())]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as that process wrote it (`pid N`).
+        holder: String,
     },
     /// A state file is not valid.
     #[error("cursor state {}: {message}", path.display())]

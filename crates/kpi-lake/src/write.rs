@@ -168,28 +168,39 @@ impl SnapshotWriter {
     }
 
     /// Finishes the file and renames it over the target.
-    pub fn commit(mut self) -> Result<WriteStats, LakeError> {
-        let w = self.writer.take().expect("not committed");
-        let file = w.into_inner().map_err(|e| LakeError::Parquet {
-            path: self.target.clone(),
-            message: e.to_string(),
-        })?;
-        if self.durability == Durability::Fsync {
-            file.sync_all().map_err(|e| io(&self.tmp, e))?;
-        }
-        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        drop(file);
-        if let Some(parent) = self.target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-        }
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| io(&self.target, e))?;
-        if self.durability == Durability::Fsync {
-            sync_dir(self.target.parent());
-        }
-        Ok(WriteStats {
+    pub fn commit(self) -> Result<WriteStats, LakeError> {
+        self.finish()?.commit()
+    }
+
+    /// Finishes the file under its temporary name without touching the
+    /// lake: the writer's buffers are freed and the file is complete on
+    /// disk, ready for [`StagedFile::commit`]. A sync stages every file of a
+    /// source this way and commits them only once every stream was read.
+    pub fn finish(mut self) -> Result<StagedFile, LakeError> {
+        let w = self.writer.take().expect("not finished");
+        let file = match w.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.tmp);
+                return Err(LakeError::Parquet {
+                    path: self.target.clone(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let mut staged = StagedFile {
+            tmp: std::mem::take(&mut self.tmp),
+            target: std::mem::take(&mut self.target),
             rows: self.rows,
-            bytes,
-        })
+            bytes: 0,
+            durability: self.durability,
+            committed: false,
+        };
+        if self.durability == Durability::Fsync {
+            file.sync_all().map_err(|e| io(&staged.tmp, e))?;
+        }
+        staged.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(staged)
     }
 }
 
@@ -197,6 +208,55 @@ impl Drop for SnapshotWriter {
     fn drop(&mut self) {
         // Abandoned (error or panic before commit): the lake keeps the old file.
         if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A complete Parquet file under its temporary name, waiting to be renamed
+/// over its target. Dropped without [`StagedFile::commit`], it is deleted
+/// and the lake keeps what it had.
+#[derive(Debug)]
+pub struct StagedFile {
+    tmp: PathBuf,
+    target: PathBuf,
+    rows: u64,
+    bytes: u64,
+    durability: Durability,
+    committed: bool,
+}
+
+impl StagedFile {
+    /// The file it will replace.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Rows and bytes in the file.
+    pub fn stats(&self) -> WriteStats {
+        WriteStats {
+            rows: self.rows,
+            bytes: self.bytes,
+        }
+    }
+
+    /// Renames the file over its target.
+    pub fn commit(mut self) -> Result<WriteStats, LakeError> {
+        if let Some(parent) = self.target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| io(&self.target, e))?;
+        self.committed = true;
+        if self.durability == Durability::Fsync {
+            sync_dir(self.target.parent());
+        }
+        Ok(self.stats())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
