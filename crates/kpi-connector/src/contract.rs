@@ -265,8 +265,15 @@ pub trait Connector: Send + Sync {
     /// The error carries the API's own message.
     async fn check(&self, ctx: &Context) -> Result<CheckReport, ConnectorError>;
 
+    /// How many reads the runner may run at once against this source: its
+    /// HTTP client's `max_concurrency`, since more would only queue.
+    fn parallel_reads(&self) -> usize {
+        1
+    }
+
     /// Reads `stream` for the days in `window`, handing batches to `sink`
     /// as pages arrive. A re-read of the same window yields the same rows.
+    /// The runner may call it for several windows of a stream at once.
     async fn read(
         &self,
         stream: &StreamDef,

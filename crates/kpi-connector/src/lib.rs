@@ -36,6 +36,6 @@ pub use contract::{
 };
 pub use http::{
     HttpClient, HttpClientBuilder, HttpConfig, HttpError, HttpRequest, HttpResponse, HttpSettings,
-    HttpStats, Method, StreamingResponse, TransportKind,
+    HttpStats, Method, StreamingResponse, TransportKind, counted,
 };
 pub use secret::{Redactor, Secret, SecretError, SecretRef, redact};

@@ -143,6 +143,10 @@ impl Ga4Connector {
 
 #[async_trait]
 impl Connector for Ga4Connector {
+    fn parallel_reads(&self) -> usize {
+        self.client.settings().max_concurrency
+    }
+
     fn streams(&self) -> Vec<StreamDef> {
         vec![StreamDef {
             name: TRAFFIC.to_string(),

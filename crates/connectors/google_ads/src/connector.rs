@@ -175,6 +175,10 @@ impl GoogleAdsConnector {
 
 #[async_trait]
 impl Connector for GoogleAdsConnector {
+    fn parallel_reads(&self) -> usize {
+        self.client.settings().max_concurrency
+    }
+
     fn streams(&self) -> Vec<StreamDef> {
         vec![
             StreamDef {

@@ -256,6 +256,10 @@ pub(crate) fn timestamp(v: Option<&Value>) -> Value {
 
 #[async_trait]
 impl Connector for HubSpotConnector {
+    fn parallel_reads(&self) -> usize {
+        self.client.settings().max_concurrency
+    }
+
     fn streams(&self) -> Vec<StreamDef> {
         vec![
             contacts::stream_def(&self.settings),

@@ -54,6 +54,10 @@ impl MetaAdsConnector {
 
 #[async_trait]
 impl Connector for MetaAdsConnector {
+    fn parallel_reads(&self) -> usize {
+        self.client.settings().max_concurrency
+    }
+
     fn streams(&self) -> Vec<StreamDef> {
         vec![
             insights::stream_def(self.settings.lookback_days),

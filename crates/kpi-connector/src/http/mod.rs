@@ -523,6 +523,64 @@ struct Counters {
     token_refreshes: AtomicU64,
 }
 
+tokio::task_local! {
+    /// The counters of the [`counted`] call this task is inside, if any.
+    static SCOPE: Arc<Counters>;
+}
+
+/// Runs `work` and counts the requests it alone sent, whichever clients it
+/// used. A client's own [`HttpClient::stats`] add up every caller; when a
+/// runner reads several windows of a stream at once over one client, only a
+/// scope tells which requests (and retries) were whose.
+pub async fn counted<F: std::future::Future>(work: F) -> (F::Output, HttpStats) {
+    let scope = Arc::new(Counters::default());
+    let out = SCOPE.scope(scope.clone(), work).await;
+    (out, scope.snapshot())
+}
+
+impl Counters {
+    fn each(&self, f: impl Fn(&Counters)) {
+        f(self);
+        let _ = SCOPE.try_with(|scoped| f(scoped));
+    }
+
+    fn request(&self) {
+        self.each(|c| {
+            c.requests.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    fn retry(&self) {
+        self.each(|c| {
+            c.retries.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    fn throttled(&self, wait: Duration) {
+        self.each(|c| {
+            c.throttled_waits.fetch_add(1, Ordering::Relaxed);
+            c.throttled_micros
+                .fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
+        });
+    }
+
+    fn token_refresh(&self) {
+        self.each(|c| {
+            c.token_refreshes.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    fn snapshot(&self) -> HttpStats {
+        HttpStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            throttled_waits: self.throttled_waits.load(Ordering::Relaxed),
+            throttled_time: Duration::from_micros(self.throttled_micros.load(Ordering::Relaxed)),
+            token_refreshes: self.token_refreshes.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Builds an [`HttpClient`]; see [`HttpClient::builder`].
 pub struct HttpClientBuilder {
     config: HttpConfig,
@@ -719,14 +777,7 @@ impl HttpClient {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> HttpStats {
-        let c = &self.inner.counters;
-        HttpStats {
-            requests: c.requests.load(Ordering::Relaxed),
-            retries: c.retries.load(Ordering::Relaxed),
-            throttled_waits: c.throttled_waits.load(Ordering::Relaxed),
-            throttled_time: Duration::from_micros(c.throttled_micros.load(Ordering::Relaxed)),
-            token_refreshes: c.token_refreshes.load(Ordering::Relaxed),
-        }
+        self.inner.counters.snapshot()
     }
 
     /// Sends `request`, retrying as configured, and reads the whole body.
@@ -780,7 +831,7 @@ impl HttpClient {
             };
             let builder = self.build_request(request, &url, token.as_ref(), mode)?;
             let permit = inner.limiter.acquire().await;
-            inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            inner.counters.request();
             let failure = match builder.send().await {
                 Ok(response) if response.status().as_u16() < 400 => match mode {
                     Mode::Streaming => {
@@ -833,7 +884,7 @@ impl HttpClient {
                     if let (Some(oauth), Some(token)) = (&inner.oauth, &token) {
                         oauth.invalidate(token).await;
                     }
-                    inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    inner.counters.retry();
                     self.log_retry(
                         &origin,
                         "401 Unauthorized; refreshing the access token",
@@ -866,18 +917,11 @@ impl HttpClient {
                         None => self.backoff(retries),
                     };
                     retries += 1;
-                    inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    inner.counters.retry();
                     let reason = format!("{}: {}", status_text(status), api_error_message(&body));
                     self.log_retry(&origin, &reason, wait);
                     if status == 429 || retry_after.is_some() {
-                        inner
-                            .counters
-                            .throttled_waits
-                            .fetch_add(1, Ordering::Relaxed);
-                        inner
-                            .counters
-                            .throttled_micros
-                            .fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
+                        inner.counters.throttled(wait);
                         // The quota is the source's, not this request's: hold everyone back.
                         inner.limiter.pause_for(wait).await;
                     } else {
@@ -896,7 +940,7 @@ impl HttpClient {
                     }
                     let wait = self.backoff(retries);
                     retries += 1;
-                    inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    inner.counters.retry();
                     self.log_retry(&origin, &message, wait);
                     tokio::time::sleep(wait).await;
                 }

@@ -1,6 +1,5 @@
 //! The OAuth2 refresh-token grant and the access-token cache.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -93,10 +92,7 @@ impl OAuth2State {
 
         let mut retries = 0;
         loop {
-            inner
-                .counters
-                .token_refreshes
-                .fetch_add(1, Ordering::Relaxed);
+            inner.counters.token_refresh();
             let sent = inner
                 .client
                 .post(&c.token_url)
@@ -139,7 +135,7 @@ impl OAuth2State {
             let s = &inner.settings;
             let wait = backoff_delay(retries, s.backoff_base, s.backoff_max, inner.jitter.unit());
             retries += 1;
-            inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            inner.counters.retry();
             let line = inner.redactor.redact(&format!(
                 "OAuth2 token refresh at {token_url}: {transient}; retrying in {:.1}s",
                 wait.as_secs_f64()

@@ -697,3 +697,25 @@ async fn retry_log_lines_are_redacted() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn counted_scopes_see_only_their_own_requests() {
+    // One failure, then successes: whichever scope meets the 500 owns the retry.
+    let server =
+        TestServer::sequence(vec![TestResponse::text(500, "boom"), ok(), ok(), ok()]).await;
+    let c = client(fast(), Auth::None);
+    let one = async {
+        c.send(&HttpRequest::get(server.url("/x"))).await.unwrap();
+        c.send(&HttpRequest::get(server.url("/x"))).await.unwrap();
+    };
+    let two = async {
+        c.send(&HttpRequest::get(server.url("/x"))).await.unwrap();
+    };
+    let ((_, a), (_, b)) = tokio::join!(counted(one), counted(two));
+    // Four requests in all, one of them a retry; each scope counts its own.
+    assert_eq!(a.requests + b.requests, 4);
+    assert_eq!(a.retries + b.retries, 1);
+    assert_eq!(a.requests - a.retries, 2, "{a:?}");
+    assert_eq!(b.requests - b.retries, 1, "{b:?}");
+    assert_eq!(c.stats().requests, 4);
+}
