@@ -1,6 +1,7 @@
 //! `kpi sync` and `kpi check`: progress and summaries; the work is the
 //! pipeline's.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -9,60 +10,117 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kpi_core::Config;
 use kpi_pipeline::sync::{self, SyncEvent, SyncOptions};
 
-/// `kpi sync`: a spinner per stream on a terminal, plain lines otherwise, then
-/// a summary table.
+/// `kpi sync`: a bar per stream on a terminal (pieces of its window read,
+/// rows so far), plain lines otherwise, then a summary table. Exits non-zero
+/// when any source failed, after committing the others.
 pub async fn sync(config: &Config, opts: &SyncOptions) -> Result<()> {
     let tty = std::io::stderr().is_terminal();
     let bars = MultiProgress::new();
-    let mut current: Option<ProgressBar> = None;
-    let style = ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template");
+    let mut open: HashMap<String, ProgressBar> = HashMap::new();
+    let style = ProgressStyle::with_template(
+        "{spinner} {prefix:<32} [{bar:20}] {pos}/{len} {msg} {elapsed}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
     let mut progress = |e: SyncEvent| match e {
-        SyncEvent::Started { stream, start, end } => {
-            let text = format!("{stream}: reading {start} to {end}");
+        SyncEvent::Started {
+            stream,
+            start,
+            end,
+            pieces,
+        } => {
             if tty {
-                let bar = bars.add(ProgressBar::new_spinner().with_style(style.clone()));
-                bar.set_message(text);
+                let bar = bars.add(ProgressBar::new(pieces).with_style(style.clone()));
+                bar.set_prefix(stream.clone());
+                bar.set_message(format!("{start}..{end}"));
                 bar.enable_steady_tick(Duration::from_millis(120));
-                current = Some(bar);
+                open.insert(stream, bar);
             } else {
-                eprintln!("{text}");
+                eprintln!("{stream}: reading {start} to {end} in {pieces} piece(s)");
+            }
+        }
+        SyncEvent::Progress {
+            stream,
+            rows,
+            pieces_done,
+        } => {
+            if let Some(bar) = open.get(&stream) {
+                bar.set_position(pieces_done);
+                bar.set_message(format!("{rows} rows"));
             }
         }
         SyncEvent::Skipped { source, kind } => {
-            eprintln!("{source}: type {kind} has no connector in this build: left as it is");
+            let line =
+                format!("{source}: type {kind} has no connector in this build: left as it is");
+            if tty {
+                let _ = bars.println(line);
+            } else {
+                eprintln!("{line}");
+            }
         }
         SyncEvent::Read(r) => {
             let text = format!(
-                "{}: {} rows, {} pages, {} retries, {:.1} s (staged)",
-                r.stream, r.rows, r.pages, r.retries, r.seconds
+                "{} rows, {} pages, {} retries, {:.1} s (staged)",
+                r.rows, r.pages, r.retries, r.seconds
             );
-            match current.take() {
+            match open.remove(&r.stream) {
                 Some(bar) => bar.finish_with_message(text),
-                None => eprintln!("{text}"),
+                None => eprintln!("{}: {text}", r.stream),
             }
         }
     };
     let result = sync::sync(config, opts, &mut progress).await;
-    if let Some(bar) = current.take() {
+    for (_, bar) in open.drain() {
         bar.abandon();
     }
-    let reports = result?;
-    println!(
-        "{:<32} {:<25} {:>10} {:>7} {:>8} {:>8}",
-        "stream", "days", "rows", "pages", "retries", "seconds"
-    );
-    for r in &reports {
+    let outcome = result?;
+    if !outcome.reports.is_empty() {
+        println!(
+            "{:<32} {:<25} {:>10} {:>7} {:>8} {:>8} {:>8}",
+            "stream", "days", "rows", "pages", "requests", "retries", "seconds"
+        );
+    }
+    for r in &outcome.reports {
         let days = r
             .window
             .map(|(a, b)| format!("{a}..{b}"))
             .unwrap_or_else(|| "up to date".into());
         println!(
-            "{:<32} {:<25} {:>10} {:>7} {:>8} {:>8.1}",
-            r.stream, days, r.rows, r.pages, r.retries, r.seconds
+            "{:<32} {:<25} {:>10} {:>7} {:>8} {:>8} {:>8.1}",
+            r.stream, days, r.rows, r.pages, r.requests, r.retries, r.seconds
         );
     }
-    println!("synced into {}", config.lake_path().display());
-    Ok(())
+    for f in &outcome.failures {
+        eprintln!("error: {}", f.error);
+        eprintln!("  {}: lake and cursors left as they were", f.source);
+    }
+    if outcome.failures.is_empty() {
+        println!("synced into {}", config.lake_path().display());
+        Ok(())
+    } else {
+        let synced: std::collections::BTreeSet<&str> = outcome
+            .reports
+            .iter()
+            .filter_map(|r| r.stream.split('.').next())
+            .collect();
+        if !synced.is_empty() {
+            println!(
+                "synced {} into {}",
+                synced.into_iter().collect::<Vec<_>>().join(", "),
+                config.lake_path().display()
+            );
+        }
+        bail!(
+            "{} source(s) failed: {}",
+            outcome.failures.len(),
+            outcome
+                .failures
+                .iter()
+                .map(|f| f.source.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 /// `kpi check`: the config and schedules parse; each source answers.

@@ -71,12 +71,6 @@ pub fn load_schedules(config: &Config) -> Result<Schedules, PipelineError> {
                 s.report
             ));
         }
-        if s.sync_first {
-            problems.push(format!(
-                "{file}: field `sync_first`: this build has no connectors to sync from \
-                 yet; set it to false and load the lake another way"
-            ));
-        }
         if problems.is_empty() {
             valid.push(s);
         } else {
@@ -246,6 +240,30 @@ async fn execute(
         Decision::Send { reuse_message_id } => reuse_message_id,
     };
 
+    // `sync_first`: bring the lake up to date. A source that fails to sync
+    // keeps its old data; the freshness check below then decides, and the
+    // owner's notice says why the data is old.
+    let mut sync_problem = None;
+    if s.sync_first {
+        let opts = crate::sync::SyncOptions {
+            today: config.today(),
+            ..Default::default()
+        };
+        match crate::sync::sync(config, &opts, &mut |_| {}).await {
+            Ok(o) if o.failures.is_empty() => {
+                tracing::info!("{}: synced {} stream(s) first", s.name, o.reports.len());
+            }
+            Ok(o) => {
+                let list: Vec<String> = o.failures.iter().map(|f| f.error.clone()).collect();
+                sync_problem = Some(list.join("; "));
+            }
+            Err(e) => sync_problem = Some(e.to_string()),
+        }
+        if let Some(p) = &sync_problem {
+            tracing::warn!("{}: sync_first failed: {p}", s.name);
+        }
+    }
+
     // Freshness: every configured source must have data through the period's end.
     let end = run.periods.current.end;
     let engine = crate::open_engine(config).await?;
@@ -256,7 +274,10 @@ async fn execute(
     drop(engine);
     if !stale.is_empty() && s.freshness == kpi_schedule::Freshness::Skip {
         let list = stale_list(&stale);
-        let reason = format!("stale data: {list} (the period ends {end})");
+        let mut reason = format!("stale data: {list} (the period ends {end})");
+        if let Some(p) = &sync_problem {
+            reason.push_str(&format!("; the sync before it failed: {p}"));
+        }
         let already = entry.as_ref().is_some_and(|e| e.status == Status::Skipped);
         lock.record_skip(run, &reason).map_err(schedule_err)?;
         if !already {

@@ -1,24 +1,32 @@
 //! `kpi sync` and `kpi check`: connectors into the lake.
 //!
-//! The runner, not the connector, owns windows, lake writes and state. Each
-//! stream's pages go to a sink that writes one staged Parquet file per day
-//! (or one snapshot file) as they arrive, so a sync never holds a stream in
-//! memory. Nothing replaces a file in the lake until every stream of the
-//! source has been read; only then are the day files renamed into place and,
-//! after them, the cursors saved. A failed or killed sync leaves the lake and
-//! the state as they were (a kill during the renames leaves some days already
-//! replaced with complete new data and the old cursor, so the next sync reads
-//! them again).
+//! The runner, not the connector, owns windows, lake writes and state. A
+//! stream's window is cut into pieces (at most a month each) that are read
+//! at once, as many as the source's `max_concurrency`, and sources run side
+//! by side: the wall time of a sync is the API's latency divided by the
+//! parallelism it allows, not the sum of every page's round trip. Each piece
+//! writes one staged Parquet file per day as its pages arrive and closes
+//! them when it ends, so a sync holds a few pages per piece in flight, never
+//! a stream. Nothing replaces a file in the lake until every stream of the
+//! source has been read; only then are the day files renamed into place
+//! and, after them, the cursors saved. A failed or killed sync leaves the
+//! lake and the state as they were (a kill during the renames leaves some
+//! days already replaced with complete new data and the old cursor, so the
+//! next sync reads them again). One sync writes a lake at a time.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Date32Type, Schema, SchemaRef};
 use chrono::NaiveDate;
-use kpi_connector::{BatchSink, Connector, ConnectorError, Context, StreamDef, WriteMode};
+use futures::{StreamExt, TryStreamExt};
+use kpi_connector::{
+    BatchSink, Connector, ConnectorError, Context, StreamDef, SyncWindow, WriteMode,
+};
 use kpi_core::{Config, SourceConfig};
-use kpi_lake::{Lake, Layout, SnapshotWriter, StreamCursor};
+use kpi_lake::{Lake, Layout, SnapshotWriter, StagedFile, StreamCursor};
 
 use crate::PipelineError;
 
@@ -28,6 +36,21 @@ const RUNNER_KEYS: [&str; 1] = ["start_date"];
 /// How far back a first sync reads when `start_date` is not set: the 25 months
 /// a report comparing with last year's previous period needs.
 const DEFAULT_HISTORY_DAYS: u64 = 25 * 31;
+
+/// The longest piece of a window one read covers: a month keeps each
+/// piece's open day files few and its request small enough for any API.
+const MAX_PIECE_DAYS: u32 = 31;
+
+/// Where connectors read their secrets instead of the process environment
+/// (the demo hands over the sandbox's credentials this way).
+#[derive(Clone)]
+pub struct SecretLookup(pub Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for SecretLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretLookup(..)")
+    }
+}
 
 /// What to sync.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +63,8 @@ pub struct SyncOptions {
     pub full_refresh: bool,
     /// Today in the reporting time zone (the window ends yesterday).
     pub today: NaiveDate,
+    /// Secrets from here rather than the environment.
+    pub secrets: Option<SecretLookup>,
 }
 
 /// One stream's sync, for the summary.
@@ -61,14 +86,35 @@ pub struct StreamReport {
     pub seconds: f64,
 }
 
+/// A source whose sync failed; its lake and cursors are as they were.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceFailure {
+    /// Source name.
+    pub source: String,
+    /// Why, naming the stream and with the API's own words.
+    pub error: String,
+}
+
+/// What a sync did: the streams of the sources that were committed, and the
+/// sources that failed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncOutcome {
+    /// Streams of committed sources, in config order.
+    pub reports: Vec<StreamReport>,
+    /// Sources that failed, in config order.
+    pub failures: Vec<SourceFailure>,
+}
+
 /// The connector types this build has.
 pub const CONNECTOR_TYPES: [&str; 4] = ["google_ads", "meta_ads", "ga4", "hubspot"];
 
 /// Builds the connector of source `name`; `None` for a type with no
 /// connector yet (its data is loaded another way, as the demo does).
+/// Secrets come from `secrets` when given, else from the environment.
 pub fn build_connector(
     name: &str,
     source: &SourceConfig,
+    secrets: Option<&SecretLookup>,
 ) -> Result<Option<Box<dyn Connector>>, PipelineError> {
     if !CONNECTOR_TYPES.contains(&source.kind.as_str()) {
         return Ok(None);
@@ -83,29 +129,34 @@ pub fn build_connector(
         v.try_into::<T>()
             .map_err(|e| e.to_string().trim().to_string())
     }
+    let env = |k: &str| std::env::var(k).ok();
+    let lookup: &dyn Fn(&str) -> Option<String> = match secrets {
+        Some(s) => &*s.0,
+        None => &env,
+    };
     Ok(Some(match source.kind.as_str() {
         "google_ads" => Box::new(
             parse::<kpi_connector_google_ads::GoogleAdsConfig>(value)
                 .map_err(bad)?
-                .build()
+                .build_with(lookup)
                 .map_err(|e| bad(e.to_string()))?,
         ),
         "ga4" => Box::new(
             parse::<kpi_connector_ga4::Ga4Config>(value)
                 .map_err(bad)?
-                .build()
+                .build_with(lookup)
                 .map_err(|e| bad(e.to_string()))?,
         ),
         "meta_ads" => Box::new(
             parse::<kpi_connector_meta_ads::MetaAdsConfig>(value)
                 .map_err(bad)?
-                .build(name)
+                .build_with(name, lookup)
                 .map_err(|e| bad(e.to_string()))?,
         ),
         "hubspot" => Box::new(
             parse::<kpi_connector_hubspot::HubSpotConfig>(value)
                 .map_err(bad)?
-                .build(name)
+                .build_with(name, lookup)
                 .map_err(|e| bad(e.to_string()))?,
         ),
         _ => unreachable!("checked against CONNECTOR_TYPES"),
@@ -159,19 +210,36 @@ fn selected<'a>(
     }
 }
 
-/// Syncs the selected sources, one after the other; `progress` is told about
-/// each stream as it starts and ends. Stops at the first failing source (its
-/// lake and state untouched); sources synced before it stay synced.
+/// The pieces one read each: a daily stream's window cut so that `parallel`
+/// reads have work, never more than [`MAX_PIECE_DAYS`] a piece; a snapshot
+/// is one read.
+fn pieces(window: SyncWindow, mode: &WriteMode, parallel: usize) -> Vec<SyncWindow> {
+    match mode {
+        WriteMode::Snapshot | WriteMode::Append => vec![window],
+        WriteMode::ReplaceDays { .. } => {
+            let per = window.days().div_ceil(parallel.max(1) as u32);
+            window.chunks(per.clamp(1, MAX_PIECE_DAYS))
+        }
+    }
+}
+
+/// Syncs the selected sources side by side; `progress` hears about each
+/// stream as it starts, advances and ends. Every source is tried: one that
+/// fails keeps its lake and cursors as they were and is listed in
+/// [`SyncOutcome::failures`], the others are committed.
 pub async fn sync(
     config: &Config,
     opts: &SyncOptions,
-    progress: &mut dyn FnMut(SyncEvent),
-) -> Result<Vec<StreamReport>, PipelineError> {
+    progress: &mut (dyn FnMut(SyncEvent) + Send),
+) -> Result<SyncOutcome, PipelineError> {
     let lake = Lake::create(&config.lake_path())?;
-    let specs = crate::stream_specs();
-    let mut reports = Vec::new();
-    for (name, source) in selected(config, opts.source.as_deref())? {
-        let Some(connector) = build_connector(name, source)? else {
+    let _lock = lake.lock_writes()?;
+    // A killed sync's staged files: its lock is gone, so it is not coming back.
+    lake.remove_orphaned_tmp();
+    let sources = selected(config, opts.source.as_deref())?;
+    let mut jobs = Vec::new();
+    for (name, source) in sources {
+        let Some(connector) = build_connector(name, source, opts.secrets.as_ref())? else {
             if opts.source.is_some() {
                 return Err(PipelineError::Sync(format!(
                     "sources.{name}: type \"{}\" has no connector in this build yet (there \
@@ -187,87 +255,177 @@ pub async fn sync(
             continue;
         };
         let first = start_date(name, source, opts.today)?;
-        let mut state = lake.read_state(name)?;
-        let mut staged: Vec<Staged> = Vec::new();
-        let mut cursors: Vec<(String, NaiveDate)> = Vec::new();
-        for def in connector.streams() {
-            let spec = specs
-                .iter()
-                .find(|s| s.source_type == source.kind && s.stream == def.name)
-                .ok_or_else(|| {
-                    PipelineError::Sync(format!(
-                        "sources.{name}: the connector's stream `{}` has no lake layout",
-                        def.name
-                    ))
-                })?;
-            let label = format!("{name}.{}", def.name);
-            let cursor = (!opts.full_refresh)
-                .then(|| state.streams.get(&def.name).map(|c| c.synced_through))
-                .flatten();
-            let lookback = def.cursor.as_ref().map(|c| c.lookback_days).unwrap_or(0);
-            let window = match def.write_mode {
-                // A snapshot is read whole; its window only dates the read.
-                WriteMode::Snapshot => opts.today.pred_opt().map(|y| kpi_connector::SyncWindow {
-                    start: first.min(y),
-                    end: y,
-                }),
-                _ => kpi_connector::window_for(cursor, lookback, opts.today, first, opts.range)
-                    .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))?,
-            };
-            let Some(window) = window else {
-                reports.push(StreamReport {
-                    stream: label,
-                    window: None,
-                    rows: 0,
-                    pages: 0,
-                    requests: 0,
-                    retries: 0,
-                    seconds: 0.0,
-                });
-                continue;
-            };
-            progress(SyncEvent::Started {
-                stream: label.clone(),
-                start: window.start,
-                end: window.end,
-            });
-            let started = Instant::now();
-            let mut sink =
-                LakeSink::new(&lake, name, &def, spec.layout, spec.schema.clone(), window)?;
-            let stats = connector
-                .read(&def, window, &mut sink)
-                .await
-                .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))?;
-            let report = StreamReport {
-                stream: label.clone(),
-                window: Some((window.start, window.end)),
-                rows: sink.rows,
-                pages: stats.pages,
-                requests: stats.requests,
-                retries: stats.retries,
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            progress(SyncEvent::Read(report.clone()));
-            reports.push(report);
-            staged.push(sink.finish()?);
-            cursors.push((def.name.clone(), window.end));
-        }
-        // Every stream read: replace the days, then move the cursors.
-        for s in staged {
-            s.commit()?;
-        }
-        let now = chrono::Utc::now().to_rfc3339();
-        for (stream, through) in cursors {
-            state.streams.insert(
-                stream,
-                StreamCursor {
-                    synced_through: through,
-                    synced_at: now.clone(),
-                },
-            );
-        }
-        lake.write_state(name, &state)?;
+        jobs.push((name.clone(), source, connector, first));
     }
+    let events = Mutex::new(progress);
+    let emit = |e: SyncEvent| (events.lock().expect("progress lock"))(e);
+    let runs = jobs.iter().map(|(name, source, connector, first)| {
+        let (lake, emit) = (&lake, &emit);
+        async move {
+            let result =
+                sync_source(lake, name, source, connector.as_ref(), *first, opts, emit).await;
+            (name.clone(), result)
+        }
+    });
+    let mut outcome = SyncOutcome::default();
+    for (source, result) in futures::future::join_all(runs).await {
+        match result {
+            Ok(reports) => outcome.reports.extend(reports),
+            Err(e) => outcome.failures.push(SourceFailure {
+                source,
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok(outcome)
+}
+
+/// One stream's plan within a source's sync.
+struct Plan {
+    def: StreamDef,
+    spec: kpi_lake::StreamSpec,
+    label: String,
+    window: SyncWindow,
+    pieces: usize,
+}
+
+/// Reads every stream of one source, then commits them and the cursors.
+async fn sync_source(
+    lake: &Lake,
+    name: &str,
+    source: &SourceConfig,
+    connector: &dyn Connector,
+    first: NaiveDate,
+    opts: &SyncOptions,
+    emit: &(dyn Fn(SyncEvent) + Sync),
+) -> Result<Vec<StreamReport>, PipelineError> {
+    let specs = crate::stream_specs();
+    let mut state = lake.read_state(name)?;
+    let parallel = connector.parallel_reads().max(1);
+    let mut reports: Vec<StreamReport> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
+    for def in connector.streams() {
+        let spec = specs
+            .iter()
+            .find(|s| s.source_type == source.kind && s.stream == def.name)
+            .ok_or_else(|| {
+                PipelineError::Sync(format!(
+                    "sources.{name}: the connector's stream `{}` has no lake layout",
+                    def.name
+                ))
+            })?;
+        let label = format!("{name}.{}", def.name);
+        let cursor = (!opts.full_refresh)
+            .then(|| state.streams.get(&def.name).map(|c| c.synced_through))
+            .flatten();
+        let lookback = def.cursor.as_ref().map(|c| c.lookback_days).unwrap_or(0);
+        let window = match def.write_mode {
+            // A snapshot is read whole; its window only dates the read.
+            WriteMode::Snapshot => opts.today.pred_opt().map(|y| SyncWindow {
+                start: first.min(y),
+                end: y,
+            }),
+            _ => kpi_connector::window_for(cursor, lookback, opts.today, first, opts.range)
+                .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))?,
+        };
+        reports.push(StreamReport {
+            stream: label.clone(),
+            window: window.map(|w| (w.start, w.end)),
+            rows: 0,
+            pages: 0,
+            requests: 0,
+            retries: 0,
+            seconds: 0.0,
+        });
+        if let Some(window) = window {
+            let n = pieces(window, &def.write_mode, parallel).len();
+            plans.push(Plan {
+                def,
+                spec: spec.clone(),
+                label,
+                window,
+                pieces: n,
+            });
+        }
+    }
+    let started = Instant::now();
+    for p in &plans {
+        emit(SyncEvent::Started {
+            stream: p.label.clone(),
+            start: p.window.start,
+            end: p.window.end,
+            pieces: p.pieces as u64,
+        });
+    }
+    let reads = plans.iter().enumerate().flat_map(|(i, p)| {
+        pieces(p.window, &p.def.write_mode, parallel)
+            .into_iter()
+            .map(move |piece| (i, piece))
+    });
+    let mut left: Vec<usize> = plans.iter().map(|p| p.pieces).collect();
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut results = futures::stream::iter(reads)
+        .map(|(i, piece)| {
+            let plan = &plans[i];
+            async move {
+                let mut sink = LakeSink::new(
+                    lake,
+                    name,
+                    &plan.def,
+                    plan.spec.layout,
+                    plan.spec.schema.clone(),
+                    piece,
+                )?;
+                let (read, http) =
+                    kpi_connector::counted(connector.read(&plan.def, piece, &mut sink)).await;
+                let stats =
+                    read.map_err(|e| PipelineError::Sync(format!("{}: {e}", plan.label)))?;
+                let rows = sink.rows;
+                let files = sink.finish()?;
+                Ok::<_, PipelineError>((i, rows, stats.pages, http, files))
+            }
+        })
+        .buffer_unordered(parallel);
+    // The first failure drops the reads still running, and with them their
+    // staged files: the lake is not touched.
+    while let Some((i, rows, pages, http, files)) = results.try_next().await? {
+        let plan = &plans[i];
+        let r = reports
+            .iter_mut()
+            .find(|r| r.stream == plan.label)
+            .expect("a report per plan");
+        r.rows += rows;
+        r.pages += pages;
+        r.requests += http.requests;
+        r.retries += http.retries;
+        staged.push(files);
+        left[i] -= 1;
+        emit(SyncEvent::Progress {
+            stream: plan.label.clone(),
+            rows: r.rows,
+            pieces_done: (plan.pieces - left[i]) as u64,
+        });
+        if left[i] == 0 {
+            r.seconds = started.elapsed().as_secs_f64();
+            emit(SyncEvent::Read(r.clone()));
+        }
+    }
+    drop(results);
+    // Every stream read: replace the days, then move the cursors.
+    for s in staged {
+        s.commit()?;
+    }
+    let now = chrono::Utc::now().to_rfc3339();
+    for p in &plans {
+        state.streams.insert(
+            p.def.name.clone(),
+            StreamCursor {
+                synced_through: p.window.end,
+                synced_at: now.clone(),
+            },
+        );
+    }
+    lake.write_state(name, &state)?;
     Ok(reports)
 }
 
@@ -282,6 +440,17 @@ pub enum SyncEvent {
         start: NaiveDate,
         /// Last day.
         end: NaiveDate,
+        /// Pieces of the window read separately.
+        pieces: u64,
+    },
+    /// One piece of a stream's window was read and staged.
+    Progress {
+        /// `source.stream`.
+        stream: String,
+        /// Rows so far.
+        rows: u64,
+        /// Pieces done so far.
+        pieces_done: u64,
     },
     /// A stream was read and staged (not yet in the lake).
     Read(StreamReport),
@@ -314,7 +483,7 @@ pub async fn check(
 ) -> Result<Vec<CheckOutcome>, PipelineError> {
     let mut out = Vec::new();
     for (name, s) in selected(config, source)? {
-        let result = match build_connector(name, s) {
+        let result = match build_connector(name, s, None) {
             Err(e) => Err(e.to_string()),
             Ok(None) => Ok(None),
             Ok(Some(c)) => c
@@ -337,13 +506,13 @@ pub async fn check(
 
 /// Staged files of one stream, renamed into place by [`Staged::commit`].
 struct Staged {
-    files: Vec<(Option<std::path::PathBuf>, SnapshotWriter)>,
+    files: Vec<(Option<std::path::PathBuf>, StagedFile)>,
 }
 
 impl Staged {
     fn commit(self) -> Result<(), PipelineError> {
-        for (dir, w) in self.files {
-            w.commit()?;
+        for (dir, f) in self.files {
+            f.commit()?;
             // A partition holds one file: drop what an older writer left there.
             if let Some(dir) = dir
                 && let Ok(entries) = std::fs::read_dir(&dir)
@@ -369,7 +538,7 @@ struct LakeSink<'a> {
     layout: Layout,
     schema: SchemaRef,
     date_column: Option<String>,
-    window: kpi_connector::SyncWindow,
+    window: SyncWindow,
     days: BTreeMap<NaiveDate, SnapshotWriter>,
     snapshot: Option<SnapshotWriter>,
     rows: u64,
@@ -382,7 +551,7 @@ impl<'a> LakeSink<'a> {
         def: &StreamDef,
         layout: Layout,
         schema: SchemaRef,
-        window: kpi_connector::SyncWindow,
+        window: SyncWindow,
     ) -> Result<Self, PipelineError> {
         let date_column = match (&def.write_mode, layout) {
             (WriteMode::ReplaceDays { date_column }, Layout::Daily) => Some(date_column.clone()),
@@ -451,7 +620,7 @@ impl<'a> LakeSink<'a> {
                         self.schema.clone(),
                     )?,
                 };
-                files.push((None, w));
+                files.push((None, w.finish()?));
             }
             Layout::Daily => {
                 // Every day of the window is replaced: a day the API no longer
@@ -467,9 +636,10 @@ impl<'a> LakeSink<'a> {
                             self.schema.clone(),
                         )?,
                     };
+                    // Closed now: its buffers are freed while other pieces run.
                     files.push((
                         Some(self.lake.partition_dir(&self.source, &self.stream, d)),
-                        w,
+                        w.finish()?,
                     ));
                     d = d.succ_opt().expect("in range");
                 }
@@ -563,5 +733,114 @@ impl BatchSink for LakeSink<'_> {
             self.rows += part.num_rows() as u64;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(kind: &str, settings: &str) -> SourceConfig {
+        SourceConfig {
+            kind: kind.to_string(),
+            settings: toml::from_str(settings).unwrap(),
+        }
+    }
+
+    /// Every connector's streams are exactly the lake's streams of its type,
+    /// column for column (the date column is the partition, not a column), so
+    /// what a sync writes is what the staging SQL reads.
+    #[test]
+    fn connector_streams_match_the_lake_layout() {
+        let secrets = SecretLookup(Arc::new(|_: &str| Some("x-secret".to_string())));
+        let sources = [
+            source("google_ads", r#"customer_ids = ["1234567890"]"#),
+            source(
+                "meta_ads",
+                r#"ad_account_ids = ["act_1"]
+access_token = { env = "T" }"#,
+            ),
+            source("ga4", r#"property_ids = ["properties/1"]"#),
+            source(
+                "hubspot",
+                r#"auth = { type = "bearer", token = { env = "T" } }"#,
+            ),
+        ];
+        let specs = crate::stream_specs();
+        for s in &sources {
+            let c = build_connector(&s.kind, s, Some(&secrets))
+                .unwrap()
+                .expect("a connector");
+            let mut defs = c.streams();
+            defs.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut lake: Vec<_> = specs.iter().filter(|p| p.source_type == s.kind).collect();
+            lake.sort_by_key(|p| p.stream);
+            assert_eq!(
+                defs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+                lake.iter().map(|p| p.stream).collect::<Vec<_>>(),
+                "{}: streams",
+                s.kind
+            );
+            for (def, spec) in defs.iter().zip(lake) {
+                def.validate().unwrap();
+                let date = match &def.write_mode {
+                    WriteMode::ReplaceDays { date_column } => Some(date_column.as_str()),
+                    _ => None,
+                };
+                let got: Vec<_> = def
+                    .schema
+                    .fields()
+                    .iter()
+                    .filter(|f| Some(f.name().as_str()) != date)
+                    .map(|f| (f.name().clone(), f.data_type().clone()))
+                    .collect();
+                let want: Vec<_> = spec
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), f.data_type().clone()))
+                    .collect();
+                assert_eq!(got, want, "{}.{}", s.kind, def.name);
+                assert_eq!(
+                    date.is_some(),
+                    spec.layout == Layout::Daily,
+                    "{}.{}: layout",
+                    s.kind,
+                    def.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_keep_every_reader_busy_but_stay_under_a_month() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let days = WriteMode::ReplaceDays {
+            date_column: "date".into(),
+        };
+        let w = |a: &str, b: &str| SyncWindow {
+            start: d(a),
+            end: d(b),
+        };
+        // 25 months, 10 at once: month-long pieces, contiguous, covering it all.
+        let p = pieces(w("2024-10-01", "2026-10-31"), &days, 10);
+        assert_eq!(p.len(), 25);
+        assert!(p.iter().all(|x| x.days() <= 31));
+        assert_eq!(p[0].start, d("2024-10-01"));
+        assert_eq!(p[24].end, d("2026-10-31"));
+        assert!(
+            p.windows(2)
+                .all(|x| x[0].end.succ_opt() == Some(x[1].start))
+        );
+        // A 31-day lookback, 10 at once: 4-day pieces, 8 of them.
+        let p = pieces(w("2026-10-01", "2026-10-31"), &days, 10);
+        assert_eq!(p.len(), 8);
+        assert_eq!(p[7], w("2026-10-29", "2026-10-31"));
+        // One day, or a snapshot: one read.
+        assert_eq!(pieces(w("2026-10-31", "2026-10-31"), &days, 10).len(), 1);
+        assert_eq!(
+            pieces(w("2024-10-01", "2026-10-31"), &WriteMode::Snapshot, 10).len(),
+            1
+        );
     }
 }
