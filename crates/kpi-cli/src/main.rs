@@ -1,7 +1,9 @@
 //! `kpi`: the command-line interface. Argument parsing and output only; the
 //! work is done by `kpi-pipeline`.
 
+mod bench_cmd;
 mod output;
+mod sandbox_cmd;
 mod schedule_cmd;
 mod sync_cmd;
 
@@ -141,6 +143,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Measure: `kpi bench sync` syncs the sandbox's company through its
+    /// emulated APIs and reports wall time, rows per second and peak memory.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// The API sandbox: the synthetic company served through emulations of
+    /// the Google Ads, Meta, GA4 and HubSpot APIs, for trying the connectors.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Run SQL against the lake (canonical views, raw streams, reference tables).
     Sql {
         /// The SQL statement.
@@ -152,6 +166,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Sync the sandbox (served by a child process with --latency-ms and
+    /// --concurrency) into a fresh lake; print wall time against
+    /// requests x latency / concurrency, rows per second and peak RSS.
+    Sync(bench_cmd::BenchSyncArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Serve the sandbox on a loopback port until Ctrl-C; prints the
+    /// credentials to export and the [sources.*] to put in kpi.toml.
+    Serve(sandbox_cmd::ServeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -279,6 +308,12 @@ async fn run(cli: Cli) -> Result<()> {
                 outcome.bytes as f64 / 1_048_576.0,
                 outcome.first_day,
                 outcome.last_day
+            );
+            let requests: u64 = outcome.synced.iter().map(|r| r.requests).sum();
+            let synced: u64 = outcome.synced.iter().map(|r| r.rows).sum();
+            println!(
+                "  synced: {synced} rows of Google Ads, Meta, GA4 and HubSpot from the sandbox at {} ({requests} HTTP requests)",
+                outcome.sandbox_url
             );
             println!("  config: {}", outcome.config.display());
             println!("  lake:   {}", outcome.lake.display());
@@ -408,6 +443,7 @@ async fn run(cli: Cli) -> Result<()> {
                 range: from.zip(to),
                 full_refresh,
                 today: today(cli.as_of, &config),
+                secrets: None,
             };
             sync_cmd::sync(&config, &opts).await
         }
@@ -448,6 +484,12 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(&cli.config)?;
             schedule_cmd::ledger(&config, schedule.as_deref(), format)
         }
+        Command::Bench {
+            command: BenchCommand::Sync(args),
+        } => bench_cmd::bench_sync(args).await,
+        Command::Sandbox {
+            command: SandboxCommand::Serve(args),
+        } => sandbox_cmd::serve_cmd(args).await,
         Command::Sql {
             query,
             period,

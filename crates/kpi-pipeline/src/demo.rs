@@ -3,6 +3,12 @@
 //! It writes a `kpi.toml` and a lake of 25 months of data ending yesterday into
 //! a directory it owns (marked with [`DEMO_MARKER`]), so that it can rebuild
 //! that directory on the next run and refuse to touch any other.
+//!
+//! The data arrives the way it does in production: the sandbox serves the
+//! synthetic company through its emulated Google Ads, Meta, GA4 and HubSpot
+//! APIs on a loopback port, and `kpi sync` (the same runner, connectors and
+//! HTTP client) reads them into the lake. Sources that have no connector
+//! yet are written by the generator directly.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,9 +16,16 @@ use std::path::{Path, PathBuf};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use kpi_lake::{Durability, Lake, SnapshotWriter, StreamSpec};
+use kpi_sandbox::server::{SandboxConfig, SandboxHandle};
 use kpi_sandbox::{Company, RawSink, SinkError};
 
+use crate::sync::{CONNECTOR_TYPES, SecretLookup, StreamReport, SyncOptions};
 use crate::{PipelineError, RowCounts};
+
+/// Where `kpi sandbox serve` listens by default, and so where the demo's
+/// `kpi.toml` points its connector sources after the demo's own, short-lived
+/// sandbox has gone.
+pub const SANDBOX_DEFAULT_URL: &str = "http://127.0.0.1:8790";
 
 /// The example schedules shipped in `schedules/`, copied into the demo.
 const EXAMPLE_SCHEDULES: [(&str, &str); 3] = [
@@ -69,6 +82,10 @@ pub struct DemoOutcome {
     pub first_day: NaiveDate,
     /// Last day of data.
     pub last_day: NaiveDate,
+    /// The streams synced from the sandbox over HTTP.
+    pub synced: Vec<StreamReport>,
+    /// Where the demo's sandbox listened while it ran.
+    pub sandbox_url: String,
 }
 
 /// Builds the demo directory: config, raw lake, and the canonical views
@@ -84,35 +101,41 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
         scale: opts.scale,
         ..Company::new(opts.end_date)
     };
-    let mut sink = LakeSink {
-        lake: &lake,
-        snapshots: BTreeMap::new(),
-        rows: BTreeMap::new(),
-        files: 0,
-        bytes: 0,
+    let sandbox = kpi_sandbox::server::serve(
+        SandboxConfig {
+            scale: opts.scale,
+            months: opts.months,
+            end_date: Some(opts.end_date),
+            ..SandboxConfig::default()
+        },
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .map_err(|e| PipelineError::Demo(format!("starting the sandbox: {e}")))?;
+
+    // The sources without a connector, straight from the generator, while
+    // the others sync.
+    let direct = {
+        let lake = lake.clone();
+        let company = company.clone();
+        tokio::task::spawn_blocking(move || write_direct(&lake, &company))
     };
-    kpi_sandbox::generate(&company, &mut sink).map_err(|e| PipelineError::Demo(e.to_string()))?;
-    // Snapshots become visible only now, each replacing the previous one whole.
-    for writer in std::mem::take(&mut sink.snapshots).into_values() {
-        let stats = writer.commit()?;
-        sink.files += 1;
-        sink.bytes += stats.bytes;
-    }
-    // The sandbox data is complete through the end date: record it as synced,
-    // as a real sync would.
-    let now = chrono::Utc::now().to_rfc3339();
-    let mut states: BTreeMap<&str, kpi_lake::SourceState> = BTreeMap::new();
-    for spec in crate::stream_specs() {
-        states.entry(spec.source_type).or_default().streams.insert(
-            spec.stream.to_string(),
-            kpi_lake::StreamCursor {
-                synced_through: opts.end_date,
-                synced_at: now.clone(),
-            },
-        );
-    }
-    for (source, state) in &states {
-        lake.write_state(source, state)?;
+    let config_path = dir.join("kpi.toml");
+    let text = demo_config(
+        &sandbox.sources_toml_at(SANDBOX_DEFAULT_URL),
+        company.start_date(),
+    );
+    std::fs::write(&config_path, &text).map_err(|e| io(&config_path, e))?;
+    let synced = sync_from(&sandbox, &config_path, opts.end_date).await;
+    let sandbox_url = sandbox.base_url();
+    sandbox.shutdown().await;
+    let written = direct
+        .await
+        .map_err(|e| PipelineError::Demo(format!("generating the company: {e}")))??;
+    let synced = synced?;
+    let mut rows = written;
+    for r in &synced {
+        *rows.entry(r.stream.clone()).or_default() += r.rows;
     }
     // The demo's own query overrides: the campaigns only HubSpot and GA4
     // know, classed as the marketer would (see reference/campaign_overrides.csv).
@@ -135,8 +158,6 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
         let file = schedules.join(name);
         std::fs::write(&file, text).map_err(|e| io(&file, e))?;
     }
-    let config_path = dir.join("kpi.toml");
-    std::fs::write(&config_path, demo_config()).map_err(|e| io(&config_path, e))?;
     let config = kpi_core::Config::load(&config_path)?;
     let canonical = crate::materialize(&config).await?;
 
@@ -163,18 +184,123 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
     std::fs::write(&report_html, rendered.standalone_html()).map_err(|e| io(&report_html, e))?;
     let delivered = crate::send_report(&config, "leadership", &rendered)?;
 
+    let (files, bytes) = parquet_files(&lake_dir.join("raw"));
     Ok(DemoOutcome {
         config: config_path,
         canonical,
         report_html,
         report_email: delivered.location,
         lake: lake_dir,
-        rows: sink.rows,
-        files: sink.files,
-        bytes: sink.bytes,
+        rows,
+        files,
+        bytes,
         first_day: company.start_date(),
         last_day: opts.end_date,
+        synced,
+        sandbox_url,
     })
+}
+
+/// Syncs the connector sources of the demo's `kpi.toml` from
+/// `sandbox`, with its credentials, as `kpi sync` would.
+async fn sync_from(
+    sandbox: &SandboxHandle,
+    config_path: &Path,
+    end_date: NaiveDate,
+) -> Result<Vec<StreamReport>, PipelineError> {
+    // The file names the address `kpi sandbox serve` uses; this sync goes
+    // to the demo's own sandbox.
+    let mut config = kpi_core::Config::load(config_path)?;
+    for source in config.sources.values_mut() {
+        point_at(&mut source.settings, &sandbox.base_url());
+    }
+    let credentials = sandbox.config().credentials.clone();
+    let opts = SyncOptions {
+        today: end_date.succ_opt().unwrap_or(end_date),
+        secrets: Some(SecretLookup(std::sync::Arc::new(move |name: &str| {
+            credentials.lookup(name)
+        }))),
+        ..SyncOptions::default()
+    };
+    let outcome = crate::sync::sync(&config, &opts, &mut |_| {}).await?;
+    if let Some(f) = outcome.failures.first() {
+        return Err(PipelineError::Demo(format!(
+            "syncing from the sandbox: {}",
+            f.error
+        )));
+    }
+    Ok(outcome.reports)
+}
+
+/// Replaces [`SANDBOX_DEFAULT_URL`] with `base` in every URL of a source's
+/// settings (`base_url`, the OAuth2 `token_url`).
+fn point_at(settings: &mut toml::Table, base: &str) {
+    fn walk(v: &mut toml::Value, base: &str) {
+        match v {
+            toml::Value::String(s) if s.starts_with(SANDBOX_DEFAULT_URL) => {
+                *s = s.replacen(SANDBOX_DEFAULT_URL, base, 1);
+            }
+            toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| walk(v, base)),
+            toml::Value::Array(a) => a.iter_mut().for_each(|v| walk(v, base)),
+            _ => {}
+        }
+    }
+    settings.iter_mut().for_each(|(_, v)| walk(v, base));
+}
+
+/// Writes the sources that have no connector straight from the generator,
+/// and records them as synced through the end date.
+fn write_direct(lake: &Lake, company: &Company) -> Result<RowCounts, PipelineError> {
+    let mut sink = LakeSink {
+        lake,
+        snapshots: BTreeMap::new(),
+        rows: BTreeMap::new(),
+    };
+    kpi_sandbox::generate(company, &mut sink).map_err(|e| PipelineError::Demo(e.to_string()))?;
+    // Snapshots become visible only now, each replacing the previous one whole.
+    for writer in std::mem::take(&mut sink.snapshots).into_values() {
+        writer.commit()?;
+    }
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut states: BTreeMap<&str, kpi_lake::SourceState> = BTreeMap::new();
+    for spec in crate::stream_specs() {
+        if CONNECTOR_TYPES.contains(&spec.source_type) {
+            continue;
+        }
+        states.entry(spec.source_type).or_default().streams.insert(
+            spec.stream.to_string(),
+            kpi_lake::StreamCursor {
+                synced_through: company.end_date,
+                synced_at: now.clone(),
+            },
+        );
+    }
+    for (source, state) in &states {
+        lake.write_state(source, state)?;
+    }
+    Ok(sink.rows)
+}
+
+/// Parquet files under `dir` and their bytes.
+fn parquet_files(dir: &Path) -> (u64, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                files += 1;
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    (files, bytes)
 }
 
 fn io(path: &Path, e: std::io::Error) -> PipelineError {
@@ -228,12 +354,12 @@ fn prepare_dir(dir: &Path) -> Result<(), PipelineError> {
     .map_err(|e| io(&marker, e))
 }
 
+/// The generator's rows of the sources without a connector; the others
+/// come through the sandbox.
 struct LakeSink<'a> {
     lake: &'a Lake,
     snapshots: BTreeMap<(String, String), SnapshotWriter>,
     rows: RowCounts,
-    files: u64,
-    bytes: u64,
 }
 
 impl RawSink for LakeSink<'_> {
@@ -243,6 +369,9 @@ impl RawSink for LakeSink<'_> {
         date: NaiveDate,
         batch: RecordBatch,
     ) -> Result<(), SinkError> {
+        if CONNECTOR_TYPES.contains(&spec.source_type) {
+            return Ok(());
+        }
         let stats = self
             .lake
             .write_daily(
@@ -257,12 +386,13 @@ impl RawSink for LakeSink<'_> {
             .rows
             .entry(format!("{}.{}", spec.source_type, spec.stream))
             .or_default() += stats.rows;
-        self.files += 1;
-        self.bytes += stats.bytes;
         Ok(())
     }
 
     fn snapshot(&mut self, spec: &StreamSpec, batch: RecordBatch) -> Result<(), SinkError> {
+        if CONNECTOR_TYPES.contains(&spec.source_type) {
+            return Ok(());
+        }
         let key = (spec.source_type.to_string(), spec.stream.to_string());
         if !self.snapshots.contains_key(&key) {
             let w = self
@@ -281,8 +411,20 @@ impl RawSink for LakeSink<'_> {
     }
 }
 
-fn demo_config() -> String {
-    r#"# kpi.toml written by `kpi demo` for the synthetic company "Example SaaS".
+fn demo_config(sandbox_sources: &str, start: NaiveDate) -> String {
+    // The company's first day, so that a first sync reads no empty months.
+    let mut connectors = String::new();
+    for line in sandbox_sources.trim_end().lines() {
+        connectors.push_str(line);
+        connectors.push('\n');
+        if line.starts_with("type = ") {
+            connectors.push_str(&format!("start_date = \"{start}\"\n"));
+        }
+    }
+    DEMO_CONFIG.replace("{{sandbox_sources}}", connectors.trim_end())
+}
+
+const DEMO_CONFIG: &str = r#"# kpi.toml written by `kpi demo` for the synthetic company "Example SaaS".
 # Every setting is documented in the README; this is a working starting point.
 
 [reporting]
@@ -299,25 +441,21 @@ path = "lake"
 [queries]
 dir = "queries"
 
-# The demo's data was generated by the kpi sandbox straight into the lake; the
-# source names below are the table schemas (`SELECT * FROM google_ads.campaign_stats`).
-[sources.google_ads]
-type = "google_ads"
+# The source names are the table schemas (`SELECT * FROM google_ads.campaign_stats`).
+#
+# Google Ads, Meta, GA4 and HubSpot were synced over HTTP from the kpi sandbox,
+# which the demo ran on a loopback port while it worked. To sync again (or try
+# `kpi check`), serve it where this file points and export its credentials:
+#   kpi sandbox serve            # prints the export lines, listens on 8790
+#   kpi --config kpi-demo/kpi.toml sync
+{{sandbox_sources}}
 
-[sources.meta_ads]
-type = "meta_ads"
-
+# No connector yet: the demo wrote these from the generator.
 [sources.linkedin_ads]
 type = "linkedin_ads"
 
-[sources.ga4]
-type = "ga4"
-
 [sources.search_console]
 type = "search_console"
-
-[sources.hubspot]
-type = "hubspot"
 
 [sources.mailchimp]
 type = "mailchimp"
@@ -362,6 +500,4 @@ alerts = [
     "change_vs_previous(revenue) < -0.1",
     "change_vs_previous(cac) > 0.2",
 ]
-"#
-    .to_string()
-}
+"#;

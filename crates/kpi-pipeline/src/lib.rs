@@ -11,11 +11,12 @@ pub mod sync;
 
 use std::collections::BTreeMap;
 
-pub use demo::{DEMO_MARKER, DemoOptions, DemoOutcome, run_demo};
+pub use demo::{DEMO_MARKER, DemoOptions, DemoOutcome, SANDBOX_DEFAULT_URL, run_demo};
 use kpi_core::{Config, ConfigError, PeriodError, PeriodSpec, ReportPeriods};
 use kpi_engine::{Engine, EngineError};
 use kpi_lake::StreamSpec;
 pub use kpi_report::KpiRow;
+pub use kpi_sandbox;
 pub use kpi_schedule;
 pub use report::{
     build_email, deliver_email, freshness, kpi_rows, render_report, render_with, send_report,

@@ -445,6 +445,20 @@ impl SandboxHandle {
         &self.shared.store.summary
     }
 
+    /// The `[sources.*]` sections of a `kpi.toml` that syncs from this
+    /// sandbox with the four real connectors: its accounts, `base_url` and
+    /// token URLs, and secrets named as [`Credentials::env`] names them.
+    pub fn sources_toml(&self) -> String {
+        sources_toml(&self.base_url(), &self.shared.accounts)
+    }
+
+    /// [`SandboxHandle::sources_toml`] for a sandbox that will listen at
+    /// `base_url` (the demo writes the address `kpi sandbox serve` uses by
+    /// default, not its own short-lived port).
+    pub fn sources_toml_at(&self, base_url: &str) -> String {
+        sources_toml(base_url, &self.shared.accounts)
+    }
+
     /// Stops accepting connections, lets requests in flight finish, and
     /// returns when the server is down.
     pub async fn shutdown(mut self) {
@@ -549,6 +563,44 @@ impl Accounts {
                 .map(|p| p.trim_start_matches("properties/").to_string()),
         }
     }
+}
+
+fn sources_toml(base: &str, accounts: &Accounts) -> String {
+    let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+    let customer = or(&accounts.google_customer, "1234567890");
+    let meta = or(&accounts.meta_account, "5550001");
+    let property = or(&accounts.ga4_property, "301234567");
+    format!(
+        r#"# The kpi sandbox at {base}: the real connectors, pointed at it.
+# Its credentials are fixed and public; `kpi sandbox serve` prints them as
+# `export` lines (GOOGLE_ADS_*, GA4_*, META_ACCESS_TOKEN, HUBSPOT_TOKEN).
+
+[sources.google_ads]
+type = "google_ads"
+customer_ids = ["{customer}"]
+base_url = "{base}"
+auth = {{ type = "oauth2", token_url = "{base}/token", client_id = {{ env = "GOOGLE_ADS_CLIENT_ID" }}, client_secret = {{ env = "GOOGLE_ADS_CLIENT_SECRET" }}, refresh_token = {{ env = "GOOGLE_ADS_REFRESH_TOKEN" }} }}
+
+[sources.meta_ads]
+type = "meta_ads"
+ad_account_ids = ["act_{meta}"]
+base_url = "{base}"
+access_token = {{ env = "META_ACCESS_TOKEN" }}
+
+[sources.ga4]
+type = "ga4"
+property_ids = ["properties/{property}"]
+base_url = "{base}"
+auth = {{ type = "oauth2", token_url = "{base}/token", client_id = {{ env = "GA4_CLIENT_ID" }}, client_secret = {{ env = "GA4_CLIENT_SECRET" }}, refresh_token = {{ env = "GA4_REFRESH_TOKEN" }} }}
+
+[sources.hubspot]
+type = "hubspot"
+base_url = "{base}"
+auth = {{ type = "bearer", token = {{ env = "HUBSPOT_TOKEN" }} }}
+# The sandbox has no quota; against HubSpot, leave the default (10 per second).
+http = {{ requests_per_second = 0 }}
+"#
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -1,0 +1,643 @@
+//! `kpi sandbox serve`, `kpi check` and `kpi sync` through the binary, as a
+//! user tries the connectors: start the sandbox, export the credentials it
+//! prints, paste the `[sources.*]` it prints into kpi.toml, sync. The lake
+//! must then hold exactly the generator's rows (the expected totals are
+//! computed here from `kpi_sandbox::generate`, not read back from the
+//! lake), once, after re-runs, revisions, faults and a `kill -9`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type};
+use chrono::NaiveDate;
+use kpi_sandbox::{Company, RawSink, SinkError};
+
+const KPI: &str = env!("CARGO_BIN_EXE_kpi");
+/// The sandbox's last day; `--as-of` the day after, so a sync reads up to it.
+const END: &str = "2026-10-31";
+const AS_OF: &str = "2026-11-01";
+const MONTHS: u32 = 2;
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// A `kpi sandbox serve` process; killed on drop.
+struct Sandbox {
+    child: Child,
+    url: String,
+    env: Vec<(String, String)>,
+    sources: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sandbox {
+    fn start(extra: &[&str]) -> Sandbox {
+        let mut child = Command::new(KPI)
+            .args(["sandbox", "serve", "--port", "0", "--end-date", END])
+            .args(["--months", &MONTHS.to_string()])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut env, mut sources, mut in_sources) = (Vec::new(), String::new(), false);
+        // Read up to the marker, however many lines come before it.
+        let url = loop {
+            let Some(Ok(line)) = lines.next() else {
+                panic!("kpi sandbox serve ended before it was ready")
+            };
+            if let Some(url) = line.strip_prefix("kpi sandbox ready at ") {
+                break url.to_string();
+            }
+            if let Some(kv) = line.strip_prefix("export ") {
+                let (k, v) = kv.split_once('=').unwrap();
+                env.push((k.to_string(), v.to_string()));
+            } else if line == "# And in kpi.toml:" {
+                in_sources = true;
+            } else if line.starts_with("# Faults") {
+                in_sources = false;
+            } else if in_sources {
+                sources.push_str(&line);
+                sources.push('\n');
+            }
+        };
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        assert!(
+            env.iter().any(|(k, _)| k == "GOOGLE_ADS_DEVELOPER_TOKEN"),
+            "{env:?}"
+        );
+        Sandbox {
+            child,
+            url,
+            env,
+            sources,
+        }
+    }
+
+    /// One request to the sandbox's control endpoints; the status and body.
+    fn control(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let status = reply[9..12].parse().unwrap();
+        let body = reply.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+        (status, body.to_string())
+    }
+
+    fn faults(&self, rules: &str) {
+        let (status, body) = self.control("POST", "/_sandbox/faults", rules);
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A kpi.toml of the printed sources, each with the company's first day
+    /// and quick retries (the user's `http` settings), in `dir`.
+    fn config(&self, dir: &Path, http: &str) -> PathBuf {
+        let start = company().start_date();
+        let mut text = String::from(
+            "[reporting]\ncurrency = \"EUR\"\ntimezone = \"Europe/Madrid\"\n\n[lake]\npath = \"lake\"\n",
+        );
+        for line in self.sources.lines() {
+            // The test's own `http` settings replace the printed ones.
+            if line.starts_with("http = ") {
+                continue;
+            }
+            text.push_str(line);
+            text.push('\n');
+            if line.starts_with("type = ") {
+                text.push_str(&format!("start_date = \"{start}\"\nhttp = {{ {http} }}\n"));
+            }
+        }
+        let path = dir.join("kpi.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn kpi(&self, cfg: &Path, args: &[&str]) -> Output {
+        kpi(cfg, &self.env, args)
+    }
+
+    fn ok(&self, cfg: &Path, args: &[&str]) -> String {
+        ok(cfg, &self.env, args)
+    }
+}
+
+/// `kpi --config cfg --as-of AS_OF args...` with `env` exported.
+fn kpi(cfg: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    Command::new(KPI)
+        .arg("--config")
+        .arg(cfg)
+        .args(["--as-of", AS_OF])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
+}
+
+/// [`kpi`], which must succeed; its standard output.
+fn ok(cfg: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = kpi(cfg, env, args);
+    assert!(
+        out.status.success(),
+        "kpi {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const QUICK: &str =
+    "backoff_base_secs = 0.01, backoff_max_secs = 0.05, max_retries = 3, requests_per_second = 0";
+
+fn company() -> Company {
+    Company {
+        months: MONTHS,
+        ..Company::new(day(END))
+    }
+}
+
+/// What the generator made, summed as the test's SQL sums the lake.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Totals {
+    /// Google Ads rows per day.
+    google_rows: BTreeMap<NaiveDate, i64>,
+    google_cost_micros: i64,
+    /// Google Ads conversions per day, raw (the sandbox rounds revisions).
+    google_conversions: BTreeMap<NaiveDate, Vec<f64>>,
+    meta_rows: i64,
+    meta_spend: f64,
+    ga4_rows: i64,
+    ga4_sessions: i64,
+    contacts: i64,
+    deals: i64,
+}
+
+impl RawSink for Totals {
+    fn daily(
+        &mut self,
+        spec: &kpi_lake::StreamSpec,
+        date: NaiveDate,
+        b: RecordBatch,
+    ) -> Result<(), SinkError> {
+        let n = b.num_rows() as i64;
+        let i64s = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone()
+        };
+        let f64s = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone()
+        };
+        match (spec.source_type, spec.stream) {
+            ("google_ads", "campaign_stats") => {
+                *self.google_rows.entry(date).or_default() += n;
+                self.google_cost_micros += i64s("metrics_cost_micros").values().iter().sum::<i64>();
+                self.google_conversions
+                    .entry(date)
+                    .or_default()
+                    .extend(f64s("metrics_conversions").values().iter());
+            }
+            ("meta_ads", "ads_insights") => {
+                self.meta_rows += n;
+                self.meta_spend += f64s("spend").values().iter().sum::<f64>();
+            }
+            ("ga4", "traffic") => {
+                self.ga4_rows += n;
+                self.ga4_sessions += i64s("sessions").values().iter().sum::<i64>();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, spec: &kpi_lake::StreamSpec, b: RecordBatch) -> Result<(), SinkError> {
+        match (spec.source_type, spec.stream) {
+            ("hubspot", "contacts") => self.contacts += b.num_rows() as i64,
+            ("hubspot", "deals") => self.deals += b.num_rows() as i64,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn expected() -> Totals {
+    let mut t = Totals::default();
+    kpi_sandbox::generate(&company(), &mut t).unwrap();
+    assert!(t.google_cost_micros > 0 && t.meta_rows > 0 && t.contacts > 0);
+    t
+}
+
+/// Cents, as the lake's sums are compared.
+fn cents(x: f64) -> i64 {
+    (x * 100.0).round() as i64
+}
+
+/// The totals the lake holds, through `kpi sql`, in one line of numbers.
+fn lake_totals(cfg: &Path) -> Vec<i64> {
+    let q = "SELECT (SELECT count(*) FROM google_ads.campaign_stats) AS g_rows, \
+             (SELECT sum(metrics_cost_micros) FROM google_ads.campaign_stats) AS g_cost, \
+             (SELECT CAST(round(sum(metrics_conversions) * 100) AS BIGINT) FROM google_ads.campaign_stats) AS g_conv, \
+             (SELECT count(*) FROM meta_ads.ads_insights) AS m_rows, \
+             (SELECT CAST(round(sum(spend) * 100) AS BIGINT) FROM meta_ads.ads_insights) AS m_spend, \
+             (SELECT count(*) FROM ga4.traffic) AS ga_rows, \
+             (SELECT sum(sessions) FROM ga4.traffic) AS ga_sessions, \
+             (SELECT count(*) FROM hubspot.contacts) AS contacts, \
+             (SELECT count(*) FROM hubspot.deals) AS deals";
+    let out = ok(cfg, &[], &["sql", q, "--format", "csv"]);
+    let line = out.lines().nth(1).unwrap_or_else(|| panic!("{out}"));
+    line.split(',').map(|v| v.parse().unwrap()).collect()
+}
+
+fn want(t: &Totals) -> Vec<i64> {
+    let conv: f64 = t.google_conversions.values().flatten().sum();
+    vec![
+        t.google_rows.values().sum(),
+        t.google_cost_micros,
+        cents(conv),
+        t.meta_rows,
+        cents(t.meta_spend),
+        t.ga4_rows,
+        t.ga4_sessions,
+        t.contacts,
+        t.deals,
+    ]
+}
+
+/// Every file under the lake with its contents, but the write lock (which
+/// only names the last process that held it).
+fn lake_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "sync.lock") {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The summary line of `stream` in `kpi sync`'s table, split on spaces.
+fn summary_row<'a>(out: &'a str, stream: &str) -> Vec<&'a str> {
+    out.lines()
+        .find(|l| l.starts_with(&format!("{stream} ")))
+        .unwrap_or_else(|| panic!("no {stream} in\n{out}"))
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn full_sync_then_lookback_then_revision_then_backfill() {
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sb.config(dir.path(), QUICK);
+    let t = expected();
+
+    let check = sb.ok(&cfg, &["check"]);
+    for source in ["google_ads", "meta_ads", "ga4", "hubspot"] {
+        assert!(
+            check.contains(&format!("{source} ({source}): OK")),
+            "{check}"
+        );
+    }
+
+    let first = sb.ok(&cfg, &["sync"]);
+    let row = summary_row(&first, "google_ads.campaign_stats");
+    assert_eq!(
+        row[1],
+        format!("{}..{END}", company().start_date()),
+        "{first}"
+    );
+    assert_eq!(lake_totals(&cfg), want(&t), "after the first sync");
+
+    // Again: only the 30-day lookback (from the cursor's day back) is read,
+    // and it replaces those days: same totals, no duplicates.
+    let second = sb.ok(&cfg, &["sync"]);
+    let row = summary_row(&second, "google_ads.campaign_stats");
+    assert_eq!(row[1], format!("2026-10-01..{END}"), "{second}");
+    let row = summary_row(&second, "ga4.traffic");
+    assert_eq!(row[1], format!("2026-10-28..{END}"), "{second}");
+    assert_eq!(lake_totals(&cfg), want(&t), "after the second sync");
+
+    // Late conversions: the platform revises 2026-10-20 (x1.5, rounded to
+    // cents per row) and 2026-09-05, which is outside the lookback.
+    for (date, factor) in [("2026-10-20", 1.5), ("2026-09-05", 2.0)] {
+        let (status, body) = sb.control(
+            "POST",
+            "/_sandbox/revise",
+            &format!(
+                r#"{{"stream": "google_ads/campaign_stats", "date": "{date}", "factor": {factor}}}"#
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let revised = |date: &str, factor: f64| -> i64 {
+        t.google_conversions[&day(date)]
+            .iter()
+            .map(|c| cents((c * factor * 100.0).round() / 100.0))
+            .sum()
+    };
+    let day_conv = |date: &str| -> i64 {
+        let q = format!(
+            "SELECT CAST(round(sum(metrics_conversions) * 100) AS BIGINT) FROM google_ads.campaign_stats WHERE date = DATE '{date}'"
+        );
+        let out = sb.ok(&cfg, &["sql", &q, "--format", "csv"]);
+        out.lines().nth(1).unwrap().parse().unwrap()
+    };
+    let orig = |date: &str| -> i64 {
+        t.google_conversions[&day(date)]
+            .iter()
+            .map(|c| cents(*c))
+            .sum()
+    };
+    sb.ok(&cfg, &["sync"]);
+    assert_eq!(day_conv("2026-10-20"), revised("2026-10-20", 1.5));
+    assert_ne!(revised("2026-10-20", 1.5), orig("2026-10-20"));
+    // Outside the lookback: still the old number until a backfill asks for it.
+    assert_eq!(day_conv("2026-09-05"), orig("2026-09-05"));
+    let backfill = sb.ok(
+        &cfg,
+        &[
+            "sync",
+            "--source",
+            "google_ads",
+            "--from",
+            "2026-09-05",
+            "--to",
+            "2026-09-05",
+        ],
+    );
+    assert_eq!(
+        summary_row(&backfill, "google_ads.campaign_stats")[1],
+        "2026-09-05..2026-09-05"
+    );
+    assert_eq!(day_conv("2026-09-05"), revised("2026-09-05", 2.0));
+    // Every other number is as generated, each day once.
+    let mut totals = lake_totals(&cfg);
+    let mut w = want(&t);
+    w[2] += revised("2026-10-20", 1.5) - orig("2026-10-20") + revised("2026-09-05", 2.0)
+        - orig("2026-09-05");
+    // Conversions are compared as cents of the sum; the per-row rounding
+    // above may differ from it by a cent.
+    assert!((totals[2] - w[2]).abs() <= 1, "{totals:?} vs {w:?}");
+    totals[2] = w[2];
+    assert_eq!(totals, w);
+}
+
+#[test]
+fn each_fault_recovers_with_the_right_data_or_changes_nothing() {
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // A 1 s timeout, so that the slow-response case fails quickly.
+    let cfg = sb.config(dir.path(), &format!("{QUICK}, timeout_secs = 1"));
+    let t = expected();
+    sb.ok(&cfg, &["sync"]);
+    assert_eq!(lake_totals(&cfg), want(&t));
+    let lake = dir.path().join("lake");
+
+    // (source, fault rules, recovers?, words the error must have)
+    let cases: [(&str, &str, bool, &[&str]); 9] = [
+        (
+            "google_ads",
+            r#"[{"path_contains": ":searchStream", "kind": {"type": "too_many_requests", "retry_after_secs": 1}, "times": 2}]"#,
+            true,
+            &[],
+        ),
+        (
+            "meta_ads",
+            r#"[{"path_contains": "/insights", "kind": {"type": "server_error"}, "times": 2}]"#,
+            true,
+            &[],
+        ),
+        (
+            "ga4",
+            r#"[{"path_contains": ":runReport", "kind": {"type": "expired_token"}, "times": 1}]"#,
+            true,
+            &[],
+        ),
+        (
+            "hubspot",
+            r#"[{"path_contains": "/crm/v3/objects/deals", "kind": {"type": "delay", "ms": 3000}}]"#,
+            false,
+            &["hubspot.deals", "timed out"],
+        ),
+        (
+            "ga4",
+            r#"[{"path_contains": ":runReport", "kind": {"type": "server_error"}}]"#,
+            false,
+            &["ga4.traffic", "500"],
+        ),
+        (
+            "google_ads",
+            r#"[{"path_contains": ":searchStream", "kind": {"type": "malformed"}}]"#,
+            false,
+            &["google_ads.campaign"],
+        ),
+        (
+            "meta_ads",
+            r#"[{"path_contains": "/insights", "kind": {"type": "truncated"}}]"#,
+            false,
+            &["meta_ads.ads_insights"],
+        ),
+        (
+            "hubspot",
+            r#"[{"path_contains": "/crm/v3/objects/contacts", "kind": {"type": "expired_token"}, "after": 1}]"#,
+            false,
+            &["hubspot.contacts", "401"],
+        ),
+        (
+            "meta_ads",
+            r#"[{"path_contains": "/insights", "kind": {"type": "expired_token"}}]"#,
+            false,
+            &["meta_ads.ads_insights", "190"],
+        ),
+    ];
+    for (source, rules, recovers, words) in cases {
+        let before = lake_files(&lake);
+        sb.faults(rules);
+        let out = sb.kpi(&cfg, &["sync", "--source", source]);
+        sb.faults("[]");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for (_, secret) in &sb.env {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{rules}: a secret leaked: {text}"
+            );
+        }
+        if recovers {
+            assert!(out.status.success(), "{rules} should recover:\n{text}");
+            assert_eq!(lake_totals(&cfg), want(&t), "{rules}");
+        } else {
+            assert!(!out.status.success(), "{rules} should fail:\n{text}");
+            for w in words {
+                assert!(text.contains(w), "{rules}: no '{w}' in:\n{text}");
+            }
+            assert!(
+                text.contains("lake and cursors left as they were"),
+                "{text}"
+            );
+            let after = lake_files(&lake);
+            assert_eq!(
+                before.keys().collect::<Vec<_>>(),
+                after.keys().collect::<Vec<_>>(),
+                "{rules}: files changed"
+            );
+            assert!(before == after, "{rules}: contents changed");
+        }
+    }
+    assert_eq!(lake_totals(&cfg), want(&t));
+}
+
+#[test]
+fn a_sync_killed_mid_way_is_completed_by_the_next_with_each_day_once() {
+    // Slow enough that the kill lands while pages are being read.
+    let sb = Sandbox::start(&["--latency-ms", "150", "--max-concurrency", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sb.config(dir.path(), QUICK);
+    let t = expected();
+    let lake = dir.path().join("lake");
+
+    let mut sync = Command::new(KPI)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--as-of", AS_OF, "sync"])
+        .envs(sb.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until pieces have been staged, then kill -9.
+    let t0 = Instant::now();
+    let staged = || {
+        std::fs::read_dir(lake.join("_tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    while staged() < 5 && t0.elapsed() < Duration::from_secs(60) {
+        assert!(
+            sync.try_wait().unwrap().is_none(),
+            "the sync ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sync.kill().unwrap();
+    let status = sync.wait().unwrap();
+    assert!(!status.success());
+    assert!(staged() >= 5, "nothing was staged before the kill");
+    // Nothing was committed: no day in the lake, no cursor.
+    assert!(!lake.join("raw/google_ads").exists());
+    assert!(!lake.join("_state/google_ads.json").exists());
+
+    let out = sb.ok(&cfg, &["sync"]);
+    assert!(out.contains("synced into"), "{out}");
+    assert_eq!(
+        staged(),
+        0,
+        "the killed sync's staged files were left behind"
+    );
+    assert_eq!(lake_totals(&cfg), want(&t));
+    // Each day once: rows per day as generated.
+    let per_day = sb.ok(
+        &cfg,
+        &[
+            "sql",
+            "SELECT CAST(date AS VARCHAR) AS d, count(*) AS n FROM google_ads.campaign_stats GROUP BY 1 ORDER BY 1",
+            "--format",
+            "csv",
+        ],
+    );
+    let got: BTreeMap<NaiveDate, i64> = per_day
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (d, n) = l.split_once(',').unwrap();
+            (day(d), n.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(got, t.google_rows);
+}
+
+/// `kpi demo` gets its Google Ads, Meta, GA4 and HubSpot data by syncing
+/// from its own sandbox over loopback: the lake holds the generator's rows,
+/// the cursors say so, and its kpi.toml points at `kpi sandbox serve`'s port.
+#[test]
+fn the_demo_syncs_its_connector_sources_from_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = Command::new(KPI)
+        .args([
+            "--as-of",
+            AS_OF,
+            "demo",
+            "--months",
+            &MONTHS.to_string(),
+            "--dir",
+        ])
+        .arg(&demo)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = expected();
+    let synced: i64 = t.google_rows.values().sum::<i64>() + t.meta_rows + t.ga4_rows;
+    assert!(
+        stdout.contains("from the sandbox at http://127.0.0.1:"),
+        "{stdout}"
+    );
+    // Nothing was written beside the demo directory (the lake is its own).
+    assert!(!dir.path().join("lake").exists());
+    let cfg = demo.join("kpi.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.contains("base_url = \"http://127.0.0.1:8790\""),
+        "{text}"
+    );
+    assert_eq!(lake_totals(&cfg), want(&t));
+    assert!(synced > 0);
+    for source in ["google_ads", "meta_ads", "ga4", "hubspot"] {
+        let state = std::fs::read_to_string(demo.join(format!("lake/_state/{source}.json")))
+            .unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert!(
+            state.contains(&format!("\"synced_through\": \"{END}\"")),
+            "{state}"
+        );
+    }
+}
