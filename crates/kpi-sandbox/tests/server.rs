@@ -417,22 +417,46 @@ async fn hubspot_reads_what_the_generator_made() {
     let sb = start(config).await;
     let c = hubspot(&sb, HUBSPOT_BEARER, 100);
 
-    // Snapshots: the window does not apply, every object is read.
+    // Snapshots: the window does not apply, every object is read. By
+    // default through search, in id ranges side by side, 200 a page.
     let (stats, rows) = read(&c, "contacts", window()).await.unwrap();
     let want = g.snapshot_rows("hubspot", "contacts");
-    assert_eq!(stats.pages as usize, want.len().div_ceil(100));
+    assert!(
+        stats.pages as usize >= want.len().div_ceil(200),
+        "{stats:?}"
+    );
     assert!(stats.pages > 1);
-    assert_same_rows("hubspot/contacts", rows, want, &["id"]);
+    assert_same_rows("hubspot/contacts", rows, want.clone(), &["id"]);
+    let searches = sb.requests()[patterns::HUBSPOT_CONTACTS_SEARCH];
+    // Two probes (lowest and highest id), then the pages.
+    assert_eq!(searches, 2 + stats.pages);
+    assert_eq!(sb.requests().get(patterns::HUBSPOT_CONTACTS), None);
 
-    let c = hubspot(&sb, HUBSPOT_BEARER, 20);
+    // Deals through search, their contacts from the v4 associations API.
+    let (stats, rows) = read(&c, "deals", window()).await.unwrap();
+    let want_deals = g.snapshot_rows("hubspot", "deals");
+    assert_same_rows("hubspot/deals (search)", rows, want_deals.clone(), &["id"]);
+    assert_eq!(sb.requests()[patterns::HUBSPOT_DEAL_CONTACTS], stats.pages);
+
+    // The list API, page after page, reads the same rows.
+    let list = |page: u32| {
+        let text = format!(
+            "{HUBSPOT_BEARER}\nbase_url = \"{}\"\npage_size = {page}\nread_with = \"list\"\n\
+             [http]\nbackoff_base_secs = 0.001\nbackoff_max_secs = 0.01\nrequests_per_second = 0\n",
+            sb.base_url()
+        );
+        toml::from_str::<HubSpotConfig>(&text)
+            .unwrap()
+            .build_with("hubspot", &secrets(&sb))
+            .unwrap()
+    };
+    let (stats, rows) = read(&list(100), "contacts", window()).await.unwrap();
+    assert_eq!(stats.pages as usize, want.len().div_ceil(100));
+    assert_same_rows("hubspot/contacts (list)", rows, want, &["id"]);
+    let c = list(20);
     let (stats, rows) = read(&c, "deals", window()).await.unwrap();
     assert!(stats.pages > 1, "{stats:?}");
-    assert_same_rows(
-        "hubspot/deals",
-        rows,
-        g.snapshot_rows("hubspot", "deals"),
-        &["id"],
-    );
+    assert_same_rows("hubspot/deals (list)", rows, want_deals, &["id"]);
     c.check(&ctx()).await.unwrap();
     // Every deal has its currency: the account details are never needed.
     assert_eq!(sb.requests().get(patterns::HUBSPOT_ACCOUNT), None);
@@ -751,7 +775,7 @@ async fn faults_and_revisions_through_the_control_endpoints() {
     let url = |p: &str| format!("{}{p}", sb.base_url());
 
     // Faults set over HTTP, as a test drives `kpi sandbox serve`.
-    let rules = json!([{"path_contains": "/crm/v3/objects/contacts", "method": "GET",
+    let rules = json!([{"path_contains": "/crm/v3/objects/contacts", "method": "POST",
                         "kind": {"type": "server_error"}, "times": 1}]);
     control
         .send(&HttpRequest::post(url("/_sandbox/faults")).json(&rules))

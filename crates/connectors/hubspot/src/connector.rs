@@ -28,6 +28,7 @@ pub(crate) struct Settings {
     pub extra_contact_properties: Vec<String>,
     pub extra_deal_properties: Vec<String>,
     pub page_size: u32,
+    pub read_with: crate::config::ReadWith,
 }
 
 /// The HubSpot connector, built by [`HubSpotConfig::build`](crate::HubSpotConfig::build).
@@ -37,10 +38,16 @@ pub struct HubSpotConnector {
     pub(crate) client: HttpClient,
     /// The portal's company currency, asked for at most once.
     company_currency: OnceCell<String>,
+    /// HubSpot's own limit on search requests, over the client's.
+    pub(crate) search_limit: kpi_connector::http::RateLimiter,
 }
 
 impl HubSpotConnector {
-    pub(crate) fn new(settings: Settings, client: HttpClient) -> Self {
+    pub(crate) fn new(
+        settings: Settings,
+        client: HttpClient,
+        search_limit: kpi_connector::http::RateLimiter,
+    ) -> Self {
         let company_currency = match &settings.company_currency {
             Some(c) => OnceCell::new_with(Some(c.clone())),
             None => OnceCell::new(),
@@ -49,6 +56,7 @@ impl HubSpotConnector {
             settings,
             client,
             company_currency,
+            search_limit,
         }
     }
 

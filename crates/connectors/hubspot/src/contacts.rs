@@ -10,8 +10,10 @@ use kpi_connector::{
 use serde_json::{Map, Value};
 
 use crate::config::CONTACT_PROPERTIES;
-use crate::connector::{HubSpotConnector, Settings, timestamp};
+use crate::config::ReadWith;
+use crate::connector::{HubSpotConnector, Page, Settings, timestamp};
 use crate::error::HubSpotError;
+use futures::StreamExt;
 
 /// The stream's name: `lake/raw/<source>/contacts/`.
 pub const CONTACTS: &str = "contacts";
@@ -91,20 +93,33 @@ impl HubSpotConnector {
         let before = self.client.stats();
         let schema = contacts_schema(&self.settings.extra_contact_properties);
         let mut stats = ReadStats::default();
-        let mut pager = self.pager(CONTACTS, &properties(&self.settings), &[]);
-        while let Some(page) = pager.next(self).await? {
+        let properties = properties(&self.settings);
+        let batch = |page: Page| {
             let rows: Vec<Value> = page
                 .objects
                 .iter()
                 .map(|o| contact_row(o, &self.settings))
                 .collect();
-            let batch =
-                json_rows_to_batch(&schema, &rows).map_err(|error| HubSpotError::Convert {
-                    source_name: self.settings.source.clone(),
-                    origin: page.origin.clone(),
-                    error: Box::new(error),
-                })?;
-            self.write_page(batch, &mut stats, sink).await?;
+            json_rows_to_batch(&schema, &rows).map_err(|error| HubSpotError::Convert {
+                source_name: self.settings.source.clone(),
+                origin: page.origin.clone(),
+                error: Box::new(error),
+            })
+        };
+        match self.settings.read_with {
+            ReadWith::List => {
+                let mut pager = self.pager(CONTACTS, &properties, &[]);
+                while let Some(page) = pager.next(self).await? {
+                    self.write_page(batch(page)?, &mut stats, sink).await?;
+                }
+            }
+            ReadWith::Search => {
+                let pages = self.search_all(CONTACTS, &properties).await?;
+                let mut pages = std::pin::pin!(pages);
+                while let Some(page) = pages.next().await {
+                    self.write_page(batch(page?)?, &mut stats, sink).await?;
+                }
+            }
         }
         stats.add_http(&self.client.stats().since(&before));
         Ok(stats)

@@ -9,9 +9,10 @@ use kpi_connector::{
 };
 use serde_json::{Map, Value};
 
-use crate::config::DEAL_PROPERTIES;
-use crate::connector::{HubSpotConnector, Settings, timestamp};
+use crate::config::{DEAL_PROPERTIES, ReadWith};
+use crate::connector::{HubSpotConnector, Page, Settings, timestamp};
 use crate::error::HubSpotError;
+use futures::StreamExt;
 
 /// The stream's name: `lake/raw/<source>/deals/`.
 pub const DEALS: &str = "deals";
@@ -80,38 +81,79 @@ impl HubSpotConnector {
         let before = self.client.stats();
         let schema = deals_schema(&self.settings.extra_deal_properties);
         let mut stats = ReadStats::default();
-        let mut pager = self.pager(
-            DEALS,
-            &properties(&self.settings),
-            &[("associations", "contacts")],
-        );
-        while let Some(page) = pager.next(self).await? {
-            // Single-currency portals leave deal_currency_code empty: such
-            // amounts are in the company currency, asked for only if needed.
-            let currency = if page
-                .objects
-                .iter()
-                .any(|d| property(d, "deal_currency_code").is_none())
-            {
-                Some(self.company_currency().await?)
-            } else {
-                None
-            };
-            let rows: Vec<Value> = page
-                .objects
-                .iter()
-                .map(|d| deal_row(d, &self.settings, currency))
-                .collect();
-            let batch =
-                json_rows_to_batch(&schema, &rows).map_err(|error| HubSpotError::Convert {
-                    source_name: self.settings.source.clone(),
-                    origin: page.origin.clone(),
-                    error: Box::new(error),
-                })?;
-            self.write_page(batch, &mut stats, sink).await?;
+        let properties = properties(&self.settings);
+        match self.settings.read_with {
+            ReadWith::List => {
+                let mut pager = self.pager(DEALS, &properties, &[("associations", "contacts")]);
+                while let Some(page) = pager.next(self).await? {
+                    let batch = self.deals_batch(&schema, page).await?;
+                    self.write_page(batch, &mut stats, sink).await?;
+                }
+            }
+            ReadWith::Search => {
+                let pages = self.search_all(DEALS, &properties).await?;
+                let mut pages = std::pin::pin!(pages);
+                while let Some(page) = pages.next().await {
+                    let mut page = page?;
+                    // Search leaves associations out: ask for this page's.
+                    let ids: Vec<String> = page
+                        .objects
+                        .iter()
+                        .filter_map(|d| match d.get("id") {
+                            Some(Value::String(s)) => Some(s.clone()),
+                            Some(Value::Number(n)) => Some(n.to_string()),
+                            _ => None,
+                        })
+                        .collect();
+                    let contacts: std::collections::HashMap<String, String> =
+                        self.deal_contacts(&ids).await?.into_iter().collect();
+                    for (deal, id) in page.objects.iter_mut().zip(&ids) {
+                        if let (Some(contact), Some(obj)) = (contacts.get(id), deal.as_object_mut())
+                        {
+                            obj.insert(
+                                "associations".into(),
+                                serde_json::json!({"contacts": {"results": [{"id": contact}]}}),
+                            );
+                        }
+                    }
+                    let batch = self.deals_batch(&schema, page).await?;
+                    self.write_page(batch, &mut stats, sink).await?;
+                }
+            }
         }
         stats.add_http(&self.client.stats().since(&before));
         Ok(stats)
+    }
+}
+
+impl HubSpotConnector {
+    /// A page of deals as a batch.
+    async fn deals_batch(
+        &self,
+        schema: &arrow::datatypes::SchemaRef,
+        page: Page,
+    ) -> Result<arrow::record_batch::RecordBatch, HubSpotError> {
+        // Single-currency portals leave deal_currency_code empty: such
+        // amounts are in the company currency, asked for only if needed.
+        let currency = if page
+            .objects
+            .iter()
+            .any(|d| property(d, "deal_currency_code").is_none())
+        {
+            Some(self.company_currency().await?)
+        } else {
+            None
+        };
+        let rows: Vec<Value> = page
+            .objects
+            .iter()
+            .map(|d| deal_row(d, &self.settings, currency))
+            .collect();
+        json_rows_to_batch(schema, &rows).map_err(|error| HubSpotError::Convert {
+            source_name: self.settings.source.clone(),
+            origin: page.origin.clone(),
+            error: Box::new(error),
+        })
     }
 }
 

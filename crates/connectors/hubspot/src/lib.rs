@@ -3,7 +3,10 @@
 //! It owns everything `kpi` knows about HubSpot's CRM v3 API:
 //! - the `[sources.<name>]` settings ([`HubSpotConfig`]), which build the
 //!   runtime connector ([`HubSpotConnector`]);
-//! - the request shapes: `GET /crm/v3/objects/contacts` and
+//! - the request shapes: by default `POST /crm/v3/objects/{contacts,deals}/search`
+//!   in ranges of `hs_object_id` read side by side (see `search.rs`), with
+//!   deals' contacts from `POST /crm/v4/associations/deals/contacts/batch/read`;
+//!   or (`read_with = "list"`) `GET /crm/v3/objects/contacts` and
 //!   `GET /crm/v3/objects/deals` with `properties=`, `limit=100` and (deals)
 //!   `associations=contacts`, paged with `after` from `paging.next.after`;
 //!   `GET /account-info/v3/details` for the portal's company currency; and
@@ -23,10 +26,11 @@ mod connector;
 mod contacts;
 mod deals;
 mod error;
+mod search;
 
 pub use config::{
     CONTACT_PROPERTIES, DEAL_PROPERTIES, DEFAULT_BASE_URL, DEFAULT_CHURN_DATE_PROPERTY,
-    DEFAULT_PAGE_SIZE, HubSpotConfig,
+    DEFAULT_PAGE_SIZE, HubSpotConfig, ReadWith,
 };
 pub use connector::HubSpotConnector;
 pub use contacts::{CONTACTS, contacts_schema};

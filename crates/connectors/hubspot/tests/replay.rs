@@ -1,6 +1,8 @@
 //! The HubSpot connector against a loopback server: real-format bodies
 //! saved from a public repository (see `fixtures/SOURCE.md`), paging,
-//! associations, the request shape, OAuth2, and HubSpot's errors.
+//! associations, the request shape, OAuth2, and HubSpot's errors. The
+//! fixtures are list API pages, so these read with `read_with = "list"`;
+//! the search path is tested against the sandbox (kpi-sandbox's tests).
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
@@ -25,7 +27,7 @@ fn connector(server: &TestServer, extra: &str) -> HubSpotConnector {
 
 fn connector_with_auth(server: &TestServer, auth: &str, extra: &str) -> HubSpotConnector {
     let text = format!(
-        "{auth}\nbase_url = \"{}\"\n{extra}\n\
+        "{auth}\nbase_url = \"{}\"\nread_with = \"list\"\n{extra}\n\
          [http]\nbackoff_base_secs = 0.01\nbackoff_max_secs = 0.05\ntimeout_secs = 10\nrequests_per_second = 0\n",
         server.url("")
     );
@@ -509,7 +511,10 @@ async fn oauth2_refresh_token_is_exchanged_and_the_access_token_sent() {
         server.url("/oauth/v1/token")
     );
     // Top-level keys must come before the [auth] table.
-    let text = format!("base_url = \"{}\"\n{auth}", server.url(""));
+    let text = format!(
+        "base_url = \"{}\"\nread_with = \"list\"\n{auth}",
+        server.url("")
+    );
     let config: HubSpotConfig = toml::from_str(&text).unwrap();
     let c = config
         .build_with("hubspot", &|name| match name {

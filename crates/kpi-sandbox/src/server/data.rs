@@ -115,6 +115,32 @@ impl Snapshot {
             })
     }
 
+    /// `(batch, row)` of row `index`.
+    pub fn row(&self, index: usize) -> Option<(&RecordBatch, usize)> {
+        let b = self
+            .starts
+            .partition_point(|s| *s <= index)
+            .checked_sub(1)?;
+        let i = index - self.starts[b];
+        (i < self.batches[b].num_rows()).then(|| (&self.batches[b], i))
+    }
+
+    /// The first row index for which `pred` is false, the rows being
+    /// partitioned by it (all true, then all false), in O(log n).
+    pub fn partition_point(&self, pred: impl Fn(&RecordBatch, usize) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.rows);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (b, i) = self.row(mid).expect("in range");
+            if pred(b, i) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
     /// Every row, in order.
     pub fn all(&self) -> impl Iterator<Item = (&RecordBatch, usize)> {
         self.batches

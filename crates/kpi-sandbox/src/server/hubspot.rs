@@ -4,6 +4,13 @@
 //! `associations=` (deals -> contacts, contacts -> deals), and
 //! `GET /account-info/v3/details` for the portal's company currency.
 //!
+//! `POST /crm/v3/objects/{contacts,deals}/search` takes filters on
+//! `hs_object_id` (`EQ`, `GT`, `GTE`, `LT`, `LTE`; one filter group), a sort
+//! on it, `properties`, `limit` (at most 200) and `after`; like HubSpot it
+//! answers `total`, never returns associations, and refuses to page past
+//! 10,000 results. `POST /crm/v4/associations/deals/contacts/batch/read`
+//! returns the contacts of up to 1,000 deals.
+//!
 //! Objects come in id order, as HubSpot lists them, each with the requested
 //! properties it knows (unknown names are left out, as HubSpot leaves them
 //! out; known but empty ones are `null`), plus `hs_object_id`,
@@ -30,6 +37,10 @@ use super::oauth::TokenProblem;
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
+const MAX_SEARCH_LIMIT: usize = 200;
+/// HubSpot's search pages no further than this many results.
+const SEARCH_WINDOW: usize = 10_000;
+const MAX_BATCH_INPUTS: usize = 1_000;
 
 /// Contact properties and how they are stored: `true` for timestamps.
 const CONTACT_PROPERTIES: [(&str, bool); 12] = [
@@ -208,6 +219,201 @@ pub(crate) fn list(sb: &Shared, object: &str, req: &ApiRequest) -> Reply {
         }});
     }
     Reply::json(200, &body)
+}
+
+fn id_at(b: &arrow::record_batch::RecordBatch, i: usize) -> u64 {
+    str_at(b, "id", i).parse().unwrap_or(u64::MAX)
+}
+
+/// `POST /crm/v3/objects/{object}/search`.
+pub(crate) fn search(sb: &Shared, object: &str, req: &ApiRequest) -> Reply {
+    let request = sb.request_seq();
+    if let Err(reply) = authorize(sb, req, request) {
+        return reply;
+    }
+    let invalid = |message: String| error(400, &message, "VALIDATION_ERROR", request);
+    let body: Value = match serde_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(e) => return invalid(format!("Invalid input JSON on line 1: {e}")),
+    };
+    let limit = match body.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(v) => match v.as_u64() {
+            Some(n) if n > 0 && n as usize <= MAX_SEARCH_LIMIT => n as usize,
+            _ => {
+                return invalid(format!(
+                    "limit must be between 1 and {MAX_SEARCH_LIMIT}, got {v}"
+                ));
+            }
+        },
+    };
+    let after = match body.get("after") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v
+            .as_str()
+            .map(str::parse::<usize>)
+            .or(v.as_u64().map(|n| Ok(n as usize)))
+        {
+            Some(Ok(n)) => n,
+            _ => return invalid(format!("Unable to parse the 'after' paging token {v}")),
+        },
+    };
+    if after + limit > SEARCH_WINDOW {
+        return invalid(format!(
+            "Search results are limited to {SEARCH_WINDOW}; page with filters instead (after={after}, limit={limit})"
+        ));
+    }
+    // One filter group of hs_object_id bounds: [lo, hi).
+    let (mut lo, mut hi) = (0u64, u64::MAX);
+    let groups = body
+        .get("filterGroups")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if groups.len() > 1 {
+        return invalid("the sandbox takes at most one filter group".into());
+    }
+    for f in groups
+        .first()
+        .and_then(|g| g.get("filters"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = f.get("propertyName").and_then(Value::as_str).unwrap_or("");
+        if name != "hs_object_id" {
+            return invalid(format!(
+                "the sandbox filters on hs_object_id only, not {name:?}"
+            ));
+        }
+        let value = f
+            .get("value")
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or(v.as_u64().map(|n| n.to_string()))
+            })
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(value) = value else {
+            return invalid(format!("filter {f}: value must be an object id"));
+        };
+        match f.get("operator").and_then(Value::as_str) {
+            Some("EQ") => {
+                lo = lo.max(value);
+                hi = hi.min(value.saturating_add(1));
+            }
+            Some("GT") => lo = lo.max(value.saturating_add(1)),
+            Some("GTE") => lo = lo.max(value),
+            Some("LT") => hi = hi.min(value),
+            Some("LTE") => hi = hi.min(value.saturating_add(1)),
+            other => return invalid(format!("operator {other:?} is not supported here")),
+        }
+    }
+    let descending = match body
+        .get("sorts")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first())
+    {
+        None => false,
+        Some(sort) => {
+            if sort.get("propertyName").and_then(Value::as_str) != Some("hs_object_id") {
+                return invalid("the sandbox sorts by hs_object_id only".into());
+            }
+            sort.get("direction").and_then(Value::as_str) == Some("DESCENDING")
+        }
+    };
+    let (key, known): (_, Vec<&str>) = match object {
+        "contacts" => (
+            HUBSPOT_CONTACTS,
+            CONTACT_PROPERTIES.iter().map(|p| p.0).collect(),
+        ),
+        _ => (HUBSPOT_DEALS, DEAL_PROPERTIES.to_vec()),
+    };
+    let mut properties: Vec<String> = body
+        .get("properties")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    properties.retain(|p| known.contains(&p.as_str()));
+    let snapshot = sb.store.snapshot(key);
+    let first = snapshot.partition_point(|b, i| id_at(b, i) < lo);
+    let end = snapshot.partition_point(|b, i| id_at(b, i) < hi);
+    let total = end.saturating_sub(first);
+    let take = limit.min(total.saturating_sub(after));
+    let start = if descending {
+        end.saturating_sub(after + take)
+    } else {
+        first + after
+    };
+    let mut results: Vec<Value> = snapshot
+        .rows_from(start, take)
+        .map(|(b, i)| match object {
+            "contacts" => contact(sb, b, i, &properties, &[]),
+            _ => deal(b, i, &properties, &[]),
+        })
+        .collect();
+    if descending {
+        results.reverse();
+    }
+    let mut reply = json!({ "total": total, "results": results });
+    let next = after + take;
+    if next < total {
+        reply["paging"] = json!({"next": {"after": next.to_string()}});
+    }
+    Reply::json(200, &reply)
+}
+
+/// `POST /crm/v4/associations/deals/contacts/batch/read`.
+pub(crate) fn deal_contacts(sb: &Shared, req: &ApiRequest) -> Reply {
+    let request = sb.request_seq();
+    if let Err(reply) = authorize(sb, req, request) {
+        return reply;
+    }
+    let invalid = |message: String| error(400, &message, "VALIDATION_ERROR", request);
+    let body: Value = match serde_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(e) => return invalid(format!("Invalid input JSON on line 1: {e}")),
+    };
+    let Some(inputs) = body.get("inputs").and_then(Value::as_array) else {
+        return invalid("inputs: an array of {\"id\": ...} is required".into());
+    };
+    if inputs.len() > MAX_BATCH_INPUTS {
+        return invalid(format!(
+            "at most {MAX_BATCH_INPUTS} inputs per batch, got {}",
+            inputs.len()
+        ));
+    }
+    let snapshot = sb.store.snapshot(HUBSPOT_DEALS);
+    let mut results = Vec::new();
+    for input in inputs {
+        let Some(id) = input.get("id").and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or(v.as_u64().map(|n| n.to_string()))
+        }) else {
+            return invalid(format!("input {input}: no id"));
+        };
+        let Ok(n) = id.parse::<u64>() else { continue };
+        let at = snapshot.partition_point(|b, i| id_at(b, i) < n);
+        let Some((b, i)) = snapshot.row(at).filter(|(b, i)| id_at(b, *i) == n) else {
+            continue;
+        };
+        if let Some(contact) = opt_str(b, "associated_contact_id", i) {
+            results.push(json!({
+                "from": {"id": id},
+                "to": [{
+                    "toObjectId": contact.parse::<u64>().map(Value::from).unwrap_or(Value::from(contact)),
+                    "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 3, "label": null}]
+                }]
+            }));
+        }
+    }
+    Reply::json(200, &json!({"status": "COMPLETE", "results": results}))
 }
 
 fn iso(ms: Option<i64>) -> Value {

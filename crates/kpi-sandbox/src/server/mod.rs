@@ -349,6 +349,12 @@ pub mod patterns {
     pub const HUBSPOT_CONTACTS: &str = "GET /crm/v3/objects/contacts";
     /// HubSpot deals.
     pub const HUBSPOT_DEALS: &str = "GET /crm/v3/objects/deals";
+    /// HubSpot contacts search.
+    pub const HUBSPOT_CONTACTS_SEARCH: &str = "POST /crm/v3/objects/contacts/search";
+    /// HubSpot deals search.
+    pub const HUBSPOT_DEALS_SEARCH: &str = "POST /crm/v3/objects/deals/search";
+    /// HubSpot deal-to-contact associations, in batches.
+    pub const HUBSPOT_DEAL_CONTACTS: &str = "POST /crm/v4/associations/deals/contacts/batch/read";
     /// HubSpot account details.
     pub const HUBSPOT_ACCOUNT: &str = "GET /account-info/v3/details";
     /// Anything else (answered 404).
@@ -597,8 +603,10 @@ auth = {{ type = "oauth2", token_url = "{base}/token", client_id = {{ env = "GA4
 type = "hubspot"
 base_url = "{base}"
 auth = {{ type = "bearer", token = {{ env = "HUBSPOT_TOKEN" }} }}
-# The sandbox has no quota; against HubSpot, leave the default (10 per second).
+# The sandbox has no quota; against HubSpot, leave the defaults (10 requests
+# and 4 searches per second).
 http = {{ requests_per_second = 0 }}
+search_requests_per_second = 0
 "#
     )
 }
@@ -663,6 +671,8 @@ enum Route {
     MetaCampaigns { account: String },
     MetaAccount { account: String },
     HubSpotObjects { object: String },
+    HubSpotSearch { object: String },
+    HubSpotDealContacts,
     HubSpotAccount,
     Unmatched,
 }
@@ -713,6 +723,20 @@ impl Route {
                     object: o.to_string(),
                 }
             }
+            ["crm", "v3", "objects", o, "search"] if post && matches!(*o, "contacts" | "deals") => {
+                Route::HubSpotSearch {
+                    object: o.to_string(),
+                }
+            }
+            [
+                "crm",
+                "v4",
+                "associations",
+                "deals",
+                "contacts",
+                "batch",
+                "read",
+            ] if post => Route::HubSpotDealContacts,
             ["account-info", "v3", "details"] if get => Route::HubSpotAccount,
             [v, node, "insights"] if graph_version(v) => match (act(node), get, post) {
                 (Some(account), true, _) => Route::MetaInsights { account },
@@ -752,6 +776,9 @@ impl Route {
             Route::MetaAccount { .. } => META_ACCOUNT,
             Route::HubSpotObjects { object } if object == "deals" => HUBSPOT_DEALS,
             Route::HubSpotObjects { .. } => HUBSPOT_CONTACTS,
+            Route::HubSpotSearch { object } if object == "deals" => HUBSPOT_DEALS_SEARCH,
+            Route::HubSpotSearch { .. } => HUBSPOT_CONTACTS_SEARCH,
+            Route::HubSpotDealContacts => HUBSPOT_DEAL_CONTACTS,
             Route::HubSpotAccount => HUBSPOT_ACCOUNT,
             Route::Unmatched => UNMATCHED,
         }
@@ -771,7 +798,10 @@ impl Route {
             | Route::MetaRunInsights { .. }
             | Route::MetaCampaigns { .. }
             | Route::MetaAccount { .. } => Api::Meta,
-            Route::HubSpotObjects { .. } | Route::HubSpotAccount => Api::HubSpot,
+            Route::HubSpotObjects { .. }
+            | Route::HubSpotSearch { .. }
+            | Route::HubSpotDealContacts
+            | Route::HubSpotAccount => Api::HubSpot,
             Route::Unmatched => Api::Unknown,
         }
     }
@@ -871,6 +901,8 @@ impl Shared {
             Route::MetaCampaigns { account } => meta_ads::campaigns(self, account, req),
             Route::MetaAccount { account } => meta_ads::account(self, account, req),
             Route::HubSpotObjects { object } => hubspot::list(self, object, req),
+            Route::HubSpotSearch { object } => hubspot::search(self, object, req),
+            Route::HubSpotDealContacts => hubspot::deal_contacts(self, req),
             Route::HubSpotAccount => hubspot::account_details(self, req),
             Route::Unmatched => Reply::json(
                 404,
