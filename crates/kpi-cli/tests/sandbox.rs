@@ -641,3 +641,66 @@ fn the_demo_syncs_its_connector_sources_from_the_sandbox() {
         );
     }
 }
+
+/// A schedule with `sync_first = true` syncs the lake from the APIs, then
+/// sends a report on fresh data; with the APIs down, the owner is told the
+/// data is stale and why, and nothing goes to the recipients.
+#[test]
+fn a_schedule_with_sync_first_syncs_then_reports() {
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sb.config(dir.path(), QUICK);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[delivery]\ntransport = \"outbox\"\noutbox = \"outbox\"\nfrom = \"kpi@example.com\"\n\n\
+         [reports.leadership]\nto = [\"boss@example.com\"]\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let schedules = dir.path().join("schedules");
+    std::fs::create_dir_all(&schedules).unwrap();
+    std::fs::write(
+        schedules.join("daily.toml"),
+        "cron = \"0 6 * * *\"\ntimezone = \"Europe/Madrid\"\nreport = \"leadership\"\n\
+         period = \"yesterday\"\nsync_first = true\nfreshness = \"skip\"\nowner = \"ops@example.com\"\n",
+    )
+    .unwrap();
+    // Due 2026-11-01 06:00 Madrid for 2026-10-31, the sandbox's last day.
+    let now = "2026-11-01T05:30:00Z";
+    let out = sb.ok(&cfg, &["run", "daily", "--now", now]);
+    assert!(out.contains("sent"), "{out}");
+    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(outbox.len(), 1);
+    assert!(outbox[0].contains("boss@example.com"), "{}", outbox[0]);
+    // The sync happened first: the lake holds the generator's rows.
+    assert_eq!(lake_totals(&cfg), want(&expected()));
+
+    // The next day's run with the APIs refusing every request: no report,
+    // a notice to the owner naming the sync's failure.
+    sb.faults(r#"[{"path_contains": "", "kind": {"type": "server_error"}}]"#);
+    let out = kpi(
+        &cfg,
+        &sb.env,
+        &["run", "daily", "--now", "2026-11-02T05:30:00Z"],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("skipped") || text.contains("stale"), "{text}");
+    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(outbox.len(), 2, "one report and one notice");
+    let notice = outbox
+        .iter()
+        .find(|m| m.contains("ops@example.com"))
+        .expect("a notice to the owner");
+    assert!(notice.contains("the sync before it failed"), "{notice}");
+}

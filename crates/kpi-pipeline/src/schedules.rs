@@ -245,8 +245,9 @@ async fn execute(
     // owner's notice says why the data is old.
     let mut sync_problem = None;
     if s.sync_first {
+        // Through the day before the run was due, in the schedule's zone.
         let opts = crate::sync::SyncOptions {
-            today: config.today(),
+            today: s.local(run.due).date_naive(),
             ..Default::default()
         };
         match crate::sync::sync(config, &opts, &mut |_| {}).await {
