@@ -26,6 +26,9 @@ pub struct BenchSyncArgs {
     /// Requests the sandbox serves at once; each source may send this many.
     #[arg(long, default_value_t = 10)]
     pub concurrency: usize,
+    /// Only this source (google_ads, meta_ads, ga4 or hubspot).
+    #[arg(long)]
+    pub source: Option<String>,
     /// Keep the synced lake here instead of a temporary directory.
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
@@ -101,6 +104,16 @@ fn peak_rss() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// User plus system CPU seconds this process has used (Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Serves the company from a child process, syncs it into a fresh lake,
 /// and prints wall time against the ideal, rows per second and peak RSS.
 pub async fn bench_sync(args: BenchSyncArgs) -> Result<()> {
@@ -146,6 +159,7 @@ pub async fn bench_sync(args: BenchSyncArgs) -> Result<()> {
     let config = kpi_core::Config::load(&path)?;
     let env: Arc<Vec<(String, String)>> = Arc::new(served.env.clone());
     let opts = SyncOptions {
+        source: args.source.clone(),
         today: end + chrono::Days::new(1),
         secrets: Some(SecretLookup(Arc::new(move |name: &str| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
@@ -153,6 +167,7 @@ pub async fn bench_sync(args: BenchSyncArgs) -> Result<()> {
         ..SyncOptions::default()
     };
     let rss_before = peak_rss();
+    let cpu_before = cpu_seconds();
     let t0 = Instant::now();
     let outcome = kpi_pipeline::sync::sync(&config, &opts, &mut |_| {}).await?;
     let wall = t0.elapsed().as_secs_f64();
@@ -184,6 +199,13 @@ pub async fn bench_sync(args: BenchSyncArgs) -> Result<()> {
             args.latency_ms,
             args.concurrency,
             wall / ideal
+        );
+    }
+    if let (Some(a), Some(b)) = (cpu_before, cpu_seconds()) {
+        println!(
+            "CPU of the syncing process: {:.1} s (user + system) = {:.0} rows per CPU second",
+            b - a,
+            rows as f64 / (b - a).max(0.01)
         );
     }
     match (rss_before, peak_rss()) {

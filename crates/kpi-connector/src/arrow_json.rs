@@ -78,6 +78,67 @@ pub enum ConvertError {
 /// For the typed columns an empty string is a null: Meta and HubSpot send
 /// `""` for "no value".
 pub fn json_rows_to_batch(schema: &SchemaRef, rows: &[Value]) -> Result<RecordBatch, ConvertError> {
+    convert(schema, rows)
+}
+
+/// Rows [`json_rows_to_batch_chunked`] holds as JSON values at once.
+pub const CONVERT_CHUNK: usize = 2048;
+
+/// [`json_rows_to_batch`] for rows made one at a time: they are converted
+/// [`CONVERT_CHUNK`] at a time and the pieces concatenated, so a large
+/// page's rows never all exist as JSON values together (a row as a JSON
+/// object takes about ten times its Arrow size, and a sync converts several
+/// pages at once). Errors name the row's index in the whole page.
+pub fn json_rows_to_batch_chunked(
+    schema: &SchemaRef,
+    rows: impl Iterator<Item = Value>,
+) -> Result<RecordBatch, ConvertError> {
+    let mut batches = Vec::new();
+    let mut chunk = Vec::with_capacity(CONVERT_CHUNK);
+    let mut done = 0;
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        chunk.clear();
+        chunk.extend(rows.by_ref().take(CONVERT_CHUNK));
+        batches.push(convert(schema, &chunk).map_err(|e| e.shifted(done))?);
+        done += chunk.len();
+    }
+    match batches.len() {
+        0 => Ok(RecordBatch::new_empty(schema.clone())),
+        1 => Ok(batches.pop().expect("one")),
+        _ => Ok(arrow::compute::concat_batches(schema, &batches)?),
+    }
+}
+
+impl ConvertError {
+    /// The same error with its row index moved `by` rows further.
+    fn shifted(self, by: usize) -> Self {
+        match self {
+            ConvertError::Mismatch {
+                field,
+                row,
+                expected,
+                value,
+            } => ConvertError::Mismatch {
+                field,
+                row: row + by,
+                expected,
+                value,
+            },
+            ConvertError::Missing { field, row } => ConvertError::Missing {
+                field,
+                row: row + by,
+            },
+            ConvertError::NotAnObject { row, value } => ConvertError::NotAnObject {
+                row: row + by,
+                value,
+            },
+            other => other,
+        }
+    }
+}
+
+fn convert(schema: &SchemaRef, rows: &[Value]) -> Result<RecordBatch, ConvertError> {
     let objects: Vec<&Map<String, Value>> = rows
         .iter()
         .enumerate()
@@ -493,5 +554,27 @@ mod tests {
         assert_eq!(f["metrics_clicks"], json!("3"));
         assert_eq!(f["tags"], json!([1]));
         assert_eq!(f.len(), 5);
+    }
+
+    #[test]
+    fn chunked_conversion_equals_the_whole_and_names_the_page_row() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let rows: Vec<Value> = (0..5000)
+            .map(|i| json!({"id": format!("r{i}"), "n": i.to_string()}))
+            .collect();
+        let whole = json_rows_to_batch(&schema, &rows).unwrap();
+        let chunked = json_rows_to_batch_chunked(&schema, rows.iter().cloned()).unwrap();
+        assert_eq!(whole, chunked);
+        let mut bad = rows.clone();
+        bad[4500] = json!({"id": "x", "n": "many"});
+        let err = json_rows_to_batch_chunked(&schema, bad.into_iter())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("row 4500, field `n`"), "{err}");
+        let empty = json_rows_to_batch_chunked(&schema, std::iter::empty()).unwrap();
+        assert_eq!(empty.num_rows(), 0);
     }
 }

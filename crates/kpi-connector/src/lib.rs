@@ -28,7 +28,9 @@ pub mod secret;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
-pub use arrow_json::{ConvertError, flatten_object, json_rows_to_batch};
+pub use arrow_json::{
+    CONVERT_CHUNK, ConvertError, flatten_object, json_rows_to_batch, json_rows_to_batch_chunked,
+};
 pub use auth::{Auth, AuthConfig, OAuth2Credentials};
 pub use contract::{
     BatchSink, CheckReport, CollectSink, Connector, ConnectorError, Context, CursorDef, ReadStats,

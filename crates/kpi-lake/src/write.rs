@@ -167,6 +167,21 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Bytes buffered for the row group being built.
+    pub fn buffered_bytes(&self) -> usize {
+        self.writer.as_ref().map_or(0, |w| w.in_progress_size())
+    }
+
+    /// Writes the buffered rows out as a row group, freeing the buffer. A
+    /// writer with many open siblings calls it to bound their memory.
+    pub fn flush(&mut self) -> Result<(), LakeError> {
+        let w = self.writer.as_mut().expect("not committed");
+        w.flush().map_err(|e| LakeError::Parquet {
+            path: self.target.clone(),
+            message: e.to_string(),
+        })
+    }
+
     /// Finishes the file and renames it over the target.
     pub fn commit(self) -> Result<WriteStats, LakeError> {
         self.finish()?.commit()

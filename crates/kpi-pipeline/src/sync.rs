@@ -21,7 +21,7 @@ use std::time::Instant;
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Date32Type, Schema, SchemaRef};
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use kpi_connector::{
     BatchSink, Connector, ConnectorError, Context, StreamDef, SyncWindow, WriteMode,
 };
@@ -40,6 +40,11 @@ const DEFAULT_HISTORY_DAYS: u64 = 25 * 31;
 /// The longest piece of a window one read covers: a month keeps each
 /// piece's open day files few and its request small enough for any API.
 const MAX_PIECE_DAYS: u32 = 31;
+
+/// The most a piece's open day files may buffer before the largest are
+/// written out as row groups. Four sources reading ten pieces each stay
+/// within about 160 MB however many rows a day holds.
+const PIECE_BUFFER_BYTES: usize = 1 << 20;
 
 /// Where connectors read their secrets instead of the process environment
 /// (the demo hands over the sandbox's credentials this way).
@@ -255,7 +260,12 @@ pub async fn sync(
             continue;
         };
         let first = start_date(name, source, opts.today)?;
-        jobs.push((name.clone(), source, connector, first));
+        jobs.push((
+            name.clone(),
+            source,
+            Arc::<dyn Connector>::from(connector),
+            first,
+        ));
     }
     let events = Mutex::new(progress);
     let emit = |e: SyncEvent| (events.lock().expect("progress lock"))(e);
@@ -263,7 +273,7 @@ pub async fn sync(
         let (lake, emit) = (&lake, &emit);
         async move {
             let result =
-                sync_source(lake, name, source, connector.as_ref(), *first, opts, emit).await;
+                sync_source(lake, name, source, connector.clone(), *first, opts, emit).await;
             (name.clone(), result)
         }
     });
@@ -280,6 +290,29 @@ pub async fn sync(
     Ok(outcome)
 }
 
+/// A spawned read, aborted (its staged files dropped, so deleted) when the
+/// sync stops waiting for it: after another read failed, or a kill.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, PipelineError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.map_err(|e| PipelineError::Sync(format!("a read stopped unexpectedly: {e}")))
+        })
+    }
+}
+
 /// One stream's plan within a source's sync.
 struct Plan {
     def: StreamDef,
@@ -294,7 +327,7 @@ async fn sync_source(
     lake: &Lake,
     name: &str,
     source: &SourceConfig,
-    connector: &dyn Connector,
+    connector: Arc<dyn Connector>,
     first: NaiveDate,
     opts: &SyncOptions,
     emit: &(dyn Fn(SyncEvent) + Sync),
@@ -357,20 +390,29 @@ async fn sync_source(
             pieces: p.pieces as u64,
         });
     }
-    let reads = plans.iter().enumerate().flat_map(|(i, p)| {
-        pieces(p.window, &p.def.write_mode, parallel)
-            .into_iter()
-            .map(move |piece| (i, piece))
-    });
+    let reads = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            pieces(p.window, &p.def.write_mode, parallel)
+                .into_iter()
+                .map(move |piece| (i, piece))
+        })
+        .collect::<Vec<_>>();
     let mut left: Vec<usize> = plans.iter().map(|p| p.pieces).collect();
     let mut staged: Vec<Staged> = Vec::new();
+    let plans = Arc::new(plans);
     let mut results = futures::stream::iter(reads)
         .map(|(i, piece)| {
-            let plan = &plans[i];
-            async move {
+            let (plans, connector, lake) = (plans.clone(), connector.clone(), lake.clone());
+            let name = name.to_string();
+            // A task per piece: pages of different pieces are parsed and
+            // encoded on every core, not only the one polling the sync.
+            AbortOnDrop(tokio::spawn(async move {
+                let plan = &plans[i];
                 let mut sink = LakeSink::new(
                     lake,
-                    name,
+                    &name,
                     &plan.def,
                     plan.spec.layout,
                     plan.spec.schema.clone(),
@@ -383,12 +425,13 @@ async fn sync_source(
                 let rows = sink.rows;
                 let files = sink.finish()?;
                 Ok::<_, PipelineError>((i, rows, stats.pages, http, files))
-            }
+            }))
         })
         .buffer_unordered(parallel);
     // The first failure drops the reads still running, and with them their
     // staged files: the lake is not touched.
-    while let Some((i, rows, pages, http, files)) = results.try_next().await? {
+    while let Some(done) = results.next().await {
+        let (i, rows, pages, http, files) = done??;
         let plan = &plans[i];
         let r = reports
             .iter_mut()
@@ -416,7 +459,7 @@ async fn sync_source(
         s.commit()?;
     }
     let now = chrono::Utc::now().to_rfc3339();
-    for p in &plans {
+    for p in plans.iter() {
         state.streams.insert(
             p.def.name.clone(),
             StreamCursor {
@@ -531,8 +574,8 @@ impl Staged {
 /// Writes a stream's batches to staged files: one per day for daily streams
 /// (rows split by the date column, which becomes the partition), one for a
 /// snapshot.
-struct LakeSink<'a> {
-    lake: &'a Lake,
+struct LakeSink {
+    lake: Lake,
     source: String,
     stream: String,
     layout: Layout,
@@ -542,11 +585,13 @@ struct LakeSink<'a> {
     days: BTreeMap<NaiveDate, SnapshotWriter>,
     snapshot: Option<SnapshotWriter>,
     rows: u64,
+    /// See [`PIECE_BUFFER_BYTES`].
+    buffer_budget: usize,
 }
 
-impl<'a> LakeSink<'a> {
+impl LakeSink {
     fn new(
-        lake: &'a Lake,
+        lake: Lake,
         source: &str,
         def: &StreamDef,
         layout: Layout,
@@ -574,6 +619,7 @@ impl<'a> LakeSink<'a> {
             days: BTreeMap::new(),
             snapshot: None,
             rows: 0,
+            buffer_budget: PIECE_BUFFER_BYTES,
         })
     }
 
@@ -659,7 +705,7 @@ fn describe(schema: &Schema) -> String {
 }
 
 #[async_trait::async_trait]
-impl BatchSink for LakeSink<'_> {
+impl BatchSink for LakeSink {
     async fn write(&mut self, batch: RecordBatch) -> Result<(), ConnectorError> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -731,6 +777,32 @@ impl BatchSink for LakeSink<'_> {
                 .write(&part)
                 .map_err(sink_err)?;
             self.rows += part.num_rows() as u64;
+        }
+        self.bound_buffers().map_err(sink_err)
+    }
+}
+
+impl LakeSink {
+    /// Flushes the open day files with the most buffered, largest first,
+    /// until they hold under half of the budget ([`PIECE_BUFFER_BYTES`]).
+    fn bound_buffers(&mut self) -> Result<(), kpi_lake::LakeError> {
+        let budget = self.buffer_budget;
+        let mut total: usize = self.days.values().map(SnapshotWriter::buffered_bytes).sum();
+        if total <= budget {
+            return Ok(());
+        }
+        let mut sizes: Vec<(usize, NaiveDate)> = self
+            .days
+            .iter()
+            .map(|(d, w)| (w.buffered_bytes(), *d))
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        for (size, day) in sizes {
+            if total <= budget / 2 {
+                break;
+            }
+            self.days.get_mut(&day).expect("listed").flush()?;
+            total -= size;
         }
         Ok(())
     }
@@ -842,5 +914,81 @@ access_token = { env = "T" }"#,
             pieces(w("2024-10-01", "2026-10-31"), &WriteMode::Snapshot, 10).len(),
             1
         );
+    }
+
+    /// Day files over the buffer budget are written out as row groups as
+    /// the pages arrive, and every row still lands in its day once.
+    #[tokio::test]
+    async fn buffered_days_are_flushed_without_losing_rows() {
+        use arrow::array::{Date32Array, Int64Array, StringArray};
+        use arrow::datatypes::Field;
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::create(dir.path()).unwrap();
+        let lake_schema = Arc::new(Schema::new(vec![
+            Field::new("campaign", DataType::Utf8, false),
+            Field::new("clicks", DataType::Int64, false),
+        ]));
+        let def = StreamDef {
+            name: "stats".into(),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("date", DataType::Date32, false),
+                Field::new("campaign", DataType::Utf8, false),
+                Field::new("clicks", DataType::Int64, false),
+            ])),
+            primary_key: vec!["date".into(), "campaign".into()],
+            write_mode: WriteMode::ReplaceDays {
+                date_column: "date".into(),
+            },
+            cursor: None,
+        };
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let window = SyncWindow {
+            start: d("2026-10-01"),
+            end: d("2026-10-03"),
+        };
+        let mut sink = LakeSink::new(
+            lake.clone(),
+            "src",
+            &def,
+            Layout::Daily,
+            lake_schema,
+            window,
+        )
+        .unwrap();
+        // A budget of one byte: every page forces a flush.
+        sink.buffer_budget = 1;
+        let epoch = d("1970-01-01");
+        for page in 0..5i64 {
+            let days: Vec<i32> = (0..300)
+                .map(|i| (d("2026-10-01") - epoch).num_days() as i32 + (i % 3))
+                .collect();
+            let batch = RecordBatch::try_new(
+                def.schema.clone(),
+                vec![
+                    Arc::new(Date32Array::from(days)),
+                    Arc::new(StringArray::from_iter_values(
+                        (0..300).map(|i| format!("c{page}-{i}")),
+                    )),
+                    Arc::new(Int64Array::from_iter_values((0..300).map(|i| i + page))),
+                ],
+            )
+            .unwrap();
+            sink.write(batch).await.unwrap();
+        }
+        assert_eq!(sink.rows, 1500);
+        sink.finish().unwrap().commit().unwrap();
+        for day in ["2026-10-01", "2026-10-02", "2026-10-03"] {
+            let path = lake
+                .partition_dir("src", "stats", d(day))
+                .join(kpi_lake::PART_FILE);
+            let file = std::fs::File::open(&path).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap();
+            // One row group per page: the buffer was written out each time.
+            assert_eq!(reader.metadata().num_row_groups(), 5, "{day}");
+            let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+            assert_eq!(rows, 500, "{day}");
+        }
     }
 }

@@ -12,8 +12,10 @@ use crate::connector::Ga4Connector;
 pub const DEFAULT_BASE_URL: &str = "https://analyticsdata.googleapis.com";
 /// Google's OAuth2 token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
-/// Rows asked for per request.
-pub const DEFAULT_PAGE_SIZE: u32 = 100_000;
+/// Rows asked for per request. Below the API's maximum: a 100,000-row
+/// page is about 40 MB of JSON, parsed whole, and a sync reads several at
+/// once; 10,000 keeps each under 5 MB.
+pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
 /// The most rows `runReport` returns per request, whatever `limit` says.
 /// A larger page size would make a full page look like the last one.
 pub const MAX_PAGE_SIZE: u32 = 100_000;
@@ -54,8 +56,9 @@ pub struct Ga4Config {
     /// `analytics.readonly` scope.
     #[serde(default = "default_auth")]
     pub auth: AuthConfig,
-    /// Rows per `runReport` request, 1 to 100,000. Default 100,000, the API's
-    /// maximum: fewer requests spend fewer quota tokens.
+    /// Rows per `runReport` request, 1 to 100,000. Default 10,000: a page is
+    /// held whole while it is converted, and a sync reads several at once.
+    /// Raise it to spend fewer requests on a very large property.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     /// Days before the last synced day that every sync reads again, so days
@@ -240,7 +243,7 @@ mod tests {
         let config: Ga4Config =
             toml::from_str(r#"property_ids = ["properties/123", "456"]"#).unwrap();
         assert_eq!(config.base_url, DEFAULT_BASE_URL);
-        assert_eq!(config.page_size, 100_000);
+        assert_eq!(config.page_size, 10_000);
         assert_eq!(config.lookback_days, 3);
         let AuthConfig::OAuth2 {
             token_url,

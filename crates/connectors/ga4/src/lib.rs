@@ -26,7 +26,7 @@
 //!     "property_ids": ["properties/123456789"],
 //! }))
 //! .unwrap();
-//! assert_eq!((config.page_size, config.lookback_days), (100_000, 3));
+//! assert_eq!((config.page_size, config.lookback_days), (10_000, 3));
 //! ```
 
 mod config;

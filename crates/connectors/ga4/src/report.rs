@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use kpi_connector::{SyncWindow, json_rows_to_batch};
+use kpi_connector::{SyncWindow, json_rows_to_batch_chunked};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -185,22 +185,37 @@ pub(crate) fn page_to_batch(
                 )),
             }
         };
-    let mut rows = Vec::with_capacity(page.rows.len());
+    // Every row has its cells (checked first, so that the conversion below
+    // cannot fail half way for this reason).
     for (i, row) in page.rows.iter().enumerate() {
+        for &at in &dims {
+            cell(&row.dimension_values, at, i, "dimension")?;
+        }
+        for &at in &mets {
+            cell(&row.metric_values, at, i, "metric")?;
+        }
+    }
+    let value = |cells: &[Cell], at: usize, default: &str| {
+        Value::String(
+            cells
+                .get(at)
+                .and_then(|c| c.value.clone())
+                .unwrap_or_else(|| default.to_string()),
+        )
+    };
+    let rows = page.rows.iter().map(|row| {
         let mut obj = Map::with_capacity(DIMENSIONS.len() + METRICS.len() + 1);
         obj.insert("property_id".into(), Value::from(property_id));
         for ((_, column), &at) in DIMENSIONS.iter().zip(&dims) {
-            let value = cell(&row.dimension_values, at, i, "dimension")?.unwrap_or_default();
-            obj.insert((*column).into(), Value::String(value));
+            obj.insert((*column).into(), value(&row.dimension_values, at, ""));
         }
         for ((_, column), &at) in METRICS.iter().zip(&mets) {
             // An absent metric value is an empty string left out, i.e. zero.
-            let value = cell(&row.metric_values, at, i, "metric")?.unwrap_or_else(|| "0".into());
-            obj.insert((*column).into(), Value::String(value));
+            obj.insert((*column).into(), value(&row.metric_values, at, "0"));
         }
-        rows.push(Value::Object(obj));
-    }
-    json_rows_to_batch(&traffic_schema(), &rows).map_err(|e| e.to_string())
+        Value::Object(obj)
+    });
+    json_rows_to_batch_chunked(&traffic_schema(), rows).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

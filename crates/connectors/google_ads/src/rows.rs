@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use kpi_connector::{ConvertError, json_rows_to_batch};
+use kpi_connector::{ConvertError, json_rows_to_batch_chunked};
 use serde_json::{Map, Value};
 
 fn utf8(name: &str) -> Field {
@@ -58,11 +58,12 @@ pub(crate) fn results_to_batch(
     schema: &SchemaRef,
     results: &[Value],
 ) -> Result<RecordBatch, ConvertError> {
-    let rows: Vec<Value> = results
-        .iter()
-        .map(|r| Value::Object(flatten_row(r, schema)))
-        .collect();
-    json_rows_to_batch(schema, &rows)
+    json_rows_to_batch_chunked(
+        schema,
+        results
+            .iter()
+            .map(|r| Value::Object(flatten_row(r, schema))),
+    )
 }
 
 /// `{"metrics": {"costMicros": "1"}, "segments": {"date": "…"}}` becomes

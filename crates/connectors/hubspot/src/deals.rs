@@ -93,29 +93,9 @@ impl HubSpotConnector {
             ReadWith::Search => {
                 let pages = self.search_all(DEALS, &properties).await?;
                 let mut pages = std::pin::pin!(pages);
+                // Pages come with their contacts attached (search.rs).
                 while let Some(page) = pages.next().await {
-                    let mut page = page?;
-                    // Search leaves associations out: ask for this page's.
-                    let ids: Vec<String> = page
-                        .objects
-                        .iter()
-                        .filter_map(|d| match d.get("id") {
-                            Some(Value::String(s)) => Some(s.clone()),
-                            Some(Value::Number(n)) => Some(n.to_string()),
-                            _ => None,
-                        })
-                        .collect();
-                    let contacts: std::collections::HashMap<String, String> =
-                        self.deal_contacts(&ids).await?.into_iter().collect();
-                    for (deal, id) in page.objects.iter_mut().zip(&ids) {
-                        if let (Some(contact), Some(obj)) = (contacts.get(id), deal.as_object_mut())
-                        {
-                            obj.insert(
-                                "associations".into(),
-                                serde_json::json!({"contacts": {"results": [{"id": contact}]}}),
-                            );
-                        }
-                    }
+                    let page = page?;
                     let batch = self.deals_batch(&schema, page).await?;
                     self.write_page(batch, &mut stats, sink).await?;
                 }

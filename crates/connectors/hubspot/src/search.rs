@@ -9,7 +9,7 @@
 //! than by `after`, which also keeps every query under HubSpot's 10,000
 //! results per search.
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use kpi_connector::HttpRequest;
 use serde_json::{Value, json};
 
@@ -19,9 +19,11 @@ use crate::error::HubSpotError;
 /// HubSpot's largest search page.
 pub(crate) const SEARCH_PAGE: usize = 200;
 
-/// Ranges per reader: more ranges than readers keeps every reader busy
-/// when ids are not spread evenly.
-const RANGES_PER_READER: u64 = 2;
+/// Ranges per reader, at most. About a page per range keeps each range's
+/// chain of requests short, so a range started late (the API's slots busy
+/// with other streams) still ends with the others; more ranges than readers
+/// also keeps every reader busy when ids are not spread evenly.
+const RANGES_PER_READER: u64 = 16;
 
 /// The lowest and highest object id and how many objects there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +33,8 @@ pub(crate) struct IdSpan {
     pub total: u64,
 }
 
-/// `[lo, hi)` ranges covering `span`, about `readers * 2` of them, never
-/// more than there are pages.
+/// `[lo, hi)` ranges covering `span`: one per page of results, at most
+/// `readers * 16`.
 pub(crate) fn ranges(span: IdSpan, readers: usize) -> Vec<(u64, u64)> {
     let pages = span.total.div_ceil(SEARCH_PAGE as u64).max(1);
     let n = (readers.max(1) as u64 * RANGES_PER_READER).min(pages);
@@ -71,32 +73,32 @@ impl HubSpotConnector {
 
     /// The span of ids of `object`, or `None` when there are none.
     pub(crate) async fn id_span(&self, object: &str) -> Result<Option<IdSpan>, HubSpotError> {
-        let mut ends = Vec::new();
-        let mut total = 0;
-        for direction in ["ASCENDING", "DESCENDING"] {
+        let probe = |direction: &'static str| async move {
             let body = json!({
                 "sorts": [{"propertyName": "hs_object_id", "direction": direction}],
                 "properties": ["hs_object_id"],
                 "limit": 1,
             });
             let (reply, origin) = self.search(object, body).await?;
-            total = reply.get("total").and_then(Value::as_u64).unwrap_or(0);
+            let total = reply.get("total").and_then(Value::as_u64).unwrap_or(0);
             let first = reply
                 .get("results")
                 .and_then(Value::as_array)
                 .and_then(|r| r.first());
-            match first {
-                None => return Ok(None),
-                Some(o) => ends.push(object_id(o).ok_or_else(|| {
+            let id = match first {
+                None => None,
+                Some(o) => Some(object_id(o).ok_or_else(|| {
                     self.response_error(&origin, format!("an object without a numeric id: {o}"))
                 })?),
-            }
-        }
-        Ok(Some(IdSpan {
-            min: ends[0],
-            max: ends[1],
-            total,
-        }))
+            };
+            Ok::<_, HubSpotError>((id, total))
+        };
+        // Both ends at once: one round trip, not two.
+        let (low, high) = futures::try_join!(probe("ASCENDING"), probe("DESCENDING"))?;
+        Ok(match (low, high) {
+            ((Some(min), total), (Some(max), _)) if min <= max => Some(IdSpan { min, max, total }),
+            _ => None,
+        })
     }
 
     /// The pages of ids `[lo, hi)`, paged by id.
@@ -168,8 +170,51 @@ impl HubSpotConnector {
             None => Vec::new(),
         };
         Ok(futures::stream::iter(ranges)
-            .map(move |r| Box::pin(self.range_pages(object, properties, r)))
+            .map(move |r| {
+                // Deals' contacts are fetched inside each range's stream, so
+                // that ranges wait for them side by side, not one by one.
+                Box::pin(
+                    self.range_pages(object, properties, r)
+                        .and_then(move |page| async move {
+                            if object == crate::deals::DEALS {
+                                self.attach_deal_contacts(page).await
+                            } else {
+                                Ok(page)
+                            }
+                        }),
+                )
+            })
             .flatten_unordered(readers))
+    }
+
+    /// `page` of deals with `associations.contacts` filled in as the list
+    /// API would, from the associations batch API (search leaves them out).
+    async fn attach_deal_contacts(&self, mut page: Page) -> Result<Page, HubSpotError> {
+        let ids: Vec<String> = page
+            .objects
+            .iter()
+            .filter_map(|d| match d.get("id") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect();
+        let contacts: std::collections::HashMap<String, String> =
+            self.deal_contacts(&ids).await?.into_iter().collect();
+        for deal in page.objects.iter_mut() {
+            let id = match deal.get("id") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => continue,
+            };
+            if let (Some(contact), Some(obj)) = (contacts.get(&id), deal.as_object_mut()) {
+                obj.insert(
+                    "associations".into(),
+                    json!({"contacts": {"results": [{"id": contact}]}}),
+                );
+            }
+        }
+        Ok(page)
     }
 
     /// The first associated contact of each deal in `deal_ids`, from the v4
@@ -227,10 +272,13 @@ mod tests {
             max: 1_019_700,
             total: 19_700,
         };
+        // 99 pages of 200: 99 ranges of 199 ids.
         let r = ranges(span, 10);
-        assert_eq!(r.len(), 20);
-        assert_eq!(r[0].0, 1_000_001);
-        assert_eq!(r[19].1, 1_019_701);
+        assert_eq!(r.len(), 99);
+        assert_eq!(r[0], (1_000_001, 1_000_200));
+        assert_eq!(r[98].1, 1_019_701);
+        // Many pages: at most 16 per reader.
+        assert_eq!(ranges(span, 2).len(), 32);
         assert!(r.windows(2).all(|w| w[0].1 == w[1].0));
         // Fewer pages than readers: one range per page at most.
         let small = IdSpan {
