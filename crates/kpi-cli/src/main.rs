@@ -444,6 +444,7 @@ async fn run(cli: Cli) -> Result<()> {
                 full_refresh,
                 today: today(cli.as_of, &config),
                 secrets: None,
+                durability: None,
             };
             sync_cmd::sync(&config, &opts).await
         }

@@ -220,6 +220,7 @@ async fn sync_from(
         secrets: Some(SecretLookup(std::sync::Arc::new(move |name: &str| {
             credentials.lookup(name)
         }))),
+        durability: Some(Durability::Os),
         ..SyncOptions::default()
     };
     let outcome = crate::sync::sync(&config, &opts, &mut |_| {}).await?;

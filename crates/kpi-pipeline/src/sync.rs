@@ -70,6 +70,10 @@ pub struct SyncOptions {
     pub today: NaiveDate,
     /// Secrets from here rather than the environment.
     pub secrets: Option<SecretLookup>,
+    /// Whether day files are fsynced before they replace the old ones;
+    /// `None` is [`Durability::Fsync`](kpi_lake::Durability::Fsync). The
+    /// demo, whose lake is thrown away, skips it.
+    pub durability: Option<kpi_lake::Durability>,
 }
 
 /// One stream's sync, for the summary.
@@ -237,7 +241,10 @@ pub async fn sync(
     opts: &SyncOptions,
     progress: &mut (dyn FnMut(SyncEvent) + Send),
 ) -> Result<SyncOutcome, PipelineError> {
-    let lake = Lake::create(&config.lake_path())?;
+    let mut lake = Lake::create(&config.lake_path())?;
+    if let Some(d) = opts.durability {
+        lake = lake.with_durability(d);
+    }
     let _lock = lake.lock_writes()?;
     // A killed sync's staged files: its lock is gone, so it is not coming back.
     lake.remove_orphaned_tmp();
