@@ -430,7 +430,11 @@ async fn sync_source(
                 let stats =
                     read.map_err(|e| PipelineError::Sync(format!("{}: {e}", plan.label)))?;
                 let rows = sink.rows;
-                let files = sink.finish()?;
+                // Closing a month of day files (footers, fsyncs) blocks: off
+                // the workers that carry the other pieces' requests.
+                let files = tokio::task::spawn_blocking(move || sink.finish())
+                    .await
+                    .map_err(|e| PipelineError::Sync(format!("{}: {e}", plan.label)))??;
                 Ok::<_, PipelineError>((i, rows, stats.pages, http, files))
             }))
         })
