@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
+use kpi_pipeline::kpi_sandbox::server::{Banner, read_banner};
 use kpi_pipeline::sync::{SecretLookup, SyncOptions};
 
 /// What `kpi bench sync` measures.
@@ -37,9 +38,7 @@ pub struct BenchSyncArgs {
 /// The sandbox child process; killed on drop.
 struct Served {
     child: Child,
-    url: String,
-    env: Vec<(String, String)>,
-    sources: String,
+    banner: Banner,
 }
 
 impl Drop for Served {
@@ -63,37 +62,10 @@ fn serve(args: &BenchSyncArgs, end: NaiveDate) -> Result<Served> {
         .spawn()
         .context("starting `kpi sandbox serve`")?;
     let stdout = child.stdout.take().expect("piped");
-    let (mut env, mut sources, mut in_sources) = (Vec::new(), String::new(), false);
-    let mut url = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(u) = line.strip_prefix("kpi sandbox ready at ") {
-            url = Some(u.to_string());
-            break;
-        }
-        if let Some((k, v)) = line
-            .strip_prefix("export ")
-            .and_then(|kv| kv.split_once('='))
-        {
-            env.push((k.to_string(), v.to_string()));
-        } else if line == "# And in kpi.toml:" {
-            in_sources = true;
-        } else if line.starts_with("# Faults") {
-            in_sources = false;
-        } else if in_sources {
-            sources.push_str(&line);
-            sources.push('\n');
-        }
-    }
-    let Some(url) = url else {
+    let Some(banner) = read_banner(BufReader::new(stdout).lines())? else {
         bail!("`kpi sandbox serve` stopped before it was ready");
     };
-    Ok(Served {
-        child,
-        url,
-        env,
-        sources,
-    })
+    Ok(Served { child, banner })
 }
 
 /// Peak resident memory of this process so far, in bytes (Linux).
@@ -123,7 +95,7 @@ pub async fn bench_sync(args: BenchSyncArgs) -> Result<()> {
     eprintln!(
         "sandbox ready in {:.1} s at {} (latency {} ms, {} at once)",
         started_serve.elapsed().as_secs_f64(),
-        served.url,
+        served.banner.url,
         args.latency_ms,
         args.concurrency
     );
@@ -143,7 +115,7 @@ pub async fn bench_sync(args: BenchSyncArgs) -> Result<()> {
     let mut text = String::from(
         "[reporting]\ncurrency = \"EUR\"\ntimezone = \"UTC\"\n\n[lake]\npath = \"lake\"\n",
     );
-    for line in served.sources.lines() {
+    for line in served.banner.sources.lines() {
         // The bench's own `http` settings replace the printed ones.
         if line.starts_with("http = ") {
             continue;
@@ -157,12 +129,12 @@ pub async fn bench_sync(args: BenchSyncArgs) -> Result<()> {
     let path = dir.join("kpi.toml");
     std::fs::write(&path, &text)?;
     let config = kpi_core::Config::load(&path)?;
-    let env: Arc<Vec<(String, String)>> = Arc::new(served.env.clone());
+    let banner = Arc::new(served.banner.clone());
     let opts = SyncOptions {
         source: args.source.clone(),
         today: end + chrono::Days::new(1),
         secrets: Some(SecretLookup(Arc::new(move |name: &str| {
-            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            banner.lookup(name)
         }))),
         ..SyncOptions::default()
     };

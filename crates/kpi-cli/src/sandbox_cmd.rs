@@ -63,32 +63,8 @@ pub async fn serve_cmd(args: ServeArgs) -> Result<()> {
     let addr = SocketAddr::new(args.host, args.port);
     eprintln!("generating the synthetic company (scale {})...", args.scale);
     let sandbox = serve(config, addr).await?;
-    let data = sandbox.data();
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "# kpi sandbox: the synthetic company through the Google Ads, Meta, GA4 and HubSpot APIs\n\
-         # {} rows held ({:.1} MiB), data through {}",
-        data.rows(),
-        data.bytes() as f64 / 1_048_576.0,
-        sandbox.config().end_date()
-    )?;
-    writeln!(
-        out,
-        "\n# Its credentials are fixed and public. In the shell that runs kpi:"
-    )?;
-    for (name, value) in sandbox.config().credentials.env() {
-        writeln!(out, "export {name}={value}")?;
-    }
-    writeln!(out, "\n# And in kpi.toml:")?;
-    writeln!(out, "{}", sandbox.sources_toml().trim_end())?;
-    writeln!(
-        out,
-        "\n# Faults and revisions at run time: POST {0}/_sandbox/faults, POST {0}/_sandbox/revise;\n\
-         # requests seen: GET {0}/_sandbox/requests. Stop with Ctrl-C.",
-        sandbox.base_url()
-    )?;
-    writeln!(out, "kpi sandbox ready at {}", sandbox.base_url())?;
+    out.write_all(sandbox.banner().as_bytes())?;
     out.flush()?;
     drop(out);
     wait_for_stop().await?;

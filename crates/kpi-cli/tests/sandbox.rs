@@ -5,6 +5,8 @@
 //! computed here from `kpi_sandbox::generate`, not read back from the
 //! lake), once, after re-runs, revisions, faults and a `kill -9`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use chrono::NaiveDate;
+use kpi_sandbox::server::{Banner, read_banner};
 use kpi_sandbox::{Company, RawSink, SinkError};
 
 const KPI: &str = env!("CARGO_BIN_EXE_kpi");
@@ -53,28 +56,10 @@ impl Sandbox {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut env, mut sources, mut in_sources) = (Vec::new(), String::new(), false);
-        // Read up to the marker, however many lines come before it.
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                panic!("kpi sandbox serve ended before it was ready")
-            };
-            if let Some(url) = line.strip_prefix("kpi sandbox ready at ") {
-                break url.to_string();
-            }
-            if let Some(kv) = line.strip_prefix("export ") {
-                let (k, v) = kv.split_once('=').unwrap();
-                env.push((k.to_string(), v.to_string()));
-            } else if line == "# And in kpi.toml:" {
-                in_sources = true;
-            } else if line.starts_with("# Faults") {
-                in_sources = false;
-            } else if in_sources {
-                sources.push_str(&line);
-                sources.push('\n');
-            }
-        };
+        // Read up to the ready line, however many lines come before it.
+        let Banner { url, env, sources } = read_banner(BufReader::new(stdout).lines())
+            .unwrap()
+            .expect("kpi sandbox serve ended before it was ready");
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
         assert!(
             env.iter().any(|(k, _)| k == "GOOGLE_ADS_DEVELOPER_TOKEN"),
@@ -288,24 +273,6 @@ fn want(t: &Totals) -> Vec<i64> {
     ]
 }
 
-/// Every file under the lake with its contents, but the write lock (which
-/// only names the last process that held it).
-fn lake_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n != "sync.lock") {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// The summary line of `stream` in `kpi sync`'s table, split on spaces.
 fn summary_row<'a>(out: &'a str, stream: &str) -> Vec<&'a str> {
     out.lines()
@@ -482,7 +449,7 @@ fn each_fault_recovers_with_the_right_data_or_changes_nothing() {
         ),
     ];
     for (source, rules, recovers, words) in cases {
-        let before = lake_files(&lake);
+        let before = common::lake_files(&lake);
         sb.faults(rules);
         let out = sb.kpi(&cfg, &["sync", "--source", source]);
         sb.faults("[]");
@@ -509,7 +476,7 @@ fn each_fault_recovers_with_the_right_data_or_changes_nothing() {
                 text.contains("lake and cursors left as they were"),
                 "{text}"
             );
-            let after = lake_files(&lake);
+            let after = common::lake_files(&lake);
             assert_eq!(
                 before.keys().collect::<Vec<_>>(),
                 after.keys().collect::<Vec<_>>(),

@@ -2,7 +2,8 @@
 //! replays Meta's real-format responses (the Airbyte fixtures saved in
 //! crates/connectors/meta_ads/tests/fixtures, see SOURCE.md there).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -103,26 +104,6 @@ fn ok(cfg: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Every file under the lake with its contents, to compare before and after
-/// (but the write lock, which only names the last process that held it).
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "sync.lock") {
-                continue;
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_lands_the_api_rows_once_and_a_failed_sync_changes_nothing() {
     let broken = Arc::new(AtomicBool::new(false));
@@ -198,7 +179,7 @@ async fn sync_lands_the_api_rows_once_and_a_failed_sync_changes_nothing() {
     // A failing API: the sync fails with the API's words and without the
     // token; the lake and its state are byte for byte as before.
     let lake = dir.path().join("lake");
-    let before = snapshot(&lake);
+    let before = common::lake_files(&lake);
     broken.store(true, Ordering::SeqCst);
     let out = sync(&["--as-of", "2023-06-10", "sync"]).await.unwrap();
     assert!(!out.status.success());
@@ -209,7 +190,7 @@ async fn sync_lands_the_api_rows_once_and_a_failed_sync_changes_nothing() {
     );
     assert!(err.contains("An unknown error occurred"), "{err}");
     assert!(!err.contains(TOKEN), "the token leaked: {err}");
-    let after = snapshot(&lake);
+    let after = common::lake_files(&lake);
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after

@@ -55,6 +55,7 @@
 //! rendered JSON on top (one page, or for `searchStream` the whole answer
 //! of a query, about 600 bytes per row).
 
+pub mod banner;
 mod data;
 pub mod faults;
 mod ga4;
@@ -86,6 +87,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::Company;
 use crate::generator::GenerateError;
 
+pub use banner::{Banner, READY, read_banner};
 pub use data::{DataSummary, StreamSize};
 pub use faults::{FaultKind, FaultRule, FaultStatus};
 
