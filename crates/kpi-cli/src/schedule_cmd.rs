@@ -85,10 +85,15 @@ pub fn list(config: &Config, now: DateTime<Utc>) -> Result<()> {
 
 fn print_outcomes(outcomes: &[RunOutcome]) {
     for o in outcomes {
-        println!(
-            "{} {} ({}): {}: {}",
-            o.schedule, o.label, o.period_key, o.status, o.detail
-        );
+        if o.period_key.is_empty() {
+            // The schedule as a whole (its ledger could not be read).
+            println!("{}: {}: {}", o.schedule, o.status, o.detail);
+        } else {
+            println!(
+                "{} {} ({}): {}: {}",
+                o.schedule, o.label, o.period_key, o.status, o.detail
+            );
+        }
     }
 }
 
@@ -146,6 +151,12 @@ pub async fn run_one(
     let run = schedules::run_for(s, now, period.as_ref())?;
     let outcome = schedules::run_one(config, s, &run, force).await?;
     print_outcomes(std::slice::from_ref(&outcome));
+    if outcome.status == "unconfirmed" || outcome.detail.contains("did not confirm") {
+        bail!(
+            "{}: the delivery was not confirmed; it may have arrived (see above)",
+            outcome.label
+        );
+    }
     if outcome.failed() || outcome.status == "held" {
         bail!("{} was not sent", outcome.label);
     }
@@ -186,13 +197,6 @@ pub fn ledger(config: &Config, schedule: Option<&str>, format: Format) -> Result
         ("due", entries.iter().map(|e| time(Some(e.due))).collect()),
         ("sent_at", entries.iter().map(|e| time(e.sent_at)).collect()),
         (
-            "attempts",
-            entries
-                .iter()
-                .map(|e| Some(e.attempts.to_string()))
-                .collect(),
-        ),
-        (
             "message_id",
             entries.iter().map(|e| e.message_id.clone()).collect(),
         ),
@@ -204,17 +208,21 @@ pub fn ledger(config: &Config, schedule: Option<&str>, format: Format) -> Result
                 .collect(),
         ),
     ];
-    let schema = Arc::new(Schema::new(
-        cols.iter()
-            .map(|(n, _)| Field::new(*n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch = RecordBatch::try_new(
-        schema,
-        cols.into_iter()
-            .map(|(_, v)| Arc::new(StringArray::from(v)) as _)
-            .collect(),
-    )?;
+    // Text columns, with `attempts` (a count: a number in JSON and CSV)
+    // after `sent_at`, as people read them.
+    let mut fields: Vec<Field> = Vec::new();
+    let mut arrays: Vec<arrow::array::ArrayRef> = Vec::new();
+    for (i, (name, values)) in cols.into_iter().enumerate() {
+        fields.push(Field::new(name, DataType::Utf8, true));
+        arrays.push(Arc::new(StringArray::from(values)));
+        if i == 5 {
+            fields.push(Field::new("attempts", DataType::UInt32, false));
+            arrays.push(Arc::new(arrow::array::UInt32Array::from_iter_values(
+                entries.iter().map(|e| e.attempts),
+            )));
+        }
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
     output::print(&[batch], format)
 }
 

@@ -9,14 +9,13 @@
 //! touched, so a failure never sends half a report.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use kpi_core::DeliveryConfig;
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Message, SmtpTransport, Transport};
+
+mod smtp;
 
 /// Who a message goes to and what it says on the envelope.
 #[derive(Debug, Clone, Default)]
@@ -95,7 +94,8 @@ pub enum DeliverError {
         /// The reason.
         message: String,
     },
-    /// The SMTP server refused or could not be reached.
+    /// The SMTP server refused or could not be reached; nothing was
+    /// delivered.
     #[error("SMTP {server}: {message}")]
     Smtp {
         /// host:port.
@@ -103,6 +103,23 @@ pub enum DeliverError {
         /// The server's reply or the connection error.
         message: String,
     },
+    /// The whole message was sent but the server's reply never came (a
+    /// timeout or a dropped connection after the end of DATA): it may have
+    /// been delivered. Never retried here; the caller decides.
+    #[error("SMTP {server}: delivery unconfirmed: {message}")]
+    Unconfirmed {
+        /// host:port.
+        server: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl DeliverError {
+    /// Whether the message may have reached its recipients despite the error.
+    pub fn maybe_delivered(&self) -> bool {
+        matches!(self, DeliverError::Unconfirmed { .. })
+    }
 }
 
 fn mailbox(text: &str, setting: &str) -> Result<Mailbox, DeliverError> {
@@ -207,7 +224,7 @@ pub fn deliver(
     base_dir: &Path,
 ) -> Result<Delivered, DeliverError> {
     match config.transport.as_str() {
-        "smtp" => send_smtp(email, config, base_dir),
+        "smtp" => smtp::send(email, config, base_dir),
         _ => write_outbox(email, &base_dir.join(&config.outbox)),
     }
 }
@@ -236,92 +253,49 @@ pub fn write_outbox(email: &Email, dir: &Path) -> Result<Delivered, DeliverError
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    sweep_stale_tmp(dir);
     let path = dir.join(format!("{stamp}-{id}.eml"));
     let tmp = dir.join(format!(".{stamp}-{id}.eml.tmp"));
-    std::fs::write(&tmp, email.formatted()).map_err(|e| err(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| err(&path, e))?;
+    let written = std::fs::write(&tmp, email.formatted())
+        .map_err(|e| err(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| err(&path, e)));
+    if let Err(e) = written {
+        // A half-written message (disk full) must not stay behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     Ok(Delivered {
         message_id: email.message_id.clone(),
         location: path.display().to_string(),
     })
 }
 
-fn send_smtp(
-    email: &Email,
-    c: &DeliveryConfig,
-    base_dir: &Path,
-) -> Result<Delivered, DeliverError> {
-    let host = c.host.clone().unwrap_or_default();
-    let port = c.port.unwrap_or(match c.tls.as_str() {
-        "tls" => 465,
-        "none" => 25,
-        _ => 587,
-    });
-    let server = format!("{host}:{port}");
-    let smtp_err = |message: String| DeliverError::Smtp {
-        server: server.clone(),
-        message,
+/// How old a temporary outbox file must be before another run removes it:
+/// older than any write in progress can be.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes `.*.eml.tmp` files a crashed or killed writer left in `dir`. Only
+/// old ones: a file being written right now by another run is left alone.
+fn sweep_stale_tmp(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
     };
-    let user = std::env::var(&c.username_env)
-        .ok()
-        .filter(|u| !u.is_empty());
-    let password = std::env::var(&c.password_env).unwrap_or_default();
-    if user.is_some() && c.tls == "none" && !c.allow_plaintext_auth {
-        return Err(DeliverError::Refused(format!(
-            "refusing to send SMTP credentials ({}) to {server} over a connection without TLS; \
-             set delivery.tls = \"starttls\" or \"tls\", or delivery.allow_plaintext_auth = true",
-            c.username_env
-        )));
-    }
-    let mut params = TlsParameters::builder(host.clone());
-    if let Some(ca) = &c.ca_file {
-        let path = base_dir.join(ca);
-        let pem = std::fs::read(&path).map_err(|e| DeliverError::Outbox {
-            path: path.clone(),
-            message: format!("delivery.ca_file: {e}"),
-        })?;
-        let cert = Certificate::from_pem(&pem).map_err(|e| DeliverError::Address {
-            setting: "delivery.ca_file".into(),
-            message: format!("{}: {e}", path.display()),
-        })?;
-        params = params.add_root_certificate(cert);
-    }
-    let params = params.build().map_err(|e| smtp_err(e.to_string()))?;
-    let tls = match c.tls.as_str() {
-        "tls" => Tls::Wrapper(params),
-        "none" => Tls::None,
-        _ => Tls::Required(params),
-    };
-    let mut builder = SmtpTransport::builder_dangerous(host.clone())
-        .port(port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(30)));
-    if let Some(u) = user {
-        builder = builder.credentials(Credentials::new(u, password));
-    }
-    let transport = builder.build();
-    let attempts = c.attempts.max(1);
-    let mut last = String::new();
-    for attempt in 1..=attempts {
-        match transport.send(&email.message) {
-            Ok(_) => {
-                return Ok(Delivered {
-                    message_id: email.message_id.clone(),
-                    location: format!("smtp://{server}"),
-                });
-            }
-            // 5xx: the server said no for good; retrying would not help.
-            Err(e) if e.is_permanent() => return Err(smtp_err(e.to_string())),
-            Err(e) => {
-                last = e.to_string();
-                tracing::warn!(attempt, error = %last, "SMTP delivery failed, will retry");
-                if attempt < attempts {
-                    std::thread::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 1)));
-                }
-            }
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(".eml.tmp")) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TMP);
+        if old && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(file = %entry.path().display(), "removed a stale temporary outbox file");
         }
     }
-    Err(smtp_err(format!("{last} (after {attempts} attempts)")))
 }
 
 #[cfg(test)]

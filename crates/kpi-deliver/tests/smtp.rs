@@ -1,138 +1,40 @@
-//! Delivery through a real SMTP server on loopback (aiosmtpd, which `.ci/run`
-//! installs): STARTTLS with a certificate from a test CA, AUTH, and the
-//! received message checked part by part. The test fails, never skips, when
-//! python3 or aiosmtpd is missing.
+//! Delivery through a real SMTP conversation on loopback (kpi-testkit's
+//! server: STARTTLS with a certificate from a throw-away CA, AUTH), with the
+//! received message checked part by part, and the faults that decide between
+//! "retry", "fail now" and "maybe delivered".
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kpi_core::DeliveryConfig;
-use kpi_deliver::{Envelope, InlineImage, build, deliver};
+use kpi_deliver::{DeliverError, Envelope, InlineImage, build, deliver};
+use kpi_testkit::{SmtpOptions, SmtpServer};
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A test certificate authority (`ca.pem`) and a server certificate for
-/// localhost / 127.0.0.1 signed by it (`cert.pem`, `key.pem`), made with openssl.
-fn certificate(dir: &Path) {
-    let run = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl must be installed to make the test certificates");
-        assert!(status.success(), "openssl {args:?} failed");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=kpi test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-    ]);
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "cert.pem",
-    ]);
-}
-
-fn start(dir: &Path) -> Server {
-    let port = free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(dir.join("cert.pem"))
-        .arg(dir.join("key.pem"))
-        .arg(dir)
-        .args(["reporter", "s3cret"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 must be installed (with aiosmtpd: .ci/run installs it)");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    assert_eq!(
-        line.trim(),
-        "READY",
-        "the SMTP test server did not start (is aiosmtpd installed?)"
-    );
-    Server { child, port }
-}
-
-fn config(dir: &Path, port: u16, user_env: &str, pass_env: &str) -> DeliveryConfig {
+fn config(dir: &Path, server: &SmtpServer, user_env: &str, pass_env: &str) -> DeliveryConfig {
     DeliveryConfig {
         transport: "smtp".into(),
         host: Some("localhost".into()),
-        port: Some(port),
+        port: Some(server.port()),
         tls: "starttls".into(),
-        ca_file: Some(dir.join("ca.pem")),
+        ca_file: Some(server.write_ca(dir)),
         username_env: user_env.into(),
         password_env: pass_env.into(),
         attempts: 1,
         ..Default::default()
     }
+}
+
+fn credentials(tag: &str) -> (String, String) {
+    let (u, p) = (
+        format!("KPI_TEST_SMTP_USER_{tag}"),
+        format!("KPI_TEST_SMTP_PASS_{tag}"),
+    );
+    // SAFETY: every test uses its own variable names.
+    unsafe {
+        std::env::set_var(&u, "reporter");
+        std::env::set_var(&p, "s3cret");
+    }
+    (u, p)
 }
 
 fn envelope() -> Envelope {
@@ -151,52 +53,36 @@ fn envelope() -> Envelope {
 #[test]
 fn delivers_over_starttls_with_auth_and_the_message_is_whole() {
     let dir = tempfile::tempdir().unwrap();
-    certificate(dir.path());
-    let server = start(dir.path());
-    // SAFETY: these variable names are used by this test only.
-    unsafe {
-        std::env::set_var("KPI_TEST_SMTP_USER_OK", "reporter");
-        std::env::set_var("KPI_TEST_SMTP_PASS_OK", "s3cret");
-    }
+    let server = SmtpServer::start(SmtpOptions::default());
+    let (u, p) = credentials("OK");
     let html = "<html><body><p>Revenue</p><img src=\"cid:chart-revenue\" alt=\"\"></body></html>";
     let image = InlineImage {
         id: "chart-revenue".into(),
         png: b"\x89PNG\r\n\x1a\nfake".to_vec(),
     };
     let email = build(&envelope(), html, "Revenue: 1.00 EUR", &[image]).unwrap();
-    let cfg = config(
-        dir.path(),
-        server.port,
-        "KPI_TEST_SMTP_USER_OK",
-        "KPI_TEST_SMTP_PASS_OK",
-    );
+    let cfg = config(dir.path(), &server, &u, &p);
     let delivered = deliver(&email, &cfg, Path::new("/")).unwrap();
     assert_eq!(
         delivered.location,
-        format!("smtp://localhost:{}", server.port)
+        format!("smtp://localhost:{}", server.port())
     );
 
-    let file = dir.path().join("message.eml");
-    let started = Instant::now();
-    while !file.exists() && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let raw = std::fs::read_to_string(&file).expect("the server received the message");
-    let envelope = std::fs::read_to_string(dir.path().join("envelope.txt")).unwrap();
-    assert!(
-        envelope.contains("MAIL FROM: kpi@example.com"),
-        "{envelope}"
+    let got = server.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1, "exactly one message stored");
+    let m = &got[0];
+    assert_eq!(m.mail_from, "kpi@example.com");
+    let mut rcpt = m.rcpt_to.clone();
+    rcpt.sort();
+    assert_eq!(
+        rcpt,
+        [
+            "audit@example.com",
+            "cfo@example.com",
+            "leadership@example.com"
+        ]
     );
-    for rcpt in [
-        "leadership@example.com",
-        "cfo@example.com",
-        "audit@example.com",
-    ] {
-        assert!(
-            envelope.contains(rcpt),
-            "{rcpt} not a recipient: {envelope}"
-        );
-    }
+    let raw = &m.data;
     assert!(
         !raw.contains("audit@example.com"),
         "Bcc must not appear in the message"
@@ -223,29 +109,19 @@ fn delivers_over_starttls_with_auth_and_the_message_is_whole() {
 #[test]
 fn a_permanent_refusal_fails_at_once_with_the_servers_reply() {
     let dir = tempfile::tempdir().unwrap();
-    certificate(dir.path());
-    let server = start(dir.path());
-    // SAFETY: these variable names are used by this test only.
-    unsafe {
-        std::env::set_var("KPI_TEST_SMTP_USER_550", "reporter");
-        std::env::set_var("KPI_TEST_SMTP_PASS_550", "s3cret");
-    }
+    let server = SmtpServer::start(SmtpOptions::default());
+    let (u, p) = credentials("550");
     let mut env = envelope();
     env.to = vec!["nobody@example.com".into()];
     let email = build(&env, "<p>x</p>", "x", &[]).unwrap();
-    let mut cfg = config(
-        dir.path(),
-        server.port,
-        "KPI_TEST_SMTP_USER_550",
-        "KPI_TEST_SMTP_PASS_550",
-    );
+    let mut cfg = config(dir.path(), &server, &u, &p);
     cfg.attempts = 3;
     let started = Instant::now();
     let err = deliver(&email, &cfg, Path::new("/"))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(&format!("SMTP localhost:{}", server.port)),
+        err.contains(&format!("SMTP localhost:{}", server.port())),
         "{err}"
     );
     assert!(
@@ -253,9 +129,94 @@ fn a_permanent_refusal_fails_at_once_with_the_servers_reply() {
         "the server's reply is shown: {err}"
     );
     assert!(!err.contains("attempts"), "a 5xx is not retried: {err}");
+    assert_eq!(server.connections(), 1, "a 5xx is not retried");
     assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(server.received().is_empty(), "nothing was delivered");
+}
+
+#[test]
+fn a_reply_that_never_comes_after_the_message_is_unconfirmed_and_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    // The server stores the message, then answers after 4 s; the client
+    // waits 1 s.
+    let server = SmtpServer::start(SmtpOptions {
+        reply_delay: Duration::from_secs(4),
+        ..Default::default()
+    });
+    let (u, p) = credentials("SLOW");
+    let email = build(&envelope(), "<p>x</p>", "x", &[]).unwrap();
+    let mut cfg = config(dir.path(), &server, &u, &p);
+    cfg.attempts = 3;
+    cfg.timeout_secs = 1;
+    let err = deliver(&email, &cfg, Path::new("/")).unwrap_err();
+    assert!(err.maybe_delivered(), "{err}");
+    assert!(matches!(err, DeliverError::Unconfirmed { .. }));
+    let text = err.to_string();
     assert!(
-        !dir.path().join("message.eml").exists(),
-        "nothing was delivered"
+        text.contains("timed out after 1 s waiting for the server's reply to DATA"),
+        "{text}"
     );
+    assert!(text.contains("may have been delivered"), "{text}");
+    assert_eq!(
+        server.connections(),
+        1,
+        "an unconfirmed send is not retried"
+    );
+    assert_eq!(server.received().len(), 1, "one copy, not three");
+}
+
+#[test]
+fn a_4xx_reply_to_the_message_is_a_definite_failure_and_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(SmtpOptions {
+        data_reply: "451 4.3.0 Temporary failure, try again".into(),
+        ..Default::default()
+    });
+    let (u, p) = credentials("451");
+    let email = build(&envelope(), "<p>x</p>", "x", &[]).unwrap();
+    let mut cfg = config(dir.path(), &server, &u, &p);
+    cfg.attempts = 1;
+    let err = deliver(&email, &cfg, Path::new("/")).unwrap_err();
+    assert!(
+        !err.maybe_delivered(),
+        "a 4xx reply is a definite no: {err}"
+    );
+    assert!(err.to_string().contains("451"), "{err}");
+    assert!(server.received().is_empty());
+
+    // A definite "not now" is worth another attempt: each one is made.
+    cfg.attempts = 3;
+    let err = deliver(&email, &cfg, Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("after 3 attempts"), "{err}");
+    assert_eq!(server.connections(), 4, "one, then three more");
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn an_untrusted_certificate_fails_at_once_and_is_not_retried() {
+    let server = SmtpServer::start(SmtpOptions::default());
+    let (u, p) = credentials("CERT");
+    let email = build(&envelope(), "<p>x</p>", "x", &[]).unwrap();
+    let cfg = DeliveryConfig {
+        transport: "smtp".into(),
+        host: Some("localhost".into()),
+        port: Some(server.port()),
+        tls: "starttls".into(),
+        // No ca_file: the throw-away CA is not trusted.
+        username_env: u,
+        password_env: p,
+        attempts: 3,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let err = deliver(&email, &cfg, Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("TLS certificate"), "{err}");
+    assert!(err.contains("delivery.ca_file"), "{err}");
+    assert_eq!(server.connections(), 1, "a certificate error is permanent");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(server.received().is_empty());
 }

@@ -58,6 +58,13 @@ pub enum PipelineError {
     /// The run ledger could not be read or written.
     #[error("run ledger: {0}")]
     Schedule(String),
+    /// A run ledger record could not be read or written.
+    #[error("run ledger: {0}")]
+    Ledger(#[from] kpi_schedule::LedgerError),
+    /// The message went out in full but its delivery was never confirmed:
+    /// it may be in the recipients' inboxes. Not to be retried blindly.
+    #[error("{0}")]
+    Unconfirmed(String),
 }
 
 /// Opens the engine over the lake of `config`.

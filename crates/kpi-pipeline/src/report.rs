@@ -280,6 +280,12 @@ pub fn deliver_email(
     config: &Config,
     email: &kpi_deliver::Email,
 ) -> Result<kpi_deliver::Delivered, PipelineError> {
-    kpi_deliver::deliver(email, &config.delivery, &config.base_dir)
-        .map_err(|e| PipelineError::Report(format!("{}: {e}", config.origin.display())))
+    kpi_deliver::deliver(email, &config.delivery, &config.base_dir).map_err(|e| {
+        let text = format!("{}: {e}", config.origin.display());
+        if e.maybe_delivered() {
+            PipelineError::Unconfirmed(text)
+        } else {
+            PipelineError::Report(text)
+        }
+    })
 }

@@ -125,11 +125,16 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// Whether the run needs someone's attention (the command exits non-zero).
+    /// Whether the run needs someone's attention (the command exits non-zero):
+    /// it failed, its delivery is unconfirmed, or its ledger record is
+    /// damaged.
     pub fn failed(&self) -> bool {
-        self.status == "failed"
+        matches!(self.status.as_str(), "failed" | "unconfirmed") || self.detail.starts_with(DAMAGED)
     }
 }
+
+/// How the detail of a run held for a damaged ledger record begins.
+const DAMAGED: &str = "damaged ledger record";
 
 /// Runs every enabled schedule's due runs up to `now` (catch-up rules
 /// apply), one schedule at a time under its ledger lock.
@@ -141,24 +146,80 @@ pub async fn run_due(
     let ledger = Ledger::open(&config.lake_path()).map_err(schedule_err)?;
     let mut outcomes = Vec::new();
     for s in schedules.iter().filter(|s| s.enabled) {
-        // Blocks while another process runs this schedule; the ledger is
-        // read only once the lock is held, so that process's sends are seen.
-        let lock = ledger.lock(&s.name).map_err(schedule_err)?;
-        let last = ledger.last_checked(&s.name).map_err(schedule_err)?;
-        let runs = s.runs_to_do(last, now)?;
-        tracing::info!(schedule = %s.name, due = runs.len(), "checked");
-        let mut settled = true;
-        for run in &runs {
-            let outcome = execute(config, s, &lock, run, false).await?;
-            // A failed or stale run stays due: the next run-due retries it.
-            settled &= !matches!(outcome.status.as_str(), "failed" | "skipped");
-            outcomes.push(outcome);
-        }
-        if settled {
-            lock.mark_checked(now).map_err(schedule_err)?;
+        // One schedule's trouble (a damaged ledger record, a full disk) is
+        // that schedule's: it is reported and its owner told, and the other
+        // schedules still run.
+        if let Err(e) = run_schedule(config, &ledger, s, now, &mut outcomes).await {
+            tracing::error!(schedule = %s.name, "{e}");
+            outcomes.push(trouble(config, s, now, &e));
         }
     }
     Ok(outcomes)
+}
+
+/// Every due run of one schedule, under its ledger lock.
+async fn run_schedule(
+    config: &Config,
+    ledger: &Ledger,
+    s: &Schedule,
+    now: DateTime<Utc>,
+    outcomes: &mut Vec<RunOutcome>,
+) -> Result<(), PipelineError> {
+    // Blocks while another process runs this schedule; the ledger is read
+    // only once the lock is held, so that process's sends are seen.
+    let lock = ledger.lock(&s.name).map_err(schedule_err)?;
+    let last = ledger.last_checked(&s.name).map_err(schedule_err)?;
+    let runs = s.runs_to_do(last, now)?;
+    tracing::info!(schedule = %s.name, due = runs.len(), "checked");
+    let mut settled = true;
+    for run in &runs {
+        let outcome = execute(config, s, &lock, run, false).await?;
+        // A failed, stale or unconfirmed run stays due: the next run-due
+        // deals with it again.
+        settled &= !matches!(
+            outcome.status.as_str(),
+            "failed" | "skipped" | "unconfirmed"
+        );
+        outcomes.push(outcome);
+    }
+    if settled {
+        lock.mark_checked(now).map_err(schedule_err)?;
+    }
+    Ok(())
+}
+
+/// The outcome of a schedule that could not be run at all, after its owner
+/// was told. A damaged ledger record holds the schedule: nothing is sent
+/// until a person has looked at the file (sending could repeat a delivered
+/// report, or the damage could hide one that was never confirmed).
+fn trouble(config: &Config, s: &Schedule, now: DateTime<Utc>, e: &PipelineError) -> RunOutcome {
+    let (status, detail) = match e {
+        PipelineError::Ledger(kpi_schedule::LedgerError::Corrupt { path, message }) => (
+            "held",
+            format!(
+                "{DAMAGED} {}: {message}. Nothing of schedule {} is sent until it is \
+                 repaired or removed: check `kpi ledger --schedule {}` and the recipients' \
+                 inboxes, fix or delete the file, then run `kpi run-due` again",
+                path.display(),
+                s.name,
+                s.name
+            ),
+        ),
+        other => ("failed", other.to_string()),
+    };
+    let subject = if status == "held" {
+        "held: damaged ledger record"
+    } else {
+        "failed"
+    };
+    notify_owner(config, s, None, now, subject, &detail);
+    RunOutcome {
+        schedule: s.name.clone(),
+        period_key: String::new(),
+        label: String::new(),
+        status: status.into(),
+        detail,
+    }
 }
 
 /// The run of schedule `s` at `now` for `period` (explicit dates, or a named
@@ -195,7 +256,7 @@ pub async fn run_one(
 }
 
 fn schedule_err(e: kpi_schedule::LedgerError) -> PipelineError {
-    PipelineError::Schedule(e.to_string())
+    PipelineError::Ledger(e)
 }
 
 /// One schedule-period, under the schedule's lock.
@@ -233,7 +294,14 @@ async fn execute(
             );
             if entry.as_ref().is_some_and(|e| e.status != Status::Held) {
                 lock.record_held(run, &reason).map_err(schedule_err)?;
-                notify_owner(config, s, run, "held: delivery unconfirmed", &reason);
+                notify_owner(
+                    config,
+                    s,
+                    Some(run),
+                    Utc::now(),
+                    "held: delivery unconfirmed",
+                    &reason,
+                );
             }
             return Ok(outcome("held", reason));
         }
@@ -265,14 +333,40 @@ async fn execute(
         }
     }
 
+    // A run that fails before the transport is touched (the lake, a query,
+    // the render) sends nothing, is recorded, and its owner is told, once
+    // per error: the next run-due retries it.
+    let fail = |error: String| -> Result<RunOutcome, PipelineError> {
+        let told = entry.as_ref().is_some_and(|e| {
+            e.status == Status::Failed && e.error.as_deref() == Some(error.as_str())
+        });
+        lock.record_failure(run, &error).map_err(schedule_err)?;
+        if !told {
+            notify_owner(
+                config,
+                s,
+                Some(run),
+                Utc::now(),
+                "not sent: the run failed",
+                &error,
+            );
+        }
+        Ok(outcome("failed", error))
+    };
+
     // Freshness: every configured source must have data through the period's end.
     let end = run.periods.current.end;
-    let engine = crate::open_engine(config).await?;
-    let stale: Vec<Freshness> = crate::report::freshness(config, &engine)?
-        .into_iter()
-        .filter(|f| f.last_day.is_none_or(|d| d < end))
-        .collect();
-    drop(engine);
+    let fresh = match crate::open_engine(config).await {
+        Ok(engine) => crate::report::freshness(config, &engine),
+        Err(e) => Err(e),
+    };
+    let stale: Vec<Freshness> = match fresh {
+        Ok(f) => f
+            .into_iter()
+            .filter(|f| f.last_day.is_none_or(|d| d < end))
+            .collect(),
+        Err(e) => return fail(e.to_string()),
+    };
     if !stale.is_empty() && s.freshness == kpi_schedule::Freshness::Skip {
         let list = stale_list(&stale);
         let mut reason = format!("stale data: {list} (the period ends {end})");
@@ -282,7 +376,14 @@ async fn execute(
         let already = entry.as_ref().is_some_and(|e| e.status == Status::Skipped);
         lock.record_skip(run, &reason).map_err(schedule_err)?;
         if !already {
-            notify_owner(config, s, run, "not sent: stale data", &reason);
+            notify_owner(
+                config,
+                s,
+                Some(run),
+                Utc::now(),
+                "not sent: stale data",
+                &reason,
+            );
         }
         return Ok(outcome("skipped", reason));
     }
@@ -305,20 +406,12 @@ async fn execute(
     .await
     {
         Ok(r) => r,
-        Err(e) => {
-            // Nothing was built, nothing is sent.
-            lock.record_failure(run, &e.to_string())
-                .map_err(schedule_err)?;
-            return Ok(outcome("failed", e.to_string()));
-        }
+        // Nothing was built, nothing is sent.
+        Err(e) => return fail(e.to_string()),
     };
     let email = match crate::report::build_email(config, &s.report, &settings, &rendered, reuse) {
         Ok(e) => e,
-        Err(e) => {
-            lock.record_failure(run, &e.to_string())
-                .map_err(schedule_err)?;
-            return Ok(outcome("failed", e.to_string()));
-        }
+        Err(e) => return fail(e.to_string()),
     };
     let recipients: Vec<String> = settings
         .to
@@ -344,6 +437,39 @@ async fn execute(
                 format!("{} to {}", delivered.message_id, delivered.location),
             ))
         }
+        Err(PipelineError::Unconfirmed(error)) => {
+            // The message may be in the inboxes: this is not a failure to
+            // retry but an unconfirmed send, which `on_unconfirmed` decides.
+            lock.record_unconfirmed(run, &email.message_id, &error)
+                .map_err(schedule_err)?;
+            let id = &email.message_id;
+            let (what, reason) = match s.on_unconfirmed {
+                kpi_schedule::OnUnconfirmed::Hold => {
+                    let reason = format!(
+                        "the mail server did not confirm the delivery of {id} ({error}); it may \
+                         or may not have arrived. It is held: check the recipients' inboxes, \
+                         then `kpi run {} --from {} --to {} --force` to send it again with the \
+                         same Message-ID",
+                        s.name, run.periods.current.start, run.periods.current.end
+                    );
+                    lock.record_held(run, &reason).map_err(schedule_err)?;
+                    ("held: delivery unconfirmed", reason)
+                }
+                kpi_schedule::OnUnconfirmed::Resend => (
+                    "delivery unconfirmed, will be resent",
+                    format!(
+                        "the mail server did not confirm the delivery of {id} ({error}); it may \
+                         or may not have arrived. on_unconfirmed = \"resend\": the next \
+                         `kpi run-due` sends it again with the same Message-ID, so mail \
+                         systems that deduplicate show one message"
+                    ),
+                ),
+            };
+            notify_owner(config, s, Some(run), Utc::now(), what, &reason);
+            Ok(outcome("unconfirmed", reason))
+        }
+        // The owner's notice would go through the transport that just
+        // failed: the ledger and the exit code carry this one.
         Err(e) => {
             lock.record_failure(run, &e.to_string())
                 .map_err(schedule_err)?;
@@ -366,7 +492,14 @@ fn stale_list(stale: &[Freshness]) -> String {
 /// Tells the schedule's owner (`owner`, else `[delivery] reply_to`, else the
 /// sender address) what happened. Best effort: a failed notice is logged, it
 /// does not change the run's outcome.
-fn notify_owner(config: &Config, s: &Schedule, run: &DueRun, what: &str, detail: &str) {
+fn notify_owner(
+    config: &Config,
+    s: &Schedule,
+    run: Option<&DueRun>,
+    now: DateTime<Utc>,
+    what: &str,
+    detail: &str,
+) {
     let owner = s
         .owner
         .clone()
@@ -375,16 +508,25 @@ fn notify_owner(config: &Config, s: &Schedule, run: &DueRun, what: &str, detail:
     let envelope = kpi_deliver::Envelope {
         from: config.delivery.from.clone(),
         to: vec![owner.clone()],
-        subject: format!("[kpi] {}: {} {what}", s.name, run.periods.label),
+        subject: match run {
+            Some(run) => format!("[kpi] {}: {} {what}", s.name, run.periods.label),
+            None => format!("[kpi] {}: {what}", s.name),
+        },
         ..Default::default()
     };
+    let about = match run {
+        Some(run) => format!(
+            "for {} ({}), due {}",
+            run.periods.label,
+            run.period_key,
+            run.due.to_rfc3339()
+        ),
+        None => format!("checked at {}", now.to_rfc3339()),
+    };
     let text = format!(
-        "Schedule {} ({}) for {} ({}), due {}:\n\n{what}.\n{detail}\n",
+        "Schedule {} ({}) {about}:\n\n{what}.\n{detail}\n",
         s.name,
         s.path.display(),
-        run.periods.label,
-        run.period_key,
-        run.due.to_rfc3339()
     );
     let sent = kpi_deliver::build_text(&envelope, &text)
         .map_err(|e| e.to_string())

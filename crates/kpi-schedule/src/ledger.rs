@@ -269,6 +269,7 @@ impl Ledger {
     pub fn lock(&self, schedule: &str) -> Result<LedgerLock, LedgerError> {
         let (path, file) = self.open_lock_file(schedule)?;
         file.lock().map_err(io(&path))?;
+        self.remove_orphaned_tmp(schedule);
         Ok(LedgerLock {
             ledger: self.clone(),
             schedule: schedule.to_string(),
@@ -281,13 +282,43 @@ impl Ledger {
     pub fn try_lock(&self, schedule: &str) -> Result<Option<LedgerLock>, LedgerError> {
         let (path, file) = self.open_lock_file(schedule)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(LedgerLock {
-                ledger: self.clone(),
-                schedule: schedule.to_string(),
-                _file: file,
+            Ok(()) => Ok(Some({
+                self.remove_orphaned_tmp(schedule);
+                LedgerLock {
+                    ledger: self.clone(),
+                    schedule: schedule.to_string(),
+                    _file: file,
+                }
             })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Removes the temporary files a writer of `schedule` left when it was
+    /// killed or its disk filled up. Called with the schedule's lock held:
+    /// every writer holds it, so none of these files is being written.
+    fn remove_orphaned_tmp(&self, schedule: &str) {
+        let prefix = format!("{schedule}.checked.json.");
+        let in_dir = std::fs::read_dir(self.dir.join(schedule))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path());
+        let beside = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            });
+        for path in in_dir.chain(beside) {
+            if path.extension().is_some_and(|x| x == "tmp") && std::fs::remove_file(&path).is_ok() {
+                tracing::info!(file = %path.display(), "removed a temporary ledger file left by an interrupted write");
+            }
         }
     }
 
@@ -411,11 +442,18 @@ fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), LedgerE
     // Writers hold the schedule's lock; the pid only keeps a writer that
     // bypassed it from sharing a temp file.
     let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-    let mut file = File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(&json).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+    let written = File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(&json)?;
+            file.sync_all()
+        })
+        .map_err(io(&tmp))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(io(path)));
+    if let Err(e) = written {
+        // A half-written record (disk full) must not stay behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     // The rename is durable only once the directory is.
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -528,6 +566,21 @@ impl LedgerLock {
         self.update(run, Status::Sent, Some(message_id), None, |e| {
             let now = e.updated;
             e.sent_at.get_or_insert(now);
+        })
+    }
+
+    /// Records that the send recorded by [`Self::record_intent`] went out in
+    /// full but was never confirmed (the reply to the end of DATA did not
+    /// come): the entry stays `sending`, with the error, so that
+    /// [`decide`] treats it as the unconfirmed send it is.
+    pub fn record_unconfirmed(
+        &self,
+        run: &DueRun,
+        message_id: &str,
+        error: &str,
+    ) -> Result<Entry, LedgerError> {
+        self.update(run, Status::Sending, Some(message_id), Some(error), |e| {
+            e.error = Some(error.to_string());
         })
     }
 

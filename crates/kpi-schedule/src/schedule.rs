@@ -254,16 +254,19 @@ pub enum ScheduleError {
         message: String,
     },
     /// The file name cannot be a schedule name.
-    #[error("{}: a schedule's name is its file name, which may hold only letters, digits, `-` and `_`", path.display())]
+    #[error("{}: a schedule's name is its file name without .toml, which may hold only letters, digits, `-` and `_`, at most {} characters (it names files in the run ledger)", path.display(), kpi_core::config::MAX_NAME_CHARS)]
     BadName {
         /// The file.
         path: PathBuf,
     },
 }
 
-/// Whether `name` can name a schedule: it becomes a file name in the ledger.
+/// Whether `name` can name a schedule: it becomes a file name in the ledger
+/// (with suffixes such as `.checked.json`, so it is kept well below the file
+/// system's 255 bytes).
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= kpi_core::config::MAX_NAME_CHARS
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

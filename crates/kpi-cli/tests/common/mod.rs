@@ -1,4 +1,7 @@
 //! Helpers shared by the CLI test files.
+#![allow(dead_code)]
+
+pub mod demo;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -383,11 +383,15 @@ pub enum TransportKind {
     /// The request could not be built or followed (bad URL, header,
     /// redirect loop). Never retried.
     Invalid,
+    /// The server's TLS certificate was not accepted (expired, issued for
+    /// another host, unknown authority). Never retried: it does not fix
+    /// itself between two attempts.
+    Certificate,
 }
 
 impl TransportKind {
-    fn retryable(self) -> bool {
-        !matches!(self, TransportKind::Invalid)
+    pub(crate) fn retryable(self) -> bool {
+        !matches!(self, TransportKind::Invalid | TransportKind::Certificate)
     }
 }
 
@@ -1014,6 +1018,12 @@ fn describe_transport(e: &reqwest::Error, timeout: Duration) -> (TransportKind, 
         source = s.source();
     }
     let deepest = causes.last().cloned();
+    if let Some(problem) = certificate_problem(e) {
+        return (
+            TransportKind::Certificate,
+            format!("the server's TLS certificate was not accepted: {problem}"),
+        );
+    }
     if e.is_timeout() {
         return (
             TransportKind::Timeout,
@@ -1043,6 +1053,37 @@ fn describe_transport(e: &reqwest::Error, timeout: Duration) -> (TransportKind, 
         causes.join(": ")
     };
     (TransportKind::Broken, format!("{what}: {detail}"))
+}
+
+/// The certificate error in `e`'s causes, if the TLS handshake failed on the
+/// server's certificate (rustls reports it inside an I/O error).
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(
+            t @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::UnsupportedNameType),
+        ) = tls
+        {
+            return Some(t.to_string());
+        }
+        // hyper and tokio-rustls nest the rustls error in more I/O errors
+        // than the downcast above sees through; rustls's own words identify it.
+        let text = err.to_string();
+        if text.starts_with("invalid peer certificate")
+            || text.contains("peer sent no certificates")
+        {
+            return Some(text);
+        }
+        source = err.source();
+    }
+    None
 }
 
 #[cfg(test)]

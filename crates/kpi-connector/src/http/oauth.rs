@@ -125,8 +125,8 @@ impl OAuth2State {
                     message
                 }
                 Err(e) => {
-                    let (_, message) = describe_transport(&e, inner.settings.timeout);
-                    if retries >= inner.settings.max_retries {
+                    let (kind, message) = describe_transport(&e, inner.settings.timeout);
+                    if !kind.retryable() || retries >= inner.settings.max_retries {
                         return Err(fail(None, message));
                     }
                     message

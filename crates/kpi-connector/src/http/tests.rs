@@ -133,6 +133,33 @@ async fn client_errors_carry_the_api_message_and_are_not_retried() {
 }
 
 #[tokio::test]
+async fn an_untrusted_certificate_is_not_retried() {
+    let server = kpi_testkit::UntrustedTlsServer::start();
+    let settings = HttpSettings {
+        max_retries: 3,
+        ..fast()
+    };
+    let c = client(settings, Auth::None);
+    let err = c
+        .send(&HttpRequest::get(format!(
+            "https://localhost:{}/x",
+            server.port()
+        )))
+        .await
+        .unwrap_err();
+    let HttpError::Transport { kind, retries, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((*kind, *retries), (TransportKind::Certificate, 0), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the server's TLS certificate was not accepted"),
+        "{err}"
+    );
+    assert_eq!(server.connections(), 1, "one handshake, no retry");
+}
+
+#[tokio::test]
 async fn refused_connections_are_retried_then_reported() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
