@@ -92,7 +92,14 @@ pub async fn sync(config: &Config, opts: &SyncOptions) -> Result<()> {
     }
     for f in &outcome.failures {
         eprintln!("error: {}", f.error);
-        eprintln!("  {}: lake and cursors left as they were", f.source);
+        if f.lake_unchanged {
+            eprintln!("  {}: lake and cursors left as they were", f.source);
+        } else {
+            eprintln!(
+                "  {}: NOT left as it was: run `kpi sync` again to put the old files back",
+                f.source
+            );
+        }
     }
     if outcome.failures.is_empty() {
         println!("synced into {}", config.lake_path().display());
@@ -123,7 +130,8 @@ pub async fn sync(config: &Config, opts: &SyncOptions) -> Result<()> {
     }
 }
 
-/// `kpi check`: the config and schedules parse; each source answers.
+/// `kpi check`: the config and schedules parse; each source answers, and
+/// where its requests go (base URL, OAuth2 token URL) is shown.
 pub async fn check(config: &Config, source: Option<&str>, today: chrono::NaiveDate) -> Result<()> {
     println!("{}: OK", config.origin.display());
     let schedules = kpi_pipeline::schedules::load_schedules(config)?;
@@ -153,6 +161,10 @@ pub async fn check(config: &Config, source: Option<&str>, today: chrono::NaiveDa
                 failed += 1;
                 println!("{} ({}): FAILED: {e}", o.source, o.kind);
             }
+        }
+        // Where its requests go, the OAuth2 token request among them.
+        if let Some(endpoints) = &o.endpoints {
+            println!("  {endpoints}");
         }
     }
     if failed > 0 || !schedules.errors.is_empty() {

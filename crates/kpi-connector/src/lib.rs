@@ -31,7 +31,7 @@ pub mod testing;
 pub use arrow_json::{
     CONVERT_CHUNK, ConvertError, flatten_object, json_rows_to_batch, json_rows_to_batch_chunked,
 };
-pub use auth::{Auth, AuthConfig, OAuth2Credentials};
+pub use auth::{Auth, AuthConfig, Endpoints, OAuth2Credentials, RealEndpoints, TokenUrlError};
 pub use contract::{
     BatchSink, CheckReport, CollectSink, Connector, ConnectorError, Context, CursorDef, ReadStats,
     StreamDef, SyncWindow, WindowError, WriteMode, window_for,

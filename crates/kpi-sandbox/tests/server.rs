@@ -214,7 +214,7 @@ fn fast_http() -> HttpConfig {
 
 fn oauth(sb: &SandboxHandle, prefix: &str, token_path: &str) -> AuthConfig {
     AuthConfig::OAuth2 {
-        token_url: format!("{}{token_path}", sb.base_url()),
+        token_url: Some(format!("{}{token_path}", sb.base_url())),
         client_id: SecretRef::env(format!("{prefix}_CLIENT_ID")),
         client_secret: SecretRef::env(format!("{prefix}_CLIENT_SECRET")),
         refresh_token: SecretRef::env(format!("{prefix}_REFRESH_TOKEN")),

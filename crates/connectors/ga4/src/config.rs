@@ -1,8 +1,8 @@
 //! `[sources.<name>]` with `type = "ga4"`, and building the connector from it.
 
 use kpi_connector::{
-    Auth, AuthConfig, ConnectorError, HttpClient, HttpConfig, HttpError, HttpSettings, SecretError,
-    SecretRef,
+    Auth, AuthConfig, ConnectorError, Endpoints, HttpClient, HttpConfig, HttpError, HttpSettings,
+    RealEndpoints, SecretError, SecretRef, TokenUrlError,
 };
 use serde::Deserialize;
 
@@ -12,6 +12,11 @@ use crate::connector::Ga4Connector;
 pub const DEFAULT_BASE_URL: &str = "https://analyticsdata.googleapis.com";
 /// Google's OAuth2 token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The real endpoints, for `token_url`'s default and safety rule.
+pub const REAL_ENDPOINTS: RealEndpoints = RealEndpoints {
+    base_url: DEFAULT_BASE_URL,
+    token_url: DEFAULT_TOKEN_URL,
+};
 /// Rows asked for per request. Below the API's maximum: a 100,000-row
 /// page is about 40 MB of JSON, parsed whole, and a sync reads several at
 /// once; 10,000 keeps each under 5 MB.
@@ -30,10 +35,12 @@ pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
 /// type = "ga4"
 /// property_ids = ["123456789"]
 /// lookback_days = 3
+/// # Only with base_url: both default to Google's own.
+/// # base_url = "http://127.0.0.1:8790"
+/// # token_url = "http://127.0.0.1:8790/token"
 /// # Secrets are read from these environment variables (the defaults shown):
 /// [sources.ga4.auth]
 /// type = "oauth2"
-/// token_url = "https://oauth2.googleapis.com/token"
 /// client_id = { env = "GA4_CLIENT_ID" }
 /// client_secret = { env = "GA4_CLIENT_SECRET" }
 /// refresh_token = { env = "GA4_REFRESH_TOKEN" }
@@ -49,8 +56,15 @@ pub struct Ga4Config {
     /// account.
     #[serde(default = "default_base_url")]
     pub base_url: String,
+    /// Where the OAuth2 refresh-token grant posts the client secret and
+    /// refresh token. Default `https://oauth2.googleapis.com/token`, but
+    /// only while `base_url` is the real API: a `base_url` pointed elsewhere
+    /// without a `token_url` is refused. `auth.token_url` is accepted too;
+    /// both set must agree.
+    #[serde(default)]
+    pub token_url: Option<String>,
     /// How requests authenticate. Default: the OAuth2 refresh-token grant at
-    /// `https://oauth2.googleapis.com/token` with the client id, client
+    /// `token_url` with the client id, client
     /// secret and refresh token read from `GA4_CLIENT_ID`, `GA4_CLIENT_SECRET`
     /// and `GA4_REFRESH_TOKEN`. The refresh token needs the
     /// `analytics.readonly` scope.
@@ -79,7 +93,7 @@ fn default_base_url() -> String {
 
 fn default_auth() -> AuthConfig {
     AuthConfig::OAuth2 {
-        token_url: DEFAULT_TOKEN_URL.to_string(),
+        token_url: None,
         client_id: SecretRef::env("GA4_CLIENT_ID"),
         client_secret: SecretRef::env("GA4_CLIENT_SECRET"),
         refresh_token: SecretRef::env("GA4_REFRESH_TOKEN"),
@@ -126,6 +140,10 @@ pub enum BuildError {
     /// `base_url` is not an http(s) URL.
     #[error("base_url: `{0}` is not an http:// or https:// URL")]
     InvalidBaseUrl(String),
+    /// The token endpoint is missing (for a `base_url` not the real API),
+    /// conflicting or not a URL.
+    #[error(transparent)]
+    TokenUrl(#[from] TokenUrlError),
     /// A secret's environment variable is missing or empty.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -150,6 +168,7 @@ impl Ga4Config {
         Ga4Config {
             property_ids: property_ids.into_iter().map(Into::into).collect(),
             base_url: default_base_url(),
+            token_url: None,
             auth: default_auth(),
             page_size: default_page_size(),
             lookback_days: default_lookback_days(),
@@ -160,7 +179,7 @@ impl Ga4Config {
     /// The connector, with secrets read from the process environment.
     pub fn build(&self) -> Result<Ga4Connector, BuildError> {
         self.validate()?;
-        let auth = self.auth.resolve()?;
+        let auth = self.decided_auth()?.resolve()?;
         self.assemble(auth)
     }
 
@@ -171,14 +190,14 @@ impl Ga4Config {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Ga4Connector, BuildError> {
         self.validate()?;
-        let auth = self.auth.resolve_with(lookup)?;
+        let auth = self.decided_auth()?.resolve_with(lookup)?;
         self.assemble(auth)
     }
 
     /// Checks every setting that needs no secret.
     pub fn validate(&self) -> Result<(), BuildError> {
         self.property_ids()?;
-        self.base_url()?;
+        self.endpoints()?;
         if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
             return Err(BuildError::InvalidPageSize(self.page_size));
         }
@@ -203,6 +222,28 @@ impl Ga4Config {
             ids.push(id.to_string());
         }
         Ok(ids)
+    }
+
+    /// Where requests go: the API and the OAuth2 token endpoint. Refuses a
+    /// `base_url` other than the real API with no `token_url`.
+    pub fn endpoints(&self) -> Result<Endpoints, BuildError> {
+        let base_url = self.base_url()?;
+        let token_url =
+            self.auth
+                .token_url(self.token_url.as_deref(), &base_url, REAL_ENDPOINTS)?;
+        Ok(Endpoints {
+            base_url,
+            token_url,
+        })
+    }
+
+    /// `auth` with the token endpoint of [`Ga4Config::endpoints`] in it.
+    fn decided_auth(&self) -> Result<AuthConfig, BuildError> {
+        Ok(self.auth.with_token_url(
+            self.token_url.as_deref(),
+            &self.base_url()?,
+            REAL_ENDPOINTS,
+        )?)
     }
 
     fn base_url(&self) -> Result<String, BuildError> {
@@ -245,16 +286,17 @@ mod tests {
         assert_eq!(config.base_url, DEFAULT_BASE_URL);
         assert_eq!(config.page_size, 10_000);
         assert_eq!(config.lookback_days, 3);
-        let AuthConfig::OAuth2 {
-            token_url,
-            client_id,
-            ..
-        } = &config.auth
-        else {
+        let AuthConfig::OAuth2 { client_id, .. } = &config.auth else {
             panic!("the default auth is oauth2");
         };
-        assert_eq!(token_url, DEFAULT_TOKEN_URL);
         assert_eq!(client_id.env, "GA4_CLIENT_ID");
+        assert_eq!(
+            config.endpoints().unwrap(),
+            Endpoints {
+                base_url: DEFAULT_BASE_URL.into(),
+                token_url: Some(DEFAULT_TOKEN_URL.into()),
+            }
+        );
         assert_eq!(config.property_ids().unwrap(), vec!["123", "456"]);
         let c = config.build_with(&env).unwrap();
         assert_eq!(c.client().settings().max_concurrency, 10);
@@ -284,5 +326,70 @@ mod tests {
             e.to_string(),
             "environment variable GA4_CLIENT_ID is not set"
         );
+    }
+
+    #[test]
+    fn token_url_beside_base_url() {
+        let config: Ga4Config = toml::from_str(
+            "property_ids = [\"1\"]\nbase_url = \"http://127.0.0.1:9/\"\n\
+             token_url = \"http://127.0.0.1:9/token\"",
+        )
+        .unwrap();
+        assert_eq!(
+            config.endpoints().unwrap().to_string(),
+            "base_url http://127.0.0.1:9, token_url http://127.0.0.1:9/token"
+        );
+        config.build_with(&env).unwrap();
+        // The older auth.token_url form still works.
+        let config: Ga4Config = toml::from_str(
+            "property_ids = [\"1\"]\nbase_url = \"http://127.0.0.1:9\"\n[auth]\ntype = \"oauth2\"\n\
+             token_url = \"http://127.0.0.1:9/token\"\nclient_id = { env = \"A\" }\n\
+             client_secret = { env = \"B\" }\nrefresh_token = { env = \"C\" }",
+        )
+        .unwrap();
+        assert_eq!(
+            config.endpoints().unwrap().token_url.as_deref(),
+            Some("http://127.0.0.1:9/token")
+        );
+    }
+
+    #[test]
+    fn a_test_base_url_without_token_url_is_refused_before_any_secret() {
+        let mut c = Ga4Config::new(["1"]);
+        c.base_url = "http://127.0.0.1:9".into();
+        let e = c.validate().unwrap_err();
+        assert!(matches!(
+            e,
+            BuildError::TokenUrl(TokenUrlError::Missing { .. })
+        ));
+        // Refused before a secret is read: the message is about token_url
+        // even with no variable set, and holds no value.
+        let e = c.build_with(&|_| None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("token_url is not set, and base_url http://127.0.0.1:9"),
+            "{e}"
+        );
+        let e = c.build_with(&env).unwrap_err().to_string();
+        assert!(!e.contains("value-of"), "{e}");
+        assert!(matches!(
+            ConnectorError::from(c.validate().unwrap_err()),
+            ConnectorError::Config(_)
+        ));
+    }
+
+    #[test]
+    fn unused_token_url_is_refused() {
+        let mut c = Ga4Config::new(["1"]);
+        c.auth = AuthConfig::None;
+        c.token_url = Some("http://127.0.0.1:9/token".into());
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("remove token_url")
+        );
+        c.token_url = None;
+        c.base_url = "http://127.0.0.1:9".into();
+        assert_eq!(c.endpoints().unwrap().token_url, None);
     }
 }

@@ -35,7 +35,7 @@ mod report;
 
 pub use config::{
     BuildError, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_URL,
-    Ga4Config, MAX_PAGE_SIZE,
+    Ga4Config, MAX_PAGE_SIZE, REAL_ENDPOINTS,
 };
 pub use connector::Ga4Connector;
 pub use report::traffic_schema;

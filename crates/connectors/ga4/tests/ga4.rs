@@ -53,7 +53,7 @@ fn connector(server: &TestServer, properties: &[&str], page_size: u32) -> Ga4Con
     config.base_url = server.url("");
     config.page_size = page_size;
     config.auth = AuthConfig::OAuth2 {
-        token_url: server.url("/token"),
+        token_url: Some(server.url("/token")),
         client_id: SecretRef::env("GA4_CLIENT_ID"),
         client_secret: SecretRef::env("GA4_CLIENT_SECRET"),
         refresh_token: SecretRef::env("GA4_REFRESH_TOKEN"),

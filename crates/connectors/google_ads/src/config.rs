@@ -2,8 +2,8 @@
 //! from it.
 
 use kpi_connector::{
-    Auth, AuthConfig, ConnectorError, HttpClient, HttpConfig, HttpError, HttpSettings, Secret,
-    SecretError, SecretRef,
+    Auth, AuthConfig, ConnectorError, Endpoints, HttpClient, HttpConfig, HttpError, HttpSettings,
+    RealEndpoints, Secret, SecretError, SecretRef, TokenUrlError,
 };
 use serde::Deserialize;
 
@@ -18,6 +18,11 @@ pub const DEFAULT_API_VERSION: &str = "v26";
 pub const DEFAULT_BASE_URL: &str = "https://googleads.googleapis.com";
 /// Google's OAuth2 token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The real endpoints, for `token_url`'s default and safety rule.
+pub const REAL_ENDPOINTS: RealEndpoints = RealEndpoints {
+    base_url: DEFAULT_BASE_URL,
+    token_url: DEFAULT_TOKEN_URL,
+};
 /// Days re-read before the cursor on every sync: Google Ads keeps revising
 /// conversions for weeks (they are attributed to the day of the click).
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;
@@ -30,11 +35,13 @@ pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;
 /// customer_ids = ["123-456-7890", "2345678901"]
 /// login_customer_id = "1112223333"   # the manager account, if access goes through one
 /// lookback_days = 30
+/// # Only with base_url: both default to Google's own.
+/// # base_url = "http://127.0.0.1:8790"
+/// # token_url = "http://127.0.0.1:8790/token"
 /// # Secrets are read from these environment variables (the defaults shown):
 /// developer_token = { env = "GOOGLE_ADS_DEVELOPER_TOKEN" }
 /// [sources.google_ads.auth]
 /// type = "oauth2"
-/// token_url = "https://oauth2.googleapis.com/token"
 /// client_id = { env = "GOOGLE_ADS_CLIENT_ID" }
 /// client_secret = { env = "GOOGLE_ADS_CLIENT_SECRET" }
 /// refresh_token = { env = "GOOGLE_ADS_REFRESH_TOKEN" }
@@ -60,12 +67,19 @@ pub struct GoogleAdsConfig {
     /// it at `kpi sandbox serve` to try a config without a Google account.
     #[serde(default = "default_base_url")]
     pub base_url: String,
+    /// Where the OAuth2 refresh-token grant posts the client secret and
+    /// refresh token. Default `https://oauth2.googleapis.com/token`, but
+    /// only while `base_url` is the real API: a `base_url` pointed elsewhere
+    /// without a `token_url` is refused. `auth.token_url` is accepted too;
+    /// both set must agree.
+    #[serde(default)]
+    pub token_url: Option<String>,
     /// The environment variable holding the developer token (Google Ads API
     /// Center of the manager account). Default `GOOGLE_ADS_DEVELOPER_TOKEN`.
     #[serde(default = "default_developer_token")]
     pub developer_token: SecretRef,
     /// How requests authenticate. Default: the OAuth2 refresh-token grant at
-    /// `https://oauth2.googleapis.com/token` with the client id, client
+    /// `token_url` with the client id, client
     /// secret and refresh token read from `GOOGLE_ADS_CLIENT_ID`,
     /// `GOOGLE_ADS_CLIENT_SECRET` and `GOOGLE_ADS_REFRESH_TOKEN`.
     #[serde(default = "default_auth")]
@@ -96,7 +110,7 @@ fn default_developer_token() -> SecretRef {
 
 fn default_auth() -> AuthConfig {
     AuthConfig::OAuth2 {
-        token_url: DEFAULT_TOKEN_URL.to_string(),
+        token_url: None,
         client_id: SecretRef::env("GOOGLE_ADS_CLIENT_ID"),
         client_secret: SecretRef::env("GOOGLE_ADS_CLIENT_SECRET"),
         refresh_token: SecretRef::env("GOOGLE_ADS_REFRESH_TOKEN"),
@@ -132,6 +146,10 @@ pub enum BuildError {
     /// `base_url` is not an http(s) URL.
     #[error("base_url: `{0}` is not an http:// or https:// URL")]
     InvalidBaseUrl(String),
+    /// The token endpoint is missing (for a `base_url` not the real API),
+    /// conflicting or not a URL.
+    #[error(transparent)]
+    TokenUrl(#[from] TokenUrlError),
     /// A secret's environment variable is missing or empty.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -158,6 +176,7 @@ impl GoogleAdsConfig {
             login_customer_id: None,
             api_version: default_api_version(),
             base_url: default_base_url(),
+            token_url: None,
             developer_token: default_developer_token(),
             auth: default_auth(),
             lookback_days: default_lookback_days(),
@@ -169,7 +188,7 @@ impl GoogleAdsConfig {
     pub fn build(&self) -> Result<GoogleAdsConnector, BuildError> {
         self.validate()?;
         let developer_token = self.developer_token.resolve()?;
-        let auth = self.auth.resolve()?;
+        let auth = self.decided_auth()?.resolve()?;
         self.assemble(developer_token, auth)
     }
 
@@ -181,7 +200,7 @@ impl GoogleAdsConfig {
     ) -> Result<GoogleAdsConnector, BuildError> {
         self.validate()?;
         let developer_token = self.developer_token.resolve_with(lookup)?;
-        let auth = self.auth.resolve_with(lookup)?;
+        let auth = self.decided_auth()?.resolve_with(lookup)?;
         self.assemble(developer_token, auth)
     }
 
@@ -193,7 +212,7 @@ impl GoogleAdsConfig {
             normalize_customer_id(id, "login_customer_id")?;
         }
         self.api_version()?;
-        self.base_url()?;
+        self.endpoints()?;
         Ok(())
     }
 
@@ -220,6 +239,28 @@ impl GoogleAdsConfig {
             return Err(BuildError::InvalidApiVersion(self.api_version.clone()));
         }
         Ok(v.to_string())
+    }
+
+    /// Where requests go: the API and the OAuth2 token endpoint. Refuses a
+    /// `base_url` other than the real API with no `token_url`.
+    pub fn endpoints(&self) -> Result<Endpoints, BuildError> {
+        let base_url = self.base_url()?;
+        let token_url =
+            self.auth
+                .token_url(self.token_url.as_deref(), &base_url, REAL_ENDPOINTS)?;
+        Ok(Endpoints {
+            base_url,
+            token_url,
+        })
+    }
+
+    /// `auth` with the token endpoint of [`GoogleAdsConfig::endpoints`] in it.
+    fn decided_auth(&self) -> Result<AuthConfig, BuildError> {
+        Ok(self.auth.with_token_url(
+            self.token_url.as_deref(),
+            &self.base_url()?,
+            REAL_ENDPOINTS,
+        )?)
     }
 
     fn base_url(&self) -> Result<String, BuildError> {
@@ -293,16 +334,17 @@ login_customer_id = "111-222-3333"
         assert_eq!(config.base_url, DEFAULT_BASE_URL);
         assert_eq!(config.lookback_days, 30);
         assert_eq!(config.developer_token.env, "GOOGLE_ADS_DEVELOPER_TOKEN");
-        let AuthConfig::OAuth2 {
-            token_url,
-            refresh_token,
-            ..
-        } = &config.auth
-        else {
+        let AuthConfig::OAuth2 { refresh_token, .. } = &config.auth else {
             panic!("the default auth is oauth2");
         };
-        assert_eq!(token_url, DEFAULT_TOKEN_URL);
         assert_eq!(refresh_token.env, "GOOGLE_ADS_REFRESH_TOKEN");
+        assert_eq!(
+            config.endpoints().unwrap(),
+            Endpoints {
+                base_url: DEFAULT_BASE_URL.into(),
+                token_url: Some(DEFAULT_TOKEN_URL.into()),
+            }
+        );
         assert_eq!(config.customer_ids().unwrap(), vec!["1234567890"]);
         config.build_with(&env).unwrap();
     }
@@ -333,6 +375,40 @@ login_customer_id = "111-222-3333"
         assert!(err(c).starts_with("login_customer_id: `mcc`"));
         // Unknown keys are typos, not silently ignored settings.
         assert!(toml::from_str::<GoogleAdsConfig>("customer_ids = [\"1\"]\nlookback = 3").is_err());
+    }
+
+    #[test]
+    fn token_url_beside_base_url() {
+        let mut c = GoogleAdsConfig::new(["1234567890"]);
+        c.base_url = "http://127.0.0.1:9".into();
+        // Refused before any secret is looked up.
+        let e = c.build_with(&|_| None).unwrap_err();
+        assert!(matches!(
+            e,
+            BuildError::TokenUrl(TokenUrlError::Missing { .. })
+        ));
+        assert!(
+            e.to_string().contains("set token_url beside base_url"),
+            "{e}"
+        );
+        c.token_url = Some("http://127.0.0.1:9/token".into());
+        assert_eq!(
+            c.endpoints().unwrap().to_string(),
+            "base_url http://127.0.0.1:9, token_url http://127.0.0.1:9/token"
+        );
+        c.build_with(&env).unwrap();
+        // Both forms, disagreeing: refused.
+        c.auth = AuthConfig::OAuth2 {
+            token_url: Some("https://oauth2.googleapis.com/token".into()),
+            client_id: SecretRef::env("A"),
+            client_secret: SecretRef::env("B"),
+            refresh_token: SecretRef::env("C"),
+            scope: None,
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(BuildError::TokenUrl(TokenUrlError::Conflict { .. }))
+        ));
     }
 
     #[test]

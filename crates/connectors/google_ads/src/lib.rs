@@ -39,7 +39,7 @@ mod rows;
 
 pub use config::{
     BuildError, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_TOKEN_URL,
-    GoogleAdsConfig,
+    GoogleAdsConfig, REAL_ENDPOINTS,
 };
 pub use connector::GoogleAdsConnector;
 pub use rows::{campaign_stats_schema, campaigns_schema};

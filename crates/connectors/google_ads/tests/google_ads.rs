@@ -60,7 +60,7 @@ fn connector(server: &TestServer, customers: &[&str]) -> GoogleAdsConnector {
     config.base_url = server.url("");
     config.login_customer_id = Some("111-222-3333".into());
     config.auth = AuthConfig::OAuth2 {
-        token_url: server.url("/token"),
+        token_url: Some(server.url("/token")),
         client_id: SecretRef::env("GOOGLE_ADS_CLIENT_ID"),
         client_secret: SecretRef::env("GOOGLE_ADS_CLIENT_SECRET"),
         refresh_token: SecretRef::env("GOOGLE_ADS_REFRESH_TOKEN"),

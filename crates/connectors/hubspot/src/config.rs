@@ -1,7 +1,7 @@
 //! `[sources.<name>]` with `type = "hubspot"`: the user's settings, and the
 //! step that turns them into a running connector.
 
-use kpi_connector::{AuthConfig, HttpClient, HttpConfig, HttpSettings};
+use kpi_connector::{AuthConfig, Endpoints, HttpClient, HttpConfig, HttpSettings, RealEndpoints};
 use serde::Deserialize;
 
 use crate::connector::{HubSpotConnector, Settings};
@@ -9,6 +9,13 @@ use crate::error::HubSpotError;
 
 /// The real API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
+/// HubSpot's OAuth2 token endpoint, for a public app's refresh token.
+pub const DEFAULT_TOKEN_URL: &str = "https://api.hubapi.com/oauth/v1/token";
+/// The real endpoints, for `token_url`'s default and safety rule.
+pub const REAL_ENDPOINTS: RealEndpoints = RealEndpoints {
+    base_url: DEFAULT_BASE_URL,
+    token_url: DEFAULT_TOKEN_URL,
+};
 /// Objects per page; 100 is the most the CRM v3 list endpoints return.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// HubSpot has no standard churn date; this custom contact property fills
@@ -57,9 +64,9 @@ pub const DEAL_PROPERTIES: [&str; 9] = [
 /// # crm.objects.contacts.read and crm.objects.deals.read scopes:
 /// auth = { type = "bearer", token = { env = "HUBSPOT_TOKEN" } }
 /// # Or a public app's refresh token:
+/// # token_url = "https://api.hubapi.com/oauth/v1/token"   # the default, with the default base_url
 /// # [sources.hubspot.auth]
 /// # type = "oauth2"
-/// # token_url = "https://api.hubapi.com/oauth/v1/token"
 /// # client_id = { env = "HUBSPOT_CLIENT_ID" }
 /// # client_secret = { env = "HUBSPOT_CLIENT_SECRET" }
 /// # refresh_token = { env = "HUBSPOT_REFRESH_TOKEN" }
@@ -79,14 +86,22 @@ pub const DEAL_PROPERTIES: [&str; 9] = [
 pub struct HubSpotConfig {
     /// How requests authenticate: `type = "bearer"` with a private app token
     /// (the usual choice for one portal), or `type = "oauth2"` with a public
-    /// app's client id, secret and refresh token (token URL
-    /// `https://api.hubapi.com/oauth/v1/token`); the access token is cached
+    /// app's client id, secret and refresh token (posted to `token_url`);
+    /// the access token is cached
     /// and refreshed once on a 401. Secrets are environment variable names.
     pub auth: AuthConfig,
     /// Where the API lives. Default `https://api.hubapi.com`; point it at the
     /// sandbox (`http://127.0.0.1:PORT`) to try a configuration.
     #[serde(default = "default_base_url")]
     pub base_url: String,
+    /// With `auth` type `oauth2`: where the refresh-token grant posts the
+    /// client secret and refresh token. Default
+    /// `https://api.hubapi.com/oauth/v1/token`, but only while `base_url` is
+    /// the real API: a `base_url` pointed elsewhere without a `token_url` is
+    /// refused. `auth.token_url` is accepted too; both set must agree. Not
+    /// allowed with a bearer token, which has no token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
     /// The currency of deals whose `deal_currency_code` is empty, as HubSpot
     /// leaves it in single-currency portals. Default: the portal's company
     /// currency, read once per sync from `/account-info/v3/details` when a
@@ -188,6 +203,15 @@ impl HubSpotConfig {
         let settings = self.validate(source)?;
         let auth = self
             .auth
+            .with_token_url(
+                self.token_url.as_deref(),
+                &settings.base_url,
+                REAL_ENDPOINTS,
+            )
+            .map_err(|e| HubSpotError::Config {
+                source_name: source.to_string(),
+                message: e.to_string(),
+            })?
             .resolve_with(lookup)
             .map_err(|error| HubSpotError::Secret {
                 source_name: source.to_string(),
@@ -205,6 +229,28 @@ impl HubSpotConfig {
             client.settings().max_concurrency,
         );
         Ok(HubSpotConnector::new(settings, client, search_limit))
+    }
+
+    /// Where requests go: the API and, with OAuth2, the token endpoint.
+    /// Refuses a `base_url` other than the real API with OAuth2 and no
+    /// `token_url`.
+    pub fn endpoints(&self, source: &str) -> Result<Endpoints, HubSpotError> {
+        let settings = self.validate(source)?;
+        let token_url = self
+            .auth
+            .token_url(
+                self.token_url.as_deref(),
+                &settings.base_url,
+                REAL_ENDPOINTS,
+            )
+            .map_err(|e| HubSpotError::Config {
+                source_name: source.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Endpoints {
+            base_url: settings.base_url,
+            token_url,
+        })
     }
 
     fn validate(&self, source: &str) -> Result<Settings, HubSpotError> {
@@ -234,6 +280,9 @@ impl HubSpotConfig {
             ),
             AuthConfig::None => "HubSpot needs credentials: set [auth]".into(),
         };
+        self.auth
+            .token_url(self.token_url.as_deref(), base_url, REAL_ENDPOINTS)
+            .map_err(|e| invalid(e.to_string()))?;
         if !(self.search_requests_per_second.is_finite() && self.search_requests_per_second >= 0.0)
         {
             return Err(invalid(format!(
@@ -371,6 +420,49 @@ mod tests {
             .unwrap_err();
         assert!(api_key.to_string().contains("retired API keys"));
         assert!(toml::from_str::<HubSpotConfig>(&format!("{MINIMAL}portal_id = 1")).is_err());
+    }
+
+    const OAUTH: &str = "[auth]\ntype = \"oauth2\"\nclient_id = { env = \"HUBSPOT_CLIENT_ID\" }\n\
+                         client_secret = { env = \"HUBSPOT_CLIENT_SECRET\" }\n\
+                         refresh_token = { env = \"HUBSPOT_REFRESH_TOKEN\" }\n";
+
+    #[test]
+    fn token_url_defaults_for_the_real_api_and_is_required_elsewhere() {
+        let c = parse(OAUTH);
+        assert_eq!(
+            c.endpoints("crm").unwrap().token_url.as_deref(),
+            Some(DEFAULT_TOKEN_URL)
+        );
+        let local = parse(&format!("base_url = \"http://127.0.0.1:9\"\n{OAUTH}"));
+        let e = local.validate("crm").unwrap_err().to_string();
+        assert!(
+            e.starts_with("source crm: token_url is not set, and base_url http://127.0.0.1:9"),
+            "{e}"
+        );
+        // Refused before a secret is read.
+        let e = local.build_with("crm", &|_| None).unwrap_err().to_string();
+        assert!(e.contains("token_url is not set"), "{e}");
+        let local = parse(&format!(
+            "base_url = \"http://127.0.0.1:9\"\ntoken_url = \"http://127.0.0.1:9/oauth/v1/token\"\n{OAUTH}"
+        ));
+        assert_eq!(
+            local.endpoints("crm").unwrap().to_string(),
+            "base_url http://127.0.0.1:9, token_url http://127.0.0.1:9/oauth/v1/token"
+        );
+        local
+            .build_with("crm", &|n| Some(format!("value-of-{n}")))
+            .unwrap();
+        // A private app token has no token endpoint, whatever base_url says.
+        let bearer = parse(&format!("{MINIMAL}base_url = \"http://127.0.0.1:9\"\n"));
+        assert_eq!(bearer.endpoints("crm").unwrap().token_url, None);
+        let bearer = parse(&format!("{MINIMAL}token_url = \"http://127.0.0.1:9/t\"\n"));
+        assert!(
+            bearer
+                .validate("crm")
+                .unwrap_err()
+                .to_string()
+                .contains("remove token_url")
+        );
     }
 
     #[test]

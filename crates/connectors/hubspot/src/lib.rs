@@ -30,7 +30,7 @@ mod search;
 
 pub use config::{
     CONTACT_PROPERTIES, DEAL_PROPERTIES, DEFAULT_BASE_URL, DEFAULT_CHURN_DATE_PROPERTY,
-    DEFAULT_PAGE_SIZE, HubSpotConfig, ReadWith,
+    DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_URL, HubSpotConfig, REAL_ENDPOINTS, ReadWith,
 };
 pub use connector::HubSpotConnector;
 pub use contacts::{CONTACTS, contacts_schema};

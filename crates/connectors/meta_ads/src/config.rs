@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kpi_connector::{Auth, HttpClient, HttpConfig, HttpSettings, SecretRef};
+use kpi_connector::{Auth, Endpoints, HttpClient, HttpConfig, HttpSettings, SecretRef};
 use serde::Deserialize;
 
 use crate::connector::{MetaAdsConnector, Settings};
@@ -187,6 +187,16 @@ impl MetaAdsConfig {
                 }
             })?;
         Ok(MetaAdsConnector::new(settings, client))
+    }
+
+    /// Where requests go: the Graph API. A long-lived access token needs
+    /// no token endpoint.
+    pub fn endpoints(&self, source: &str) -> Result<Endpoints, MetaAdsError> {
+        self.validate(source)?;
+        Ok(Endpoints {
+            base_url: self.base_url.trim().trim_end_matches('/').to_string(),
+            token_url: None,
+        })
     }
 
     fn validate(&self, source: &str) -> Result<Settings, MetaAdsError> {

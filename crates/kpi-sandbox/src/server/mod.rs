@@ -454,8 +454,9 @@ impl SandboxHandle {
     }
 
     /// The `[sources.*]` sections of a `kpi.toml` that syncs from this
-    /// sandbox with the four real connectors: its accounts, `base_url` and
-    /// token URLs, and secrets named as [`Credentials::env`] names them.
+    /// sandbox with the four real connectors: its accounts, `base_url` and,
+    /// beside it, `token_url` for the OAuth2 sources, and secrets named as
+    /// [`Credentials::env`] names them.
     pub fn sources_toml(&self) -> String {
         sources_toml(&self.base_url(), &self.shared.accounts)
     }
@@ -587,7 +588,8 @@ fn sources_toml(base: &str, accounts: &Accounts) -> String {
 type = "google_ads"
 customer_ids = ["{customer}"]
 base_url = "{base}"
-auth = {{ type = "oauth2", token_url = "{base}/token", client_id = {{ env = "GOOGLE_ADS_CLIENT_ID" }}, client_secret = {{ env = "GOOGLE_ADS_CLIENT_SECRET" }}, refresh_token = {{ env = "GOOGLE_ADS_REFRESH_TOKEN" }} }}
+token_url = "{base}/token"
+auth = {{ type = "oauth2", client_id = {{ env = "GOOGLE_ADS_CLIENT_ID" }}, client_secret = {{ env = "GOOGLE_ADS_CLIENT_SECRET" }}, refresh_token = {{ env = "GOOGLE_ADS_REFRESH_TOKEN" }} }}
 
 [sources.meta_ads]
 type = "meta_ads"
@@ -599,12 +601,16 @@ access_token = {{ env = "META_ACCESS_TOKEN" }}
 type = "ga4"
 property_ids = ["properties/{property}"]
 base_url = "{base}"
-auth = {{ type = "oauth2", token_url = "{base}/token", client_id = {{ env = "GA4_CLIENT_ID" }}, client_secret = {{ env = "GA4_CLIENT_SECRET" }}, refresh_token = {{ env = "GA4_REFRESH_TOKEN" }} }}
+token_url = "{base}/token"
+auth = {{ type = "oauth2", client_id = {{ env = "GA4_CLIENT_ID" }}, client_secret = {{ env = "GA4_CLIENT_SECRET" }}, refresh_token = {{ env = "GA4_REFRESH_TOKEN" }} }}
 
 [sources.hubspot]
 type = "hubspot"
 base_url = "{base}"
 auth = {{ type = "bearer", token = {{ env = "HUBSPOT_TOKEN" }} }}
+# Or a public app's OAuth2 refresh token (HUBSPOT_CLIENT_ID, ...):
+# token_url = "{base}/oauth/v1/token"
+# auth = {{ type = "oauth2", client_id = {{ env = "HUBSPOT_CLIENT_ID" }}, client_secret = {{ env = "HUBSPOT_CLIENT_SECRET" }}, refresh_token = {{ env = "HUBSPOT_REFRESH_TOKEN" }} }}
 # The sandbox has no quota; against HubSpot, leave the defaults (10 requests
 # and 4 searches per second).
 http = {{ requests_per_second = 0 }}
