@@ -178,6 +178,11 @@ pub struct DeliveryConfig {
     /// Attempts for transient failures (connection refused, 4xx replies).
     #[serde(default = "default_attempts")]
     pub attempts: u32,
+    /// Seconds to wait for the server's reply to each SMTP command (default
+    /// 30). A reply to the end of the message that does not come in time
+    /// leaves the delivery unconfirmed: it is never retried blindly.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -195,8 +200,13 @@ impl Default for DeliveryConfig {
             username_env: default_user_env(),
             password_env: default_password_env(),
             attempts: default_attempts(),
+            timeout_secs: default_smtp_timeout(),
         }
     }
+}
+
+fn default_smtp_timeout() -> u64 {
+    30
 }
 
 fn default_transport() -> String {
@@ -390,6 +400,12 @@ impl Config {
             ));
         }
         for (name, r) in &config.reports {
+            if let Some(problem) = report_name_problem(name) {
+                return Err(invalid(format!(
+                    "reports.{}: {REPORT_NAME_RULE}; {problem}",
+                    shorten(name)
+                )));
+            }
             if !(3..=5).contains(&r.headline.len()) {
                 return Err(invalid(format!(
                     "reports.{name}.headline: name 3 to 5 KPIs, not {}",
@@ -403,13 +419,10 @@ impl Config {
             }
         }
         for (name, s) in &config.sources {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
+            if let Some(problem) = source_name_problem(name) {
                 return Err(invalid(format!(
-                    "sources.{name}: a source name may hold only a-z, 0-9 and _ (it becomes a table name)"
+                    "sources.{}: {SOURCE_NAME_RULE}; {problem}",
+                    shorten(name)
                 )));
             }
             if s.kind.is_empty() {
@@ -445,6 +458,73 @@ impl Config {
             .with_timezone(&self.timezone())
             .date_naive()
     }
+}
+
+/// The longest name a source or report may have, in characters. A source's
+/// name becomes a folder of the lake and an SQL schema, a report's a folder
+/// of templates: 63 is PostgreSQL's identifier limit, and far below any file
+/// system's.
+pub const MAX_NAME_CHARS: usize = 63;
+
+/// The rule for `[sources.<name>]`, as errors state it.
+const SOURCE_NAME_RULE: &str = "a source name must start with a lowercase letter and hold only \
+     a-z, 0-9 and _, at most 63 characters (it becomes the lake folder raw/<name>/ and the SQL \
+     schema of its tables)";
+
+/// The rule for `[reports.<name>]`, as errors state it.
+const REPORT_NAME_RULE: &str = "a report name must start with a letter and hold only letters, \
+     digits, - and _, at most 63 characters (it names the report's templates folder)";
+
+/// What is wrong with `name` as a source name, if anything: see
+/// [`SOURCE_NAME_RULE`].
+fn source_name_problem(name: &str) -> Option<String> {
+    name_problem(
+        name,
+        |c| c.is_ascii_lowercase(),
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_',
+    )
+}
+
+/// What is wrong with `name` as a report name, if anything: see
+/// [`REPORT_NAME_RULE`].
+fn report_name_problem(name: &str) -> Option<String> {
+    name_problem(
+        name,
+        |c| c.is_ascii_alphabetic(),
+        |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
+    )
+}
+
+fn name_problem(
+    name: &str,
+    first_ok: impl Fn(char) -> bool,
+    ok: impl Fn(char) -> bool,
+) -> Option<String> {
+    let len = name.chars().count();
+    let Some(first) = name.chars().next() else {
+        return Some("this one is empty".into());
+    };
+    if len > MAX_NAME_CHARS {
+        return Some(format!("this one has {len} characters"));
+    }
+    if !first_ok(first) {
+        return Some(format!("this one starts with {first:?}"));
+    }
+    name.chars()
+        .find(|c| !ok(*c))
+        .map(|c| format!("this one holds {c:?}"))
+}
+
+/// `name` as an error message shows it: whole, or its start and its length
+/// when it is too long to read.
+fn shorten(name: &str) -> String {
+    const SHOWN: usize = 24;
+    let len = name.chars().count();
+    if len <= MAX_NAME_CHARS {
+        return name.to_string();
+    }
+    let start: String = name.chars().take(SHOWN).collect();
+    format!("{start}... ({len} characters)")
 }
 
 /// Why a config could not be used. Every variant names the file.
@@ -512,5 +592,62 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("unknown field `target`"), "{err}");
+    }
+
+    #[test]
+    fn source_and_report_names_follow_the_rule_and_errors_name_the_setting() {
+        let parse = |section: &str| {
+            Config::parse(
+                &format!("[reporting]\ncurrency = \"EUR\"\n{section}\n"),
+                Path::new("kpi.toml"),
+            )
+        };
+        let long = "a".repeat(300);
+        let err = parse(&format!("[sources.{long}]\ntype = \"ga4\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("kpi.toml: sources.aaaaaaaaaaaaaaaaaaaaaaaa... (300 characters): ")
+                && err.contains("at most 63 characters")
+                && err.contains("this one has 300 characters"),
+            "{err}"
+        );
+        assert!(!err.contains(&long), "the name is shortened: {err}");
+        for (name, why) in [
+            ("1ads", "starts with '1'"),
+            ("_ads", "starts with '_'"),
+            ("google-ads", "holds '-'"),
+            ("Ads", "starts with 'A'"),
+            ("\"\"", "is empty"),
+        ] {
+            let err = parse(&format!("[sources.{name}]\ntype = \"ga4\""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("a source name must start with a lowercase letter")
+                    && err.contains(why),
+                "{name}: {err}"
+            );
+        }
+        let ok = "a".repeat(63);
+        parse(&format!(
+            "[sources.{ok}]\ntype = \"ga4\"\n[sources.ga4_2]\ntype = \"ga4\""
+        ))
+        .unwrap();
+
+        let err = parse(&format!("[reports.{long}]")).unwrap_err().to_string();
+        assert!(
+            err.contains("reports.aaaaaaaaaaaaaaaaaaaaaaaa... (300 characters): a report name")
+                && err.contains("this one has 300 characters"),
+            "{err}"
+        );
+        let err = parse("[reports.\"weekly digest\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("reports.weekly digest: ") && err.contains("holds ' '"),
+            "{err}"
+        );
+        parse("[reports.weekly-digest_2]").unwrap();
     }
 }

@@ -164,9 +164,11 @@ impl Engine {
         let session = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
-        // enable_url_table: analysts can also query a Parquet file by its path
-        // (`SELECT * FROM 'lake/canonical/ad_performance/part-0.parquet'`).
-        let ctx = SessionContext::new_with_config(session).enable_url_table();
+        // Analysts can also query a Parquet file by its path
+        // (`SELECT * FROM 'lake/canonical/ad_performance/part-0.parquet'`);
+        // the files are checked as the lake's own tables' are.
+        let ctx =
+            kpi_lake::enable_checked_url_tables(SessionContext::new_with_config(session), &lake);
         for f in udf::all() {
             ctx.register_udf(f);
         }
@@ -870,10 +872,13 @@ impl Engine {
         origin: &str,
         line: usize,
     ) -> Result<Vec<RecordBatch>, EngineError> {
-        self.collect(sql).await.map_err(|e| EngineError::Query {
-            origin: origin.to_string(),
-            line,
-            message: self.explain(e),
+        self.collect(sql).await.map_err(|e| match unreadable(&e) {
+            Some(files) => files.into(),
+            None => EngineError::Query {
+                origin: origin.to_string(),
+                line,
+                message: self.explain(e),
+            },
         })
     }
 
@@ -896,14 +901,19 @@ impl Engine {
     /// so that DuckDB, Polars or Spark read the same cleaned, converted and
     /// classified data as `kpi sql`. Each view streams into one file (row groups
     /// carry min/max statistics on `date`, so readers still skip what they do
-    /// not need) that replaces the previous one atomically. Returns
-    /// `(view, rows)`.
+    /// not need) that replaces the previous one atomically. No file is
+    /// replaced unless every view was computed, so a failure (an unreadable
+    /// lake file, say) leaves the previous set whole. Returns `(view, rows)`.
     pub async fn materialize_canonical(&self) -> Result<Vec<(String, u64)>, EngineError> {
         use futures::StreamExt;
-        let mut written = Vec::new();
+        let mut staged = Vec::new();
         for view in CANONICAL_VIEWS {
-            let err = |e: datafusion::error::DataFusionError| {
-                EngineError::DataFusion(format!("writing canonical/{view}: {}", self.explain(e)))
+            let err = |e: datafusion::error::DataFusionError| match unreadable(&e) {
+                Some(files) => files.into(),
+                None => EngineError::DataFusion(format!(
+                    "writing canonical/{view}: {}",
+                    self.explain(e)
+                )),
             };
             let df = self.ctx.table(*view).await.map_err(err)?;
             let schema = Arc::new(df.schema().as_arrow().clone());
@@ -914,18 +924,44 @@ impl Engine {
             while let Some(batch) = stream.next().await {
                 writer.write(&batch.map_err(err)?)?;
             }
-            let stats = writer.commit()?;
-            written.push((view.to_string(), stats.rows));
+            staged.push((view.to_string(), writer.finish()?));
+        }
+        let mut written = Vec::new();
+        for (view, file) in staged {
+            let stats = file.commit()?;
+            written.push((view, stats.rows));
         }
         Ok(written)
     }
 
     /// Runs one ad-hoc SQL statement.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        self.collect(sql)
-            .await
-            .map_err(|e| EngineError::DataFusion(self.explain(e)))
+        self.collect(sql).await.map_err(|e| match unreadable(&e) {
+            Some(files) => files.into(),
+            None => EngineError::DataFusion(self.explain(e)),
+        })
     }
+}
+
+impl From<kpi_lake::UnreadableFiles> for EngineError {
+    fn from(files: kpi_lake::UnreadableFiles) -> Self {
+        EngineError::Lake(files.into())
+    }
+}
+
+/// The lake's error when a query stopped before reading data files that
+/// cannot be read (see [`kpi_lake::UnreadableFiles`]): it is reported as
+/// it is, naming the files and the fix, not as a failure of whichever SQL
+/// file happened to read them.
+fn unreadable(e: &datafusion::error::DataFusionError) -> Option<kpi_lake::UnreadableFiles> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(files) = err.downcast_ref::<kpi_lake::UnreadableFiles>() {
+            return Some(files.clone());
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// The `{{in_periods: col}}` macro: a predicate on a partition column that

@@ -3,11 +3,17 @@
 //! It owns the layout (`raw/<source>/<stream>/date=YYYY-MM-DD/part-0.parquet`,
 //! Hive style so DuckDB, Polars and Spark read it as is), atomic writes (a file
 //! is written under `_tmp/` and renamed into place, so a reader never sees half
-//! a partition and a re-synced day replaces the old one whole), cursor state
+//! a partition and a re-synced day replaces the old one whole), a source's
+//! files and cursors replaced all together or not at all (`commit.rs`: an
+//! error or a kill half way is undone), cursor state
 //! per source (`_state/<source>.json`), and registering streams as DataFusion
 //! tables with the `date` partition column so that a one-month query over two
-//! years of data only opens one month of files.
+//! years of data only opens one month of files, and checking that the files a
+//! query reads are whole Parquet files (an empty one is an error, not a day
+//! without rows).
 
+mod check;
+mod commit;
 mod lock;
 mod register;
 pub mod spec;
@@ -16,8 +22,9 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use check::{BadFile, FileRole, UnreadableFiles, check_parquet};
 pub use lock::WriteLock;
-pub use register::{RegisteredStream, register_stream, table_schema};
+pub use register::{RegisteredStream, enable_checked_url_tables, register_stream, table_schema};
 pub use spec::{Layout, StreamSpec};
 pub use state::{SourceState, StreamCursor};
 pub use write::{Durability, PART_FILE, SnapshotWriter, StagedFile, WriteStats};
@@ -84,34 +91,59 @@ impl Lake {
 
     /// What is in the lake for one stream: days present and files.
     pub fn stream_contents(&self, source: &str, stream: &str) -> Result<StreamContents, LakeError> {
+        Ok(self.scan_stream(source, stream)?.0)
+    }
+
+    /// What one stream holds, and the data files its table reads: the
+    /// `.parquet` files of each `date=` partition, or at the top of a
+    /// snapshot stream's directory.
+    pub(crate) fn scan_stream(
+        &self,
+        source: &str,
+        stream: &str,
+    ) -> Result<(StreamContents, Vec<check::DataFile>), LakeError> {
         let dir = self.stream_dir(source, stream);
         let mut contents = StreamContents::default();
+        let mut files = Vec::new();
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(contents),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((contents, files)),
             Err(e) => return Err(io(&dir, e)),
         };
+        let is_parquet = |name: &std::ffi::OsStr| name.to_string_lossy().ends_with(".parquet");
         for entry in entries {
             let entry = entry.map_err(|e| io(&dir, e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if let Some(d) = name.strip_prefix("date=") {
                 if let Ok(date) = d.parse::<chrono::NaiveDate>() {
-                    let has_file = std::fs::read_dir(entry.path())
+                    let before = files.len();
+                    for f in std::fs::read_dir(entry.path())
                         .map_err(|e| io(&entry.path(), e))?
                         .filter_map(Result::ok)
-                        .any(|f| f.file_name().to_string_lossy().ends_with(".parquet"));
-                    if has_file {
+                        .filter(|f| is_parquet(&f.file_name()))
+                    {
+                        files.push(check::DataFile {
+                            path: f.path(),
+                            date: Some(date),
+                        });
+                    }
+                    if files.len() > before {
                         contents.days += 1;
                         contents.first_day = Some(contents.first_day.map_or(date, |f| f.min(date)));
                         contents.last_day = Some(contents.last_day.map_or(date, |l| l.max(date)));
                     }
                 }
-            } else if name.ends_with(".parquet") {
+            } else if is_parquet(&entry.file_name()) {
                 contents.snapshot = true;
+                files.push(check::DataFile {
+                    path: entry.path(),
+                    date: None,
+                });
             }
         }
-        Ok(contents)
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((contents, files))
     }
 }
 
@@ -191,6 +223,51 @@ pub enum LakeError {
         /// The writer's reason.
         message: String,
     },
+    /// A source's commit failed at `path`; every file it had replaced was
+    /// put back, so the lake and the cursors of the source are as they were.
+    #[error("{source_name}: replacing {}: {message}; no file of {source_name} was replaced (any already renamed were put back)", path.display())]
+    Commit {
+        /// The source.
+        source_name: String,
+        /// The file or directory that failed.
+        path: PathBuf,
+        /// The operating system's reason.
+        message: String,
+    },
+    /// A source's commit failed, and so did putting the old files back:
+    /// the source is part new, part old until the next sync undoes it.
+    #[error(
+        "{source_name}: replacing {}: {message}; putting the old files back then failed at {undo}. \
+         They are kept in {}; the next `kpi sync` puts them back before it writes anything",
+        path.display(), kept.display()
+    )]
+    RollbackFailed {
+        /// The source.
+        source_name: String,
+        /// The file or directory that failed first.
+        path: PathBuf,
+        /// The operating system's reason.
+        message: String,
+        /// Where putting back failed, and why (`path: reason`).
+        undo: String,
+        /// The commit's directory (journal and old files).
+        kept: PathBuf,
+    },
+    /// A commit a killed sync left half done could not be undone.
+    #[error(
+        "a sync was stopped while it replaced files, and undoing that failed at {}: {message}. \
+         Nothing is synced until it is undone: fix the cause and run `kpi sync` again (the \
+         journal and the old files are in {})",
+        path.display(), dir.display()
+    )]
+    Recovery {
+        /// The commit's directory.
+        dir: PathBuf,
+        /// The file that failed.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// Another process holds the lake's write lock.
     #[error("another sync is writing this lake ({holder}, lock {}); wait for it to finish", path.display())]
     Busy {
@@ -207,6 +284,10 @@ pub enum LakeError {
         /// What is wrong.
         message: String,
     },
+    /// Data files a query needed cannot be read (empty, cut short, not
+    /// Parquet).
+    #[error(transparent)]
+    Unreadable(#[from] UnreadableFiles),
     /// DataFusion refused a table.
     #[error("registering {table}: {message}")]
     Register {

@@ -54,22 +54,30 @@ impl Lake {
     }
 
     /// Deletes temporary files under `_tmp/` left by writers that no longer
-    /// run (a killed sync); files of live processes are left alone. Returns
-    /// how many were removed.
+    /// run (a killed sync); files of live processes are left alone, and so
+    /// are the directories of commits, which hold the only copy of what a
+    /// half-done commit replaced: [`Lake::recover_commits`] is for those.
+    /// Returns how many were removed.
     pub fn remove_orphaned_tmp(&self) -> usize {
+        self.remove_tmp_files(|pid| pid != std::process::id() && !process_alive(pid))
+    }
+
+    /// Deletes the files (never directories) under `_tmp/` named after a
+    /// process for which `dead(pid)` holds.
+    pub(crate) fn remove_tmp_files(&self, dead: impl Fn(u32) -> bool) -> usize {
         let Ok(entries) = std::fs::read_dir(self.tmp_dir()) else {
             return 0;
         };
         let mut removed = 0;
         for e in entries.filter_map(Result::ok) {
+            if !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
             let name = e.file_name().to_string_lossy().to_string();
             let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };
-            if pid != std::process::id()
-                && !process_alive(pid)
-                && std::fs::remove_file(e.path()).is_ok()
-            {
+            if dead(pid) && std::fs::remove_file(e.path()).is_ok() {
                 removed += 1;
             }
         }

@@ -46,6 +46,17 @@ impl Lake {
         }
     }
 
+    /// The state of `source` as a staged file, for [`Lake::commit_source`]
+    /// to put in place after the data it covers.
+    pub(crate) fn stage_state(
+        &self,
+        source: &str,
+        state: &SourceState,
+    ) -> Result<crate::StagedFile, LakeError> {
+        let text = serde_json::to_string_pretty(state).expect("state serialises");
+        crate::StagedFile::from_bytes(self, "json", self.state_path(source), text.as_bytes())
+    }
+
     /// Replaces the state of `source` atomically.
     pub fn write_state(&self, source: &str, state: &SourceState) -> Result<(), LakeError> {
         let path = self.state_path(source);

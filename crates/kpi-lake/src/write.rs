@@ -37,6 +37,11 @@ pub struct WriteStats {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A number no other temporary name of this process has used.
+pub(crate) fn next_id() -> u64 {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The file name every partition's data is written under.
 pub const PART_FILE: &str = "part-0.parquet";
 
@@ -52,11 +57,13 @@ fn props() -> WriterProperties {
 }
 
 impl Lake {
-    fn tmp_file(&self) -> Result<PathBuf, LakeError> {
+    /// A fresh name under `_tmp/`, `<pid>-<n>.<ext>.tmp`: the pid lets the
+    /// next sync tell a killed writer's files from a live one's.
+    pub(crate) fn tmp_file(&self, ext: &str) -> Result<PathBuf, LakeError> {
         let dir = self.tmp_dir();
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        Ok(dir.join(format!("{}-{n}.parquet.tmp", std::process::id())))
+        let n = next_id();
+        Ok(dir.join(format!("{}-{n}.{ext}.tmp", std::process::id())))
     }
 
     /// Replaces the daily partition `date` of `source/stream` with `batches`.
@@ -69,7 +76,7 @@ impl Lake {
         batches: &[RecordBatch],
     ) -> Result<WriteStats, LakeError> {
         let dir = self.partition_dir(source, stream, date);
-        let mut w = SnapshotWriter::start(self, dir.join(PART_FILE), schema)?;
+        let mut w = SnapshotWriter::start(self, dir.join(PART_FILE), schema, true)?;
         for b in batches {
             w.write(b)?;
         }
@@ -88,7 +95,9 @@ impl Lake {
     /// Starts replacing the daily partition `date` of `source/stream` with
     /// batches written one by one; nothing changes in the lake until
     /// [`SnapshotWriter::commit`] (which leaves other files the partition may
-    /// hold: remove them after, as [`Lake::write_daily`] does).
+    /// hold: remove them after, as [`Lake::write_daily`] does) or until the
+    /// [`StagedFile`] it finishes as is committed by [`Lake::commit_source`]
+    /// (which replaces the partition whole).
     pub fn daily_writer(
         &self,
         source: &str,
@@ -100,6 +109,7 @@ impl Lake {
             self,
             self.partition_dir(source, stream, date).join(PART_FILE),
             schema,
+            true,
         )
     }
 
@@ -115,6 +125,7 @@ impl Lake {
             self,
             self.stream_dir(source, stream).join(PART_FILE),
             schema,
+            false,
         )
     }
 
@@ -125,7 +136,12 @@ impl Lake {
         relative_dir: &str,
         schema: SchemaRef,
     ) -> Result<SnapshotWriter, LakeError> {
-        SnapshotWriter::start(self, self.root().join(relative_dir).join(PART_FILE), schema)
+        SnapshotWriter::start(
+            self,
+            self.root().join(relative_dir).join(PART_FILE),
+            schema,
+            false,
+        )
     }
 }
 
@@ -136,11 +152,17 @@ pub struct SnapshotWriter {
     writer: Option<ArrowWriter<File>>,
     rows: u64,
     durability: Durability,
+    whole_dir: bool,
 }
 
 impl SnapshotWriter {
-    fn start(lake: &Lake, target: PathBuf, schema: SchemaRef) -> Result<Self, LakeError> {
-        let tmp = lake.tmp_file()?;
+    fn start(
+        lake: &Lake,
+        target: PathBuf,
+        schema: SchemaRef,
+        whole_dir: bool,
+    ) -> Result<Self, LakeError> {
+        let tmp = lake.tmp_file("parquet")?;
         let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
         let writer =
             ArrowWriter::try_new(file, schema, Some(props())).map_err(|e| LakeError::Parquet {
@@ -153,6 +175,7 @@ impl SnapshotWriter {
             writer: Some(writer),
             rows: 0,
             durability: lake.durability,
+            whole_dir,
         })
     }
 
@@ -209,6 +232,7 @@ impl SnapshotWriter {
             rows: self.rows,
             bytes: 0,
             durability: self.durability,
+            whole_dir: self.whole_dir,
             committed: false,
         };
         if self.durability == Durability::Fsync {
@@ -233,12 +257,15 @@ impl Drop for SnapshotWriter {
 /// and the lake keeps what it had.
 #[derive(Debug)]
 pub struct StagedFile {
-    tmp: PathBuf,
-    target: PathBuf,
+    pub(crate) tmp: PathBuf,
+    pub(crate) target: PathBuf,
     rows: u64,
     bytes: u64,
     durability: Durability,
-    committed: bool,
+    /// The target's directory is a daily partition, which the file replaces
+    /// whole: [`Lake::commit_source`] removes the other files it holds.
+    pub(crate) whole_dir: bool,
+    pub(crate) committed: bool,
 }
 
 impl StagedFile {
@@ -255,7 +282,9 @@ impl StagedFile {
         }
     }
 
-    /// Renames the file over its target.
+    /// Renames the file over its target, alone: other files of its partition
+    /// stay. A sync commits all files of a source together instead, with
+    /// [`Lake::commit_source`].
     pub fn commit(mut self) -> Result<WriteStats, LakeError> {
         if let Some(parent) = self.target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
@@ -277,11 +306,50 @@ impl Drop for StagedFile {
     }
 }
 
-fn sync_dir(dir: Option<&Path>) {
+impl StagedFile {
+    /// A staged file of `bytes` (such as a cursor state) for `target`.
+    pub(crate) fn from_bytes(
+        lake: &Lake,
+        ext: &str,
+        target: PathBuf,
+        bytes: &[u8],
+    ) -> Result<StagedFile, LakeError> {
+        let tmp = lake.tmp_file(ext)?;
+        let staged = StagedFile {
+            tmp,
+            target,
+            rows: 0,
+            bytes: bytes.len() as u64,
+            durability: lake.durability,
+            whole_dir: false,
+            committed: false,
+        };
+        // Dropped on error, so the partial file is deleted.
+        write_file(&staged.tmp, bytes, lake.durability)?;
+        Ok(staged)
+    }
+}
+
+/// Writes `bytes` to `path`, fsynced when `durability` asks for it.
+pub(crate) fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<(), LakeError> {
+    use std::io::Write;
+    let mut f = File::create(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).map_err(|e| io(path, e))?;
+    if durability == Durability::Fsync {
+        f.sync_all().map_err(|e| io(path, e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn sync_dir(dir: Option<&Path>) {
     // Makes the rename itself durable; best effort, not every platform allows it.
-    if let Some(d) = dir {
-        if let Ok(f) = File::open(d) {
-            let _ = f.sync_all();
-        }
+    if let Some(d) = dir
+        && let Ok(f) = File::open(d)
+    {
+        let _ = f.sync_all();
     }
 }

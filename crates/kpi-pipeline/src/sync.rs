@@ -9,10 +9,11 @@
 //! them when it ends, so a sync holds a few pages per piece in flight, never
 //! a stream. Nothing replaces a file in the lake until every stream of the
 //! source has been read; only then are the day files renamed into place
-//! and, after them, the cursors saved. A failed or killed sync leaves the
-//! lake and the state as they were (a kill during the renames leaves some
-//! days already replaced with complete new data and the old cursor, so the
-//! next sync reads them again). One sync writes a lake at a time.
+//! and, after them, the cursors saved, in one commit of the source that is
+//! all or nothing ([`Lake::commit_source`]): a rename that fails half way
+//! is undone, and so is one a kill interrupts, by the next sync. A failed or
+//! killed sync leaves the lake and the state as they were. One sync writes
+//! a lake at a time.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -23,10 +24,10 @@ use arrow::datatypes::{DataType, Date32Type, Schema, SchemaRef};
 use chrono::NaiveDate;
 use futures::StreamExt;
 use kpi_connector::{
-    BatchSink, Connector, ConnectorError, Context, StreamDef, SyncWindow, WriteMode,
+    BatchSink, Connector, ConnectorError, Context, Endpoints, StreamDef, SyncWindow, WriteMode,
 };
 use kpi_core::{Config, SourceConfig};
-use kpi_lake::{Lake, Layout, SnapshotWriter, StagedFile, StreamCursor};
+use kpi_lake::{Lake, LakeError, Layout, SnapshotWriter, StagedFile, StreamCursor};
 
 use crate::PipelineError;
 
@@ -95,13 +96,19 @@ pub struct StreamReport {
     pub seconds: f64,
 }
 
-/// A source whose sync failed; its lake and cursors are as they were.
+/// A source whose sync failed; its lake and cursors are as they were
+/// unless `lake_unchanged` says otherwise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceFailure {
     /// Source name.
     pub source: String,
-    /// Why, naming the stream and with the API's own words.
+    /// Why, naming the stream and with the API's own words, or the path
+    /// whose replacement failed.
     pub error: String,
+    /// False only when a commit failed and putting the old files back
+    /// failed too: the source is part new until the next sync undoes it
+    /// (`error` says where the old files are kept).
+    pub lake_unchanged: bool,
 }
 
 /// What a sync did: the streams of the sources that were committed, and the
@@ -125,51 +132,82 @@ pub fn build_connector(
     source: &SourceConfig,
     secrets: Option<&SecretLookup>,
 ) -> Result<Option<Box<dyn Connector>>, PipelineError> {
-    if !CONNECTOR_TYPES.contains(&source.kind.as_str()) {
+    let Some(parsed) = ParsedSource::parse(name, source)? else {
         return Ok(None);
-    }
-    let mut settings = source.settings.clone();
-    for k in RUNNER_KEYS {
-        settings.remove(k);
-    }
-    let value = toml::Value::Table(settings);
-    let bad = |e: String| PipelineError::Sync(format!("sources.{name}: {e}"));
-    fn parse<T: serde::de::DeserializeOwned>(v: toml::Value) -> Result<T, String> {
-        v.try_into::<T>()
-            .map_err(|e| e.to_string().trim().to_string())
-    }
+    };
     let env = |k: &str| std::env::var(k).ok();
     let lookup: &dyn Fn(&str) -> Option<String> = match secrets {
         Some(s) => &*s.0,
         None => &env,
     };
-    Ok(Some(match source.kind.as_str() {
-        "google_ads" => Box::new(
-            parse::<kpi_connector_google_ads::GoogleAdsConfig>(value)
-                .map_err(bad)?
-                .build_with(lookup)
-                .map_err(|e| bad(e.to_string()))?,
-        ),
-        "ga4" => Box::new(
-            parse::<kpi_connector_ga4::Ga4Config>(value)
-                .map_err(bad)?
-                .build_with(lookup)
-                .map_err(|e| bad(e.to_string()))?,
-        ),
-        "meta_ads" => Box::new(
-            parse::<kpi_connector_meta_ads::MetaAdsConfig>(value)
-                .map_err(bad)?
-                .build_with(name, lookup)
-                .map_err(|e| bad(e.to_string()))?,
-        ),
-        "hubspot" => Box::new(
-            parse::<kpi_connector_hubspot::HubSpotConfig>(value)
-                .map_err(bad)?
-                .build_with(name, lookup)
-                .map_err(|e| bad(e.to_string()))?,
-        ),
-        _ => unreachable!("checked against CONNECTOR_TYPES"),
+    let bad = |e: String| PipelineError::Sync(format!("sources.{name}: {e}"));
+    Ok(Some(match parsed {
+        ParsedSource::GoogleAds(c) => {
+            Box::new(c.build_with(lookup).map_err(|e| bad(e.to_string()))?)
+        }
+        ParsedSource::Ga4(c) => Box::new(c.build_with(lookup).map_err(|e| bad(e.to_string()))?),
+        ParsedSource::MetaAds(c) => {
+            Box::new(c.build_with(name, lookup).map_err(|e| bad(e.to_string()))?)
+        }
+        ParsedSource::HubSpot(c) => {
+            Box::new(c.build_with(name, lookup).map_err(|e| bad(e.to_string()))?)
+        }
     }))
+}
+
+/// Where source `name` sends requests: its API's base URL and OAuth2
+/// token endpoint, as its connector will use them (no secret is read).
+/// `None` for a type with no connector. A `base_url` that is not the
+/// real API with OAuth2 and no `token_url` is refused here, as in
+/// [`build_connector`].
+pub fn source_endpoints(
+    name: &str,
+    source: &SourceConfig,
+) -> Result<Option<Endpoints>, PipelineError> {
+    let Some(parsed) = ParsedSource::parse(name, source)? else {
+        return Ok(None);
+    };
+    let bad = |e: String| PipelineError::Sync(format!("sources.{name}: {e}"));
+    Ok(Some(match parsed {
+        ParsedSource::GoogleAds(c) => c.endpoints().map_err(|e| bad(e.to_string()))?,
+        ParsedSource::Ga4(c) => c.endpoints().map_err(|e| bad(e.to_string()))?,
+        ParsedSource::MetaAds(c) => c.endpoints(name).map_err(|e| bad(e.to_string()))?,
+        ParsedSource::HubSpot(c) => c.endpoints(name).map_err(|e| bad(e.to_string()))?,
+    }))
+}
+
+/// A source's settings parsed by its connector's config type.
+enum ParsedSource {
+    GoogleAds(kpi_connector_google_ads::GoogleAdsConfig),
+    Ga4(kpi_connector_ga4::Ga4Config),
+    MetaAds(kpi_connector_meta_ads::MetaAdsConfig),
+    HubSpot(kpi_connector_hubspot::HubSpotConfig),
+}
+
+impl ParsedSource {
+    /// `None` for a type with no connector.
+    fn parse(name: &str, source: &SourceConfig) -> Result<Option<Self>, PipelineError> {
+        if !CONNECTOR_TYPES.contains(&source.kind.as_str()) {
+            return Ok(None);
+        }
+        let mut settings = source.settings.clone();
+        for k in RUNNER_KEYS {
+            settings.remove(k);
+        }
+        let value = toml::Value::Table(settings);
+        let bad = |e: String| PipelineError::Sync(format!("sources.{name}: {e}"));
+        fn parse<T: serde::de::DeserializeOwned>(v: toml::Value) -> Result<T, String> {
+            v.try_into::<T>()
+                .map_err(|e| e.to_string().trim().to_string())
+        }
+        Ok(Some(match source.kind.as_str() {
+            "google_ads" => ParsedSource::GoogleAds(parse(value).map_err(bad)?),
+            "ga4" => ParsedSource::Ga4(parse(value).map_err(bad)?),
+            "meta_ads" => ParsedSource::MetaAds(parse(value).map_err(bad)?),
+            "hubspot" => ParsedSource::HubSpot(parse(value).map_err(bad)?),
+            _ => unreachable!("checked against CONNECTOR_TYPES"),
+        }))
+    }
 }
 
 /// The first day a first sync reads.
@@ -245,7 +283,10 @@ pub async fn sync(
     if let Some(d) = opts.durability {
         lake = lake.with_durability(d);
     }
-    let _lock = lake.lock_writes()?;
+    let lock = lake.lock_writes()?;
+    // A commit a killed sync left half done is undone first, from its
+    // journal: nothing is written over a half-replaced source.
+    lake.recover_commits(&lock)?;
     // A killed sync's staged files: its lock is gone, so it is not coming back.
     lake.remove_orphaned_tmp();
     let sources = selected(config, opts.source.as_deref())?;
@@ -290,6 +331,7 @@ pub async fn sync(
             Ok(reports) => outcome.reports.extend(reports),
             Err(e) => outcome.failures.push(SourceFailure {
                 source,
+                lake_unchanged: !matches!(e, PipelineError::Lake(LakeError::RollbackFailed { .. })),
                 error: e.to_string(),
             }),
         }
@@ -465,10 +507,9 @@ async fn sync_source(
         }
     }
     drop(results);
-    // Every stream read: replace the days, then move the cursors.
-    for s in staged {
-        s.commit()?;
-    }
+    // Every stream read: replace the days, then move the cursors, in one
+    // commit that puts every file back if any step fails.
+    let files: Vec<StagedFile> = staged.into_iter().flat_map(|s| s.files).collect();
     let now = chrono::Utc::now().to_rfc3339();
     for p in plans.iter() {
         state.streams.insert(
@@ -479,7 +520,7 @@ async fn sync_source(
             },
         );
     }
-    lake.write_state(name, &state)?;
+    lake.commit_source(name, files, &state)?;
     Ok(reports)
 }
 
@@ -524,6 +565,9 @@ pub struct CheckOutcome {
     pub source: String,
     /// Connector type.
     pub kind: String,
+    /// Where its requests go (API and token endpoint); `None` when the type
+    /// has no connector or its settings are refused (see `result`).
+    pub endpoints: Option<Endpoints>,
     /// `Ok(who we are connected as)` or the API's own error; `Ok(None)`
     /// when the type has no connector to probe.
     pub result: Result<Option<String>, String>,
@@ -537,6 +581,7 @@ pub async fn check(
 ) -> Result<Vec<CheckOutcome>, PipelineError> {
     let mut out = Vec::new();
     for (name, s) in selected(config, source)? {
+        let endpoints = source_endpoints(name, s).ok().flatten();
         let result = match build_connector(name, s, None) {
             Err(e) => Err(e.to_string()),
             Ok(None) => Ok(None),
@@ -552,34 +597,18 @@ pub async fn check(
         out.push(CheckOutcome {
             source: name.clone(),
             kind: s.kind.clone(),
+            endpoints,
             result,
         });
     }
     Ok(out)
 }
 
-/// Staged files of one stream, renamed into place by [`Staged::commit`].
+/// Staged files of one piece of a stream, for [`Lake::commit_source`]
+/// (which replaces a day's partition whole: files an older writer left
+/// beside the day's file go).
 struct Staged {
-    files: Vec<(Option<std::path::PathBuf>, StagedFile)>,
-}
-
-impl Staged {
-    fn commit(self) -> Result<(), PipelineError> {
-        for (dir, f) in self.files {
-            f.commit()?;
-            // A partition holds one file: drop what an older writer left there.
-            if let Some(dir) = dir
-                && let Ok(entries) = std::fs::read_dir(&dir)
-            {
-                for e in entries.filter_map(Result::ok) {
-                    if e.file_name() != kpi_lake::PART_FILE {
-                        let _ = std::fs::remove_file(e.path());
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
+    files: Vec<StagedFile>,
 }
 
 /// Writes a stream's batches to staged files: one per day for daily streams
@@ -677,7 +706,7 @@ impl LakeSink {
                         self.schema.clone(),
                     )?,
                 };
-                files.push((None, w.finish()?));
+                files.push(w.finish()?);
             }
             Layout::Daily => {
                 // Every day of the window is replaced: a day the API no longer
@@ -694,10 +723,7 @@ impl LakeSink {
                         )?,
                     };
                     // Closed now: its buffers are freed while other pieces run.
-                    files.push((
-                        Some(self.lake.partition_dir(&self.source, &self.stream, d)),
-                        w.finish()?,
-                    ));
+                    files.push(w.finish()?);
                     d = d.succ_opt().expect("in range");
                 }
             }
@@ -987,7 +1013,12 @@ access_token = { env = "T" }"#,
             sink.write(batch).await.unwrap();
         }
         assert_eq!(sink.rows, 1500);
-        sink.finish().unwrap().commit().unwrap();
+        lake.commit_source(
+            "src",
+            sink.finish().unwrap().files,
+            &kpi_lake::SourceState::default(),
+        )
+        .unwrap();
         for day in ["2026-10-01", "2026-10-02", "2026-10-03"] {
             let path = lake
                 .partition_dir("src", "stats", d(day))
