@@ -21,8 +21,8 @@
 //!    cursors come last, so they never describe data that is not there.
 //! 4. Deleting the journal is the commit point; the kept files go after.
 //!
-//! An error in 2 to 4 undoes the commit ([`undo`]): the new files of targets
-//! that had none are taken back out, every kept file is renamed back over
+//! An error in 2 to 4 undoes the commit (`Lake::undo`): the new files of
+//! targets that had none are taken back out, every kept file is renamed over
 //! its original (restoring a replaced or removed file; where the original
 //! was not touched yet it is the same file and the rename does nothing), and
 //! the directories the commit created are removed. The undo reads only the
