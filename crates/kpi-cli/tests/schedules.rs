@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::demo::{AS_OF, Demo, KPI, NIGHTLY_DUE, header, is_report};
+use common::demo::{Demo, NIGHTLY_DUE, header, is_report};
 
 #[test]
 fn schedules_lists_due_times_in_local_time_and_utc_and_every_bad_file() {
