@@ -38,7 +38,9 @@ WITH pivot AS (
     WHERE b.industry IN ('{{industry}}', 'All')
 ), bench AS (
     SELECT r.kpi, r.channel,
-           CASE WHEN r.currency IS NULL THEN r.value ELSE r.value * fx.factor END AS benchmark
+           CASE WHEN r.currency IS NULL THEN r.value
+                ELSE to_reporting(r.value, fx.factor, r.currency, DATE '{{current_end}}',
+                                  'reference/benchmarks.csv', '{{currency}}') END AS benchmark
     FROM bench_ranked r
     LEFT JOIN fx_factor fx
            ON fx.currency = r.currency

@@ -93,6 +93,10 @@ FROM crm_deals d
 CROSS JOIN report_periods p
 WHERE d.is_closed
   AND d.close_date BETWEEN least(p.start_date, p.ttm_start) AND p.end_date
+  -- The same bounds on the deal alone, so the filter runs before the deals'
+  -- amounts are converted: a deal outside every period and LTV window never
+  -- needs an FX rate (one inside stops the run if its rate is missing).
+  AND d.close_date BETWEEN DATE '{{deals_from}}' AND DATE '{{deals_to}}'
 GROUP BY 1, 2, 3, 4
 
 UNION ALL BY NAME

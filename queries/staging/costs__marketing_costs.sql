@@ -6,9 +6,12 @@ SELECT s.date,
        s.category,
        CASE WHEN s.campaign IS NULL OR s.campaign = '' THEN NULL
             ELSE campaign_key(s.campaign) END AS campaign_key,
+       CASE WHEN s.campaign IS NULL OR s.campaign = '' THEN NULL
+            ELSE s.campaign END AS campaign_name,
        CASE WHEN s.channel IS NULL OR s.channel = '' THEN 'unallocated'
             ELSE m.channel END AS mapped_channel,
-       s.amount * fx.factor AS amount,
+       to_reporting(s.amount, fx.factor, s.currency, s.date,
+                    'marketing_costs', '{{currency}}') AS amount,
        s.currency,
        s.amount AS amount_original
 FROM {{source}}.marketing_costs s

@@ -9,9 +9,11 @@ SELECT s.date,
        m.channel AS mapped_channel,
        s.metrics_impressions AS impressions,
        s.metrics_clicks AS clicks,
-       s.metrics_cost_micros / 1e6 * fx.factor AS spend,
+       to_reporting(s.metrics_cost_micros / 1e6, fx.factor, s.customer_currency_code, s.date,
+                    'ad_performance (google_ads)', '{{currency}}') AS spend,
        s.metrics_conversions AS conversions,
-       s.metrics_conversions_value * fx.factor AS conversion_value,
+       to_reporting(s.metrics_conversions_value, fx.factor, s.customer_currency_code, s.date,
+                    'ad_performance (google_ads)', '{{currency}}') AS conversion_value,
        s.customer_currency_code AS currency,
        s.metrics_cost_micros / 1e6 AS spend_original
 FROM {{source}}.campaign_stats s

@@ -8,7 +8,9 @@ SELECT s.id AS deal_id,
        local_date(s.closedate, '{{timezone}}') AS close_date,
        s.hs_is_closed_won AS is_won,
        s.hs_is_closed AS is_closed,
-       s.amount * fx.factor AS amount,
+       to_reporting(s.amount, fx.factor, s.deal_currency_code,
+                    coalesce(local_date(s.closedate, '{{timezone}}'), local_date(s.createdate, '{{timezone}}')),
+                    'crm_deals (hubspot)', '{{currency}}') AS amount,
        s.deal_currency_code AS currency,
        s.amount AS amount_original
 FROM {{source}}.deals s

@@ -9,9 +9,11 @@ SELECT s.date,
        m.channel AS mapped_channel,
        s.impressions,
        s.clicks,
-       s.spend * fx.factor AS spend,
+       to_reporting(s.spend, fx.factor, s.account_currency, s.date,
+                    'ad_performance (meta_ads)', '{{currency}}') AS spend,
        s.actions_lead + s.actions_purchase AS conversions,
-       s.action_values_purchase * fx.factor AS conversion_value,
+       to_reporting(s.action_values_purchase, fx.factor, s.account_currency, s.date,
+                    'ad_performance (meta_ads)', '{{currency}}') AS conversion_value,
        s.account_currency AS currency,
        s.spend AS spend_original
 FROM {{source}}.ads_insights s

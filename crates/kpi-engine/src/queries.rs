@@ -48,7 +48,6 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "canonical/backlinks.sql",
     "canonical/social_performance.sql",
     "canonical/marketing_costs.sql",
-    "checks/fx.sql",
     "checks/reference.sql",
     "kpis/10_facts.sql",
     "kpis/15_rollup.sql",
