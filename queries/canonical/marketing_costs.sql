@@ -5,6 +5,7 @@ SELECT u.date,
        coalesce(o.channel, cc.channel, u.mapped_channel, 'other') AS channel,
        coalesce(o.campaign_type, t.campaign_type, 'unclassified') AS campaign_type,
        u.campaign_key,
+       u.campaign_name,
        u.amount,
        u.currency,
        u.amount_original

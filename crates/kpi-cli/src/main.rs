@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use kpi_core::{Config, DateRange, NamedPeriod, PeriodSpec};
 
 use crate::output::Format;
+use kpi_pipeline::validate::Scope;
 
 /// Marketing and sales KPIs from ad platforms, analytics, CRM and email data.
 #[derive(Debug, Parser)]
@@ -56,9 +57,20 @@ enum Command {
     Kpis {
         #[command(flatten)]
         period: PeriodArgs,
-        /// Output format.
+        /// Output format. The table fits the terminal (columns with nothing
+        /// in them and then the least useful ones are left out); CSV and
+        /// JSON carry every column.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Only these grains (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        grain: Vec<output::Grain>,
+        /// Only these KPIs, by key (comma-separated: `cpl,cac,roi`).
+        #[arg(long, value_delimiter = ',', value_name = "KEY")]
+        kpi: Vec<String>,
+        /// Only the rows of this channel (its channel and campaign rows).
+        #[arg(long, value_name = "CHANNEL")]
+        channel: Option<String>,
     },
     /// Render a report (e.g. `leadership`) for a period to HTML and text files.
     Report {
@@ -229,6 +241,11 @@ fn period_spec(
 fn main() -> ExitCode {
     // A panic is a bug in kpi: say so in one line, without a backtrace dump.
     std::panic::set_hook(Box::new(|info| {
+        // `println!` to a closed pipe (`kpi ... | head`) panics; the reader
+        // has what it wanted, so that is a quiet success.
+        if info.to_string().contains("Broken pipe") {
+            std::process::exit(0);
+        }
         eprintln!(
             "error: internal error in kpi ({info}); please report it with the command you ran"
         );
@@ -248,6 +265,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -280,8 +298,31 @@ fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> b
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
+/// Loads the config and runs the checks of `kpi check` that a command
+/// reading the lake needs (see [`load_config_for`]).
 fn load_config(path: &PathBuf) -> Result<Config> {
-    Ok(Config::load(path)?)
+    load_config_for(path, Scope::Offline)
+}
+
+/// Loads the config and runs the checks of `kpi check` that `scope` needs
+/// (all but the secrets, which the connectors read when they start): what
+/// `check` rejects in that scope is rejected here too, every problem listed.
+fn load_config_for(path: &PathBuf, scope: Scope) -> Result<Config> {
+    let config = Config::load(path)?;
+    let problems = kpi_pipeline::validate::problems(&config, scope);
+    if !problems.is_empty() {
+        bail!(
+            "{}\n{} problem(s) in {}; `kpi check` lists them all",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            problems.len(),
+            path.display()
+        );
+    }
+    Ok(config)
 }
 
 fn today(cli_as_of: Option<NaiveDate>, config: &Config) -> NaiveDate {
@@ -352,31 +393,57 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Kpis { period, format } => {
+        Command::Kpis {
+            period,
+            format,
+            grain,
+            kpi,
+            channel,
+        } => {
             let config = load_config(&cli.config)?;
             let spec = period_spec(Some(&period.period), period.from, period.to)?
                 .expect("a default period");
             let periods = kpi_pipeline::resolve_period(&spec, today(cli.as_of, &config))?;
             let engine = kpi_pipeline::open_engine(&config).await?;
-            let batches = engine.kpis(&periods).await?;
-            if format == Format::Table {
-                println!(
+            let filter = output::KpiFilter {
+                grains: grain,
+                kpis: kpi,
+                channel,
+            };
+            filter.check(engine.catalog())?;
+            let batches = filter.apply(&engine.kpis(&periods).await?)?;
+            if format != Format::Table {
+                return output::print(&batches, format);
+            }
+            let locale = kpi_core::format::Locale::from_code(&config.reporting.locale);
+            let rows = kpi_pipeline::kpi_rows(&batches)?;
+            let table =
+                output::kpi_table(&rows, engine.catalog(), &config.reporting.currency, locale)?;
+            let (table, hidden) = output::fit(
+                table.into_iter().next().context("an empty KPI table")?,
+                output::terminal_width(),
+            )?;
+            {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
                     "{} ({}), compared with {} and {}; amounts in {}",
                     periods.label,
                     periods.current,
                     periods.previous,
                     periods.last_year,
                     config.reporting.currency
+                )?;
+            }
+            output::print(&[table], format)?;
+            if !hidden.is_empty() {
+                eprintln!(
+                    "({} left out to fit the terminal; --format csv has every column)",
+                    hidden.join(", ")
                 );
             }
-            if format == Format::Table {
-                let locale = kpi_core::format::Locale::from_code(&config.reporting.locale);
-                let rows = kpi_pipeline::kpi_rows(&batches)?;
-                let table =
-                    output::kpi_table(&rows, engine.catalog(), &config.reporting.currency, locale)?;
-                return output::print(&table, format);
-            }
-            output::print(&batches, format)
+            Ok(())
         }
         Command::Report {
             name,
@@ -393,14 +460,16 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(&cli.config)?;
             let spec = period_spec(Some(&period.period), period.from, period.to)?
                 .expect("a default period");
-            let periods = kpi_pipeline::resolve_period(&spec, today(cli.as_of, &config))?;
+            let today = today(cli.as_of, &config);
+            let periods = kpi_pipeline::resolve_period(&spec, today)?;
             let reproduce = format!(
                 "kpi --config {} kpis --from {} --to {}",
                 cli.config.display(),
                 periods.current.start,
                 periods.current.end
             );
-            let rendered = kpi_pipeline::render_report(&config, &name, &periods, reproduce).await?;
+            let rendered =
+                kpi_pipeline::render_report(&config, &name, &periods, reproduce, today).await?;
             // Written and sent only once everything rendered: a failure leaves
             // no half report and sends nothing.
             if let Some(out) = out {
@@ -448,7 +517,7 @@ async fn run(cli: Cli) -> Result<()> {
             to,
             full_refresh,
         } => {
-            let config = load_config(&cli.config)?;
+            let config = load_config_for(&cli.config, Scope::Connectors)?;
             let opts = kpi_pipeline::sync::SyncOptions {
                 source,
                 range: from.zip(to),
@@ -460,7 +529,17 @@ async fn run(cli: Cli) -> Result<()> {
             sync_cmd::sync(&config, &opts).await
         }
         Command::Check { source } => {
-            let config = load_config(&cli.config)?;
+            // Every problem is listed, then the sources without one are probed.
+            let config = match Config::load(&cli.config) {
+                Ok(c) => c,
+                Err(kpi_core::ConfigError::Invalid { problems }) => {
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    bail!("{} problem(s) in {}", problems.len(), cli.config.display());
+                }
+                Err(e) => return Err(e.into()),
+            };
             sync_cmd::check(&config, source.as_deref(), today(cli.as_of, &config)).await
         }
         Command::Schedules { now } => {
@@ -468,7 +547,7 @@ async fn run(cli: Cli) -> Result<()> {
             schedule_cmd::list(&config, now.unwrap_or_else(chrono::Utc::now))
         }
         Command::RunDue { now } => {
-            let config = load_config(&cli.config)?;
+            let config = load_config_for(&cli.config, Scope::Connectors)?;
             schedule_cmd::run_due(&config, now.unwrap_or_else(chrono::Utc::now)).await
         }
         Command::Run {
@@ -477,7 +556,7 @@ async fn run(cli: Cli) -> Result<()> {
             force,
             now,
         } => {
-            let config = load_config(&cli.config)?;
+            let config = load_config_for(&cli.config, Scope::Connectors)?;
             let spec = period_spec(period.period.as_deref(), period.from, period.to)?;
             schedule_cmd::run_one(
                 &config,
@@ -489,7 +568,7 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Daemon => {
-            let config = load_config(&cli.config)?;
+            let config = load_config_for(&cli.config, Scope::Connectors)?;
             schedule_cmd::daemon(&config).await
         }
         Command::Ledger { schedule, format } => {
@@ -513,7 +592,7 @@ async fn run(cli: Cli) -> Result<()> {
                 let periods = kpi_pipeline::resolve_period(&spec, today(cli.as_of, &config))?;
                 engine.prepare_kpis(&periods).await?;
             }
-            let batches = engine.query(&query).await?;
+            let batches = engine.sql(&query).await?;
             output::print(&batches, format)
         }
     }

@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kpi_core::Config;
 use kpi_pipeline::sync::{self, SyncEvent, SyncOptions};
+use kpi_pipeline::validate;
 
 /// `kpi sync`: a bar per stream on a terminal (pieces of its window read,
 /// rows so far), plain lines otherwise, then a summary table. Exits non-zero
@@ -133,7 +134,13 @@ pub async fn sync(config: &Config, opts: &SyncOptions) -> Result<()> {
 /// `kpi check`: the config and schedules parse; each source answers, and
 /// where its requests go (base URL, OAuth2 token URL) is shown.
 pub async fn check(config: &Config, source: Option<&str>, today: chrono::NaiveDate) -> Result<()> {
-    println!("{}: OK", config.origin.display());
+    let problems = validate::problems(config, validate::Scope::Everything);
+    if problems.is_empty() {
+        println!("{}: OK", config.origin.display());
+    }
+    for p in &problems {
+        println!("{p}");
+    }
     let schedules = kpi_pipeline::schedules::load_schedules(config)?;
     for e in &schedules.errors {
         println!("schedule: {e}");
@@ -145,8 +152,23 @@ pub async fn check(config: &Config, source: Option<&str>, today: chrono::NaiveDa
             schedules.valid.len()
         );
     }
-    let outcomes = sync::check(config, source, today).await?;
-    if outcomes.is_empty() {
+    // A source with a problem above is not probed: its request would fail
+    // for the reason already given.
+    let flawed: std::collections::BTreeSet<&str> = config
+        .sources
+        .keys()
+        .filter(|name| {
+            let prefix = format!("sources.{name}");
+            problems.iter().any(|p| {
+                p.message
+                    .strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.starts_with(['.', ':']))
+            })
+        })
+        .map(String::as_str)
+        .collect();
+    let outcomes = sync::check(config, source, today, &flawed).await?;
+    if config.sources.is_empty() {
         println!("no sources configured ([sources.<name>] in kpi.toml)");
     }
     let mut failed = 0;
@@ -167,9 +189,11 @@ pub async fn check(config: &Config, source: Option<&str>, today: chrono::NaiveDa
             println!("  {endpoints}");
         }
     }
-    if failed > 0 || !schedules.errors.is_empty() {
+    if failed > 0 || !schedules.errors.is_empty() || !problems.is_empty() {
         bail!(
-            "{failed} source(s) failed their check, {} schedule problem(s)",
+            "{} problem(s) in {}, {failed} source(s) failed their check, {} schedule problem(s)",
+            problems.len(),
+            config.origin.display(),
             schedules.errors.len()
         );
     }

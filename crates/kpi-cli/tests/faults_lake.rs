@@ -377,8 +377,9 @@ fn names_that_cannot_be_folders_or_sql_identifiers_are_refused_by_every_command(
         let err = run(args);
         assert!(
             err.contains(&format!(
-                "{cfg_s}: sources.aaaaaaaaaaaaaaaaaaaaaaaa... (300 characters): a source name must \
-                 start with a lowercase letter and hold only a-z, 0-9 and _, at most 63 characters"
+                "{cfg_s}: line 3: sources.aaaaaaaaaaaaaaaaaaaaaaaa... (300 characters): a source \
+                 name must start with a lowercase letter and hold only a-z, 0-9 and _, at most 63 \
+                 characters"
             )),
             "{args:?}: {err}"
         );

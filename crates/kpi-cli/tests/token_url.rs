@@ -165,12 +165,12 @@ async fn a_test_base_url_without_token_url_is_refused_and_nothing_is_sent() {
     assert!(!out.status.success(), "{all}");
     assert!(
         all.contains(&format!(
-            "ga4 (ga4): FAILED: sources.ga4: token_url is not set, and base_url {base} is not \
+            "kpi.toml: line 5: sources.ga4: token_url is not set, and base_url {base} is not \
              the real API (https://analyticsdata.googleapis.com): set token_url beside base_url"
         )),
         "{all}"
     );
-    assert!(all.contains("1 source(s) failed their check"), "{all}");
+    assert!(all.contains("1 problem(s) in "), "{all}");
     assert_no_secret(&all);
     // No request reached the test server, nor anything else.
     assert!(server.requests().is_empty(), "{:?}", server.requests());

@@ -47,6 +47,10 @@ pub struct Config {
     /// The file the config was read from, for error messages.
     #[serde(skip)]
     pub origin: PathBuf,
+    /// The line of every key of the file, so problems found after parsing
+    /// (an unknown source type, a target for an unknown KPI) name it.
+    #[serde(skip)]
+    pub lines: KeyLines,
 }
 
 /// `[reporting]`: how numbers are reported.
@@ -92,15 +96,24 @@ fn default_tolerance() -> f64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportConfig {
-    /// Title at the top of the report.
-    #[serde(default = "default_title")]
-    pub title: String,
+    /// Title at the top of the report; the report language's own title
+    /// ("Marketing KPIs", "KPIs de marketing") when not set.
+    #[serde(default)]
+    pub title: Option<String>,
     /// The 3 to 5 KPI keys the report leads with.
     #[serde(default = "default_headline")]
     pub headline: Vec<String>,
     /// How many campaigns the best and worst lists show.
     #[serde(default = "default_top")]
     pub top_campaigns: usize,
+    /// Campaigns are ranked (best and worst ROI and cost per lead) only with
+    /// at least this many leads in the period (default 10), so that a
+    /// campaign with one lucky lead does not top the list.
+    #[serde(default = "default_rank_min_leads")]
+    pub rank_min_leads: f64,
+    /// ... and at least this much cost in the reporting currency (default 0).
+    #[serde(default)]
+    pub rank_min_cost: f64,
     /// Alert rules checked against the company totals, e.g. `"cpl > 80"`,
     /// `"change_vs_previous(bounce_rate) > 0.15"` (changes and percentages
     /// as fractions). Every rule that fires is listed in the report.
@@ -234,9 +247,11 @@ fn default_attempts() -> u32 {
 impl Default for ReportConfig {
     fn default() -> Self {
         Self {
-            title: default_title(),
+            title: None,
             headline: default_headline(),
             top_campaigns: default_top(),
+            rank_min_leads: default_rank_min_leads(),
+            rank_min_cost: 0.0,
             alerts: Vec::new(),
             templates: None,
             to: Vec::new(),
@@ -249,8 +264,8 @@ impl Default for ReportConfig {
     }
 }
 
-fn default_title() -> String {
-    "Marketing KPIs".to_string()
+fn default_rank_min_leads() -> f64 {
+    10.0
 }
 fn default_headline() -> Vec<String> {
     ["revenue", "cpl", "cac", "roi", "mql_to_sql"]
@@ -346,90 +361,132 @@ impl Config {
 
     /// Parses and validates config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: origin.to_path_buf(),
-            message,
-        };
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
         config.origin = origin.to_path_buf();
         config.base_dir = PathBuf::from(".");
+        config.lines = KeyLines::of(text);
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid { problems });
+        }
+        Ok(config)
+    }
+
+    /// A problem with the setting at `key` (`["sources", "ads", "type"]`),
+    /// naming this file and the key's line (or its section's).
+    pub fn problem(&self, key: &[&str], message: impl Into<String>) -> Problem {
+        Problem {
+            file: self.origin.clone(),
+            line: self.lines.line(key),
+            message: message.into(),
+        }
+    }
+
+    /// Every value that is out of range, not only the first.
+    fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut invalid = |key: &[&str], message: String| out.push(self.problem(key, message));
+        let config = self;
         let r = &config.reporting;
         if r.currency.len() != 3 || !r.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(invalid(format!(
-                "reporting.currency: '{}' is not an ISO 4217 code such as EUR or USD",
-                r.currency
-            )));
+            invalid(
+                &["reporting", "currency"],
+                format!(
+                    "reporting.currency: '{}' is not an ISO 4217 code such as EUR or USD",
+                    r.currency
+                ),
+            );
         }
         if r.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(invalid(format!(
-                "reporting.timezone: '{}' is not an IANA time zone such as Europe/Madrid",
-                r.timezone
-            )));
+            invalid(
+                &["reporting", "timezone"],
+                format!(
+                    "reporting.timezone: '{}' is not an IANA time zone such as Europe/Madrid",
+                    r.timezone
+                ),
+            );
         }
         if !(r.gross_margin > 0.0 && r.gross_margin <= 1.0) {
-            return Err(invalid(format!(
-                "reporting.gross_margin: {} must be a fraction above 0 and at most 1",
-                r.gross_margin
-            )));
+            invalid(
+                &["reporting", "gross_margin"],
+                format!(
+                    "reporting.gross_margin: {} must be a fraction above 0 and at most 1",
+                    r.gross_margin
+                ),
+            );
         }
         if !matches!(r.locale.as_str(), "en" | "es") {
-            return Err(invalid(format!(
-                "reporting.locale: '{}' is not supported; use en or es",
-                r.locale
-            )));
+            invalid(
+                &["reporting", "locale"],
+                format!(
+                    "reporting.locale: '{}' is not supported; use en or es",
+                    r.locale
+                ),
+            );
         }
         let d = &config.delivery;
         if !matches!(d.transport.as_str(), "outbox" | "smtp") {
-            return Err(invalid(format!(
-                "delivery.transport: '{}' is not outbox or smtp",
-                d.transport
-            )));
+            invalid(
+                &["delivery", "transport"],
+                format!(
+                    "delivery.transport: '{}' is not outbox or smtp",
+                    d.transport
+                ),
+            );
         }
         if !matches!(d.tls.as_str(), "starttls" | "tls" | "none") {
-            return Err(invalid(format!(
-                "delivery.tls: '{}' is not starttls, tls or none",
-                d.tls
-            )));
+            invalid(
+                &["delivery", "tls"],
+                format!("delivery.tls: '{}' is not starttls, tls or none", d.tls),
+            );
         }
         if d.transport == "smtp" && d.host.as_deref().unwrap_or("").is_empty() {
-            return Err(invalid(
+            invalid(
+                &["delivery", "host"],
                 "delivery.host: transport = \"smtp\" needs a host".into(),
-            ));
+            );
         }
         for (name, r) in &config.reports {
             if let Some(problem) = report_name_problem(name) {
-                return Err(invalid(format!(
-                    "reports.{}: {REPORT_NAME_RULE}; {problem}",
-                    shorten(name)
-                )));
+                invalid(
+                    &["reports", name],
+                    format!("reports.{}: {REPORT_NAME_RULE}; {problem}", shorten(name)),
+                );
             }
             if !(3..=5).contains(&r.headline.len()) {
-                return Err(invalid(format!(
-                    "reports.{name}.headline: name 3 to 5 KPIs, not {}",
-                    r.headline.len()
-                )));
+                invalid(
+                    &["reports", name, "headline"],
+                    format!(
+                        "reports.{name}.headline: name 3 to 5 KPIs, not {}",
+                        r.headline.len()
+                    ),
+                );
             }
             if let Some(l) = r.locale.as_deref().filter(|l| !matches!(*l, "en" | "es")) {
-                return Err(invalid(format!(
-                    "reports.{name}.locale: '{l}' is not supported; use en or es"
-                )));
+                invalid(
+                    &["reports", name, "locale"],
+                    format!("reports.{name}.locale: '{l}' is not supported; use en or es"),
+                );
             }
         }
         for (name, s) in &config.sources {
             if let Some(problem) = source_name_problem(name) {
-                return Err(invalid(format!(
-                    "sources.{}: {SOURCE_NAME_RULE}; {problem}",
-                    shorten(name)
-                )));
+                invalid(
+                    &["sources", name],
+                    format!("sources.{}: {SOURCE_NAME_RULE}; {problem}", shorten(name)),
+                );
             }
             if s.kind.is_empty() {
-                return Err(invalid(format!("sources.{name}.type is empty")));
+                invalid(
+                    &["sources", name, "type"],
+                    format!("sources.{name}.type is empty"),
+                );
             }
         }
-        Ok(config)
+        out
     }
 
     /// The time zone periods are computed in.
@@ -546,14 +603,75 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         message: String,
     },
-    /// A value is out of range.
-    #[error("{}: {message}", path.display())]
+    /// Values are out of range: every one found, each with its line.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid {
-        /// The config file.
-        path: PathBuf,
-        /// Which setting and why.
-        message: String,
+        /// Which settings and why.
+        problems: Vec<Problem>,
     },
+}
+
+/// One thing wrong with a setting: the file, the line of the setting where it
+/// is known, and what is wrong. Shown as `kpi.toml: line 12: sources.ads.type: ...`,
+/// the form schedule files use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line of the setting (or of its section) in `file`.
+    pub line: Option<usize>,
+    /// Which setting and why.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}: line {line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// The line of every key in a TOML file, by dotted path (`sources.ads.type`).
+#[derive(Debug, Clone, Default)]
+pub struct KeyLines(BTreeMap<Vec<String>, usize>);
+
+impl KeyLines {
+    /// Indexes `text`; text that does not parse gives an empty index (the
+    /// parser's own error names the line then).
+    pub fn of(text: &str) -> Self {
+        let mut lines = BTreeMap::new();
+        if let Ok(table) = toml::de::DeTable::parse(text) {
+            let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+            fn walk(
+                table: &toml::de::DeTable<'_>,
+                prefix: &mut Vec<String>,
+                line_at: &dyn Fn(usize) -> usize,
+                out: &mut BTreeMap<Vec<String>, usize>,
+            ) {
+                for (key, value) in table {
+                    prefix.push(key.get_ref().to_string());
+                    out.entry(prefix.clone())
+                        .or_insert_with(|| line_at(key.span().start));
+                    if let toml::de::DeValue::Table(inner) = value.get_ref() {
+                        walk(inner, prefix, line_at, out);
+                    }
+                    prefix.pop();
+                }
+            }
+            walk(table.get_ref(), &mut Vec::new(), &line_at, &mut lines);
+        }
+        KeyLines(lines)
+    }
+
+    /// The line of `key`, or of the nearest section that holds it.
+    pub fn line(&self, key: &[&str]) -> Option<usize> {
+        (1..=key.len()).rev().find_map(|n| {
+            let path: Vec<String> = key[..n].iter().map(|k| k.to_string()).collect();
+            self.0.get(&path).copied()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -607,8 +725,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("kpi.toml: sources.aaaaaaaaaaaaaaaaaaaaaaaa... (300 characters): ")
-                && err.contains("at most 63 characters")
+            err.starts_with(
+                "kpi.toml: line 3: sources.aaaaaaaaaaaaaaaaaaaaaaaa... (300 characters): "
+            ) && err.contains("at most 63 characters")
                 && err.contains("this one has 300 characters"),
             "{err}"
         );
@@ -649,5 +768,39 @@ mod tests {
             "{err}"
         );
         parse("[reports.weekly-digest_2]").unwrap();
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_line() {
+        let err = Config::parse(
+            "[reporting]\ncurrency = \"eur\"\ntimezone = \"Mars/Base\"\n\n[delivery]\ntransport = \"pigeon\"\n\n[sources.Ads]\ntype = \"ga4\"\n",
+            Path::new("kpi.toml"),
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems } = &err else {
+            panic!("{err}");
+        };
+        let lines: Vec<(Option<usize>, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.split(':').next().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                (Some(2), "reporting.currency"),
+                (Some(3), "reporting.timezone"),
+                (Some(6), "delivery.transport"),
+                (Some(8), "sources.Ads"),
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .starts_with("kpi.toml: line 2: reporting.currency: 'eur'"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 }

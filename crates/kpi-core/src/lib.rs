@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod config;
 pub mod format;
 pub mod period;
+pub mod suggest;
 
 pub use campaign::campaign_key;
 pub use catalog::{Catalog, CatalogError, Direction, KpiDef, Unit};

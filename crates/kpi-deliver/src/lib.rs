@@ -122,6 +122,13 @@ impl DeliverError {
     }
 }
 
+/// Checks that `text` is an address a message can be sent to; the error
+/// names `setting` (`reports.leadership.to`). `kpi check` uses it so that a
+/// bad address is found before a scheduled run.
+pub fn check_address(text: &str, setting: &str) -> Result<(), DeliverError> {
+    mailbox(text, setting).map(|_| ())
+}
+
 fn mailbox(text: &str, setting: &str) -> Result<Mailbox, DeliverError> {
     text.parse().map_err(|e| DeliverError::Address {
         setting: setting.to_string(),

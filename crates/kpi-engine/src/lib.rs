@@ -15,6 +15,7 @@
 //!    `-- materialize:` line;
 //! 5. `compare.sql`, read through [`Engine::kpis`].
 
+mod adhoc;
 pub mod queries;
 pub mod reference;
 pub mod udf;
@@ -161,9 +162,11 @@ impl Engine {
         let lake = Lake::open(&config.lake_path())?;
         let queries = QuerySet::load(config.queries_dir().as_deref())?;
         let catalog = catalog_of(&queries)?;
-        let session = SessionConfig::new()
+        let mut session = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
+        // Where in the query an error is, for `kpi sql`'s messages.
+        session.options_mut().sql_parser.collect_spans = true;
         // Analysts can also query a Parquet file by its path
         // (`SELECT * FROM 'lake/canonical/ad_performance/part-0.parquet'`);
         // the files are checked as the lake's own tables' are.
@@ -934,7 +937,41 @@ impl Engine {
         Ok(written)
     }
 
-    /// Runs one ad-hoc SQL statement.
+    /// Runs an analyst's query (`kpi sql`): an error says where in `sql` it
+    /// is and suggests the table meant, and the result's columns are named
+    /// as the query wrote them (see [`adhoc`]).
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        let batches = self.collect(sql).await.map_err(|e| match unreadable(&e) {
+            Some(files) => files.into(),
+            None if e.strip_backtrace().contains("Parquet error") => {
+                EngineError::DataFusion(self.explain(e))
+            }
+            None => EngineError::DataFusion(adhoc::explain(&self.ctx, sql, &e)),
+        })?;
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            return Ok(batches);
+        };
+        let Some(names) = adhoc::written_names(sql, schema.fields().len()) else {
+            return Ok(batches);
+        };
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .zip(names)
+            .map(|(f, n)| match n {
+                Some(n) => f.as_ref().clone().with_name(n),
+                None => f.as_ref().clone(),
+            })
+            .collect();
+        let renamed = Arc::new(Schema::new(fields));
+        batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(renamed.clone(), b.columns().to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| EngineError::DataFusion(e.to_string()))
+    }
+
+    /// Runs one SQL statement, with DataFusion's own error and column names.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
         self.collect(sql).await.map_err(|e| match unreadable(&e) {
             Some(files) => files.into(),

@@ -174,7 +174,7 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
         periods.current.start,
         periods.current.end
     );
-    let rendered = crate::render_report(&config, "leadership", &periods, reproduce).await?;
+    let rendered = crate::render_report(&config, "leadership", &periods, reproduce, today).await?;
     let reports = dir.join("reports");
     std::fs::create_dir_all(&reports).map_err(|e| io(&reports, e))?;
     let report_html = reports.join(format!(

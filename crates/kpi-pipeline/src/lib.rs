@@ -8,6 +8,7 @@ mod demo;
 mod report;
 pub mod schedules;
 pub mod sync;
+pub mod validate;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ pub use kpi_sandbox;
 pub use kpi_schedule;
 pub use report::{
     build_email, deliver_email, freshness, kpi_rows, render_report, render_with, send_report,
+    stale_streams,
 };
 
 /// Every raw stream of every known source type. The connectors will declare

@@ -98,16 +98,74 @@ fn trends(points: Vec<kpi_engine::SeriesPoint>) -> Vec<kpi_report::Trend> {
     out
 }
 
-/// Renders report `name` for `periods`. `reproduce` is the command line shown
-/// in the footer.
+/// Renders report `name` for `periods` (asked for on `today`). `reproduce`
+/// is the command line shown in the footer. A period that has not started
+/// is refused: there is nothing to report, and a report of zeros and -100 %
+/// changes would be read as a collapse. A period the data does not cover to
+/// its end (one still running, or a source behind) is rendered with the
+/// stale-data note at the top, as a scheduled run sent anyway would be.
 pub async fn render_report(
     config: &Config,
     name: &str,
     periods: &ReportPeriods,
     reproduce: String,
+    today: chrono::NaiveDate,
 ) -> Result<kpi_report::Rendered, PipelineError> {
+    if periods.current.start >= today {
+        return Err(PipelineError::Report(format!(
+            "the period {} ({}) has not started yet on {today}: there is no data to report; \
+             choose a period that has (--period previous_month, or --from/--to before {today})",
+            periods.label, periods.current
+        )));
+    }
     let settings = config.reports.get(name).cloned().unwrap_or_default();
-    render_with(config, name, &settings, periods, reproduce, Vec::new()).await
+    let engine = crate::open_engine(config).await?;
+    let stale = stale_streams(config, &engine, periods.current.end)?;
+    render_with(config, name, &settings, periods, reproduce, stale).await
+}
+
+/// The configured streams whose data ends before `end`.
+pub fn stale_streams(
+    config: &Config,
+    engine: &kpi_engine::Engine,
+    end: chrono::NaiveDate,
+) -> Result<Vec<Freshness>, PipelineError> {
+    Ok(freshness(config, engine)?
+        .into_iter()
+        .filter(|f| f.last_day.is_none_or(|d| d < end))
+        .collect())
+}
+
+/// The name each campaign has where its cost comes from (the ad platform,
+/// else the cost file) in `periods`' current period, the latest if it was
+/// renamed, by campaign key.
+async fn campaign_names(
+    engine: &kpi_engine::Engine,
+    periods: &ReportPeriods,
+) -> Result<std::collections::BTreeMap<String, String>, PipelineError> {
+    let (from, to) = (periods.current.start, periods.current.end);
+    let sql = format!(
+        "SELECT campaign_key, last_value(campaign_name ORDER BY source, date) AS name
+         FROM (
+             SELECT campaign_key, campaign_name, date, 1 AS source FROM marketing_costs
+             WHERE date BETWEEN DATE '{from}' AND DATE '{to}'
+             UNION ALL
+             SELECT campaign_key, campaign_name, date, 2 AS source FROM ad_performance
+             WHERE date BETWEEN DATE '{from}' AND DATE '{to}'
+         )
+         WHERE campaign_key IS NOT NULL AND campaign_name IS NOT NULL
+         GROUP BY campaign_key"
+    );
+    let mut out = std::collections::BTreeMap::new();
+    for b in engine.query(&sql).await? {
+        let (keys, names) = (strings(&b, "campaign_key")?, strings(&b, "name")?);
+        for (k, n) in keys.into_iter().zip(names) {
+            if let (Some(k), Some(n)) = (k, n) {
+                out.insert(k, n);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// When each configured source's streams last have data (the last synced day
@@ -171,6 +229,7 @@ pub async fn render_with(
     let rows = kpi_rows(&batches)?;
 
     let freshness = freshness(config, &engine)?;
+    let campaign_names = campaign_names(&engine, periods).await?;
 
     let industry = config
         .reporting
@@ -219,6 +278,9 @@ pub async fn render_with(
         ),
         headline: settings.headline.clone(),
         top_n: settings.top_campaigns,
+        rank_min_leads: settings.rank_min_leads,
+        rank_min_cost: settings.rank_min_cost,
+        campaign_names,
         freshness,
         benchmarks,
         reproduce,

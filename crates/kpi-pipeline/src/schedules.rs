@@ -356,15 +356,12 @@ async fn execute(
 
     // Freshness: every configured source must have data through the period's end.
     let end = run.periods.current.end;
-    let fresh = match crate::open_engine(config).await {
-        Ok(engine) => crate::report::freshness(config, &engine),
+    let stale = match crate::open_engine(config).await {
+        Ok(engine) => crate::report::stale_streams(config, &engine, end),
         Err(e) => Err(e),
     };
-    let stale: Vec<Freshness> = match fresh {
-        Ok(f) => f
-            .into_iter()
-            .filter(|f| f.last_day.is_none_or(|d| d < end))
-            .collect(),
+    let stale: Vec<Freshness> = match stale {
+        Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
     if !stale.is_empty() && s.freshness == kpi_schedule::Freshness::Skip {

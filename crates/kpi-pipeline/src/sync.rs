@@ -216,8 +216,17 @@ fn start_date(
     source: &SourceConfig,
     today: NaiveDate,
 ) -> Result<NaiveDate, PipelineError> {
+    Ok(first_day_setting(name, source)?
+        .unwrap_or_else(|| today - chrono::Days::new(DEFAULT_HISTORY_DAYS)))
+}
+
+/// The source's `start_date` setting, if it has one.
+pub(crate) fn first_day_setting(
+    name: &str,
+    source: &SourceConfig,
+) -> Result<Option<NaiveDate>, PipelineError> {
     match source.settings.get("start_date") {
-        None => Ok(today - chrono::Days::new(DEFAULT_HISTORY_DAYS)),
+        None => Ok(None),
         Some(v) => v
             .as_str()
             .and_then(|s| s.parse().ok())
@@ -230,7 +239,8 @@ fn start_date(
                 PipelineError::Sync(format!(
                     "sources.{name}.start_date: '{v}' is not a date (YYYY-MM-DD)"
                 ))
-            }),
+            })
+            .map(Some),
     }
 }
 
@@ -573,14 +583,19 @@ pub struct CheckOutcome {
     pub result: Result<Option<String>, String>,
 }
 
-/// Probes every configured source (or one) with one cheap request each.
+/// Probes every configured source (or one) with one cheap request each,
+/// except those in `skip` (whose settings have a problem already reported).
 pub async fn check(
     config: &Config,
     source: Option<&str>,
     today: NaiveDate,
+    skip: &std::collections::BTreeSet<&str>,
 ) -> Result<Vec<CheckOutcome>, PipelineError> {
     let mut out = Vec::new();
     for (name, s) in selected(config, source)? {
+        if skip.contains(name.as_str()) {
+            continue;
+        }
         let endpoints = source_endpoints(name, s).ok().flatten();
         let result = match build_connector(name, s, None) {
             Err(e) => Err(e.to_string()),

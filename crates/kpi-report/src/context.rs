@@ -64,8 +64,8 @@ pub struct BenchmarkSource {
 
 /// Everything a report is made from.
 pub struct ReportInput<'a> {
-    /// Report title.
-    pub title: String,
+    /// Report title; `None` for the report language's own (`t.title`).
+    pub title: Option<String>,
     /// The period and its comparisons.
     pub periods: &'a ReportPeriods,
     /// Every row of the KPI table for the period.
@@ -82,6 +82,13 @@ pub struct ReportInput<'a> {
     pub headline: Vec<String>,
     /// How many campaigns the top and bottom lists show.
     pub top_n: usize,
+    /// Campaigns are ranked only with at least this many leads...
+    pub rank_min_leads: f64,
+    /// ... and this much cost.
+    pub rank_min_cost: f64,
+    /// Campaign keys to the name the ad platform shows (`brand_search_es`
+    /// → `Brand Search ES`); a campaign not here shows its key.
+    pub campaign_names: std::collections::BTreeMap<String, String>,
     /// Data freshness per stream.
     pub freshness: Vec<Freshness>,
     /// Benchmark sources used.
@@ -143,29 +150,70 @@ fn kpi_json(
     })?;
     let empty = KpiRow::default();
     let r = row.unwrap_or(&empty);
-    let f = |v: Option<f64>| format::value(v, def.unit, &input.currency, input.locale);
+    // A cost per something of exactly zero means there was no cost: "€0.00"
+    // would read as a free lead.
+    let cost_per = def.unit == kpi_core::Unit::Currency && def.direction == Direction::Lower;
+    let f = |v: Option<f64>| match v {
+        Some(x) if cost_per && x == 0.0 => strings.text("no_cost").to_string(),
+        _ => format::value(v, def.unit, &input.currency, input.locale),
+    };
     let status = if r.status.is_empty() {
         "no data"
     } else {
         r.status.as_str()
+    };
+    // Rates move in percentage points, amounts and counts in percent.
+    let (vs_previous, moved_previous) = format::kpi_change(
+        def.unit,
+        r.value,
+        r.previous,
+        r.change_vs_previous,
+        input.locale,
+    );
+    let (vs_last_year, moved_last_year) = format::kpi_change(
+        def.unit,
+        r.value,
+        r.last_year,
+        r.change_vs_last_year,
+        input.locale,
+    );
+    // In tables, amounts of a thousand or more without cents: the cents of
+    // €296,853.25 tell a reader nothing and cost a column its width on a phone.
+    let short = match r.value {
+        Some(v) if def.unit == kpi_core::Unit::Currency && v.abs() >= 1000.0 => {
+            format::money_whole(v, &input.currency, input.locale)
+        }
+        _ => f(r.value),
     };
     Ok(json!({
         "kpi": key,
         "label": label(strings, input.catalog, key),
         "unit": def.unit.as_str(),
         "value": f(r.value),
+        "short": short,
         "previous": f(r.previous),
         "last_year": f(r.last_year),
         "target": r.target.map(|t| f(Some(t))),
         "benchmark": r.benchmark.map(|b| f(Some(b))),
-        "change_vs_previous": format::change(r.change_vs_previous, input.locale),
-        "change_vs_last_year": format::change(r.change_vs_last_year, input.locale),
-        "tone_previous": tone(r.change_vs_previous, def.direction),
-        "tone_last_year": tone(r.change_vs_last_year, def.direction),
+        "change_vs_previous": vs_previous,
+        "change_vs_last_year": vs_last_year,
+        "tone_previous": tone(moved_previous, def.direction),
+        "tone_last_year": tone(moved_last_year, def.direction),
         "status": status,
         "status_label": strings.status(status),
         "raw": r.value,
     }))
+}
+
+/// A campaign that qualifies for the best and worst lists.
+struct Ranked {
+    key: String,
+    roi: Option<f64>,
+    cpl: Option<f64>,
+    cost: f64,
+    leads: f64,
+    /// The row as the templates show it.
+    row: Value,
 }
 
 /// Builds the JSON context the templates render.
@@ -206,7 +254,8 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
         if let Some(rk) = rate_key.filter(|k| input.catalog.get(k).is_some()) {
             let rate_row = input.row("total", None, rk);
             s["rate"] = kpi_json(input, strings, rate_row, rk)?;
-            if let Some(c) = rate_row.and_then(|r| r.change_vs_previous) {
+            // The drop in points of the conversion rate.
+            if let Some(c) = rate_row.and_then(|r| r.value.zip(r.previous).map(|(v, p)| v - p)) {
                 if worst.as_ref().is_none_or(|(w, _)| c < *w) {
                     worst = Some((c, s["label"].as_str().unwrap_or_default().to_string()));
                 }
@@ -215,8 +264,8 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
         funnel.push(s);
     }
     let leak = worst.filter(|(c, _)| *c < 0.0).map(|(c, stage)| {
-        // "fell 25.0 %": the word carries the sign.
-        json!({ "stage": stage, "change": format::percent(format::number(c.abs() * 100.0, 1, input.locale), input.locale) })
+        // "fell 4.2 pp": the word carries the sign.
+        json!({ "stage": stage, "change": format::points(Some(c.abs()), input.locale).trim_start_matches('+') })
     });
 
     // Channels: the main KPIs for each channel, in the order of spend.
@@ -237,16 +286,16 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
         .filter_map(|r| r.channel.as_deref())
         .collect();
     channel_names.dedup();
+    // The columns a phone-width email leaves out (CPL, CAC and ROI carry
+    // cost and revenue in them).
+    let optional = |k: &str| matches!(k, "marketing_cost" | "sessions" | "revenue");
     let mut channels = Vec::new();
     for ch in channel_names {
         let mut cells = Vec::new();
         for k in channel_kpis {
-            cells.push(kpi_json(
-                input,
-                strings,
-                input.row("channel", Some(ch), k),
-                k,
-            )?);
+            let mut cell = kpi_json(input, strings, input.row("channel", Some(ch), k), k)?;
+            cell["optional"] = json!(optional(k));
+            cells.push(cell);
         }
         let revenue = input
             .row("channel", Some(ch), "revenue")
@@ -260,7 +309,16 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
     channels.sort_by(|a, b| b.0.total_cmp(&a.0));
     let channel_header: Vec<Value> = channel_kpis
         .iter()
-        .map(|k| json!(label(strings, input.catalog, k)))
+        .map(|k| {
+            // Tables use the short column names (`CAC`), cards the full label.
+            let short = format!("col_{k}");
+            let label = strings
+                .text
+                .get(&short)
+                .cloned()
+                .unwrap_or_else(|| label(strings, input.catalog, k));
+            json!({ "label": label, "optional": optional(k) })
+        })
         .collect();
 
     // Inbound vs outbound CPL.
@@ -274,8 +332,10 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
         }));
     }
 
-    // Campaigns ranked by ROI and by CPL, among campaigns with spend.
-    let mut campaigns: Vec<(String, String, Option<f64>, Option<f64>, Value)> = Vec::new();
+    // Campaigns ranked by ROI and by CPL, among campaigns with cost and with
+    // enough volume for the ranking to mean something.
+    let mut campaigns: Vec<Ranked> = Vec::new();
+    let mut with_cost = 0usize;
     let keys: Vec<(&str, &str)> = input
         .rows
         .iter()
@@ -293,8 +353,15 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
                     && r.kpi == k
             })
         };
+        with_cost += 1;
+        let volume = |k: &str| find(k).and_then(|r| r.value).unwrap_or(0.0);
+        if volume("leads") < input.rank_min_leads || volume("marketing_cost") < input.rank_min_cost
+        {
+            continue;
+        }
         let row = json!({
-            "campaign": c,
+            "campaign": input.campaign_names.get(c).map(String::as_str).unwrap_or(c),
+            "campaign_key": c,
             "channel": ch,
             "channel_label": strings.channel(ch),
             "cost": kpi_json(input, strings, find("marketing_cost"), "marketing_cost")?,
@@ -302,29 +369,72 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
             "cpl": kpi_json(input, strings, find("cpl"), "cpl")?,
             "roi": kpi_json(input, strings, find("roi"), "roi")?,
         });
-        campaigns.push((
-            c.to_string(),
-            ch.to_string(),
-            find("roi").and_then(|r| r.value),
-            find("cpl").and_then(|r| r.value),
+        campaigns.push(Ranked {
+            key: c.to_string(),
+            roi: find("roi").and_then(|r| r.value),
+            cpl: find("cpl").and_then(|r| r.value),
+            cost: volume("marketing_cost"),
+            leads: volume("leads"),
             row,
-        ));
+        });
     }
     let n = input.top_n.max(1);
+    // Best first; the worst list holds the other end and never repeats a
+    // campaign of the best list (with few campaigns, each gets half).
     let ranked = |by_roi: bool, best: bool| -> Vec<Value> {
-        let mut v: Vec<&(String, String, Option<f64>, Option<f64>, Value)> = campaigns
+        let mut v: Vec<&Ranked> = campaigns
             .iter()
-            .filter(|c| if by_roi { c.2.is_some() } else { c.3.is_some() })
+            .filter(|c| {
+                if by_roi {
+                    c.roi.is_some()
+                } else {
+                    c.cpl.is_some()
+                }
+            })
             .collect();
+        // Best first: the highest ROI, the lowest CPL. Among equal ROIs the
+        // bigger cost sorts later, so the worst list (read from the end)
+        // leads with the campaign that lost the most; among equal CPLs, the
+        // one with more leads comes first.
         v.sort_by(|a, b| {
-            let (x, y) = if by_roi { (a.2, b.2) } else { (a.3, b.3) };
-            let ord = x.unwrap_or(0.0).total_cmp(&y.unwrap_or(0.0));
-            // Best ROI is the highest, best CPL the lowest.
-            let ord = if by_roi == best { ord.reverse() } else { ord };
-            ord.then_with(|| a.0.cmp(&b.0))
+            let ord = if by_roi {
+                b.roi
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.roi.unwrap_or(0.0))
+                    .then(a.cost.total_cmp(&b.cost))
+            } else {
+                a.cpl
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.cpl.unwrap_or(0.0))
+                    .then(b.leads.total_cmp(&a.leads))
+            };
+            ord.then_with(|| a.key.cmp(&b.key))
         });
-        v.into_iter().take(n).map(|c| c.4.clone()).collect()
+        let top = n.min(v.len().div_ceil(2));
+        let picked: Vec<_> = if best {
+            v.iter().take(top).collect()
+        } else {
+            let rest = &v[top..];
+            rest.iter().rev().take(n).collect()
+        };
+        picked.into_iter().map(|c| c.row.clone()).collect()
     };
+    let ranked_note = strings
+        .text(if input.rank_min_cost > 0.0 {
+            "ranked_rule_cost"
+        } else {
+            "ranked_rule"
+        })
+        .replace(
+            "{leads}",
+            &format::number(input.rank_min_leads, 0, input.locale),
+        )
+        .replace(
+            "{cost}",
+            &format::money(input.rank_min_cost, &input.currency, input.locale),
+        )
+        .replace("{ranked}", &campaigns.len().to_string())
+        .replace("{all}", &with_cost.to_string());
 
     let alerts: Vec<Value> = input
         .alerts
@@ -348,7 +458,7 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
         .collect();
 
     Ok(json!({
-        "title": input.title,
+        "title": input.title.as_deref().unwrap_or(strings.text("title")),
         "alerts": alerts,
         "alert_rules": input.alerts.len(),
         "lang": crate::strings::code(input.locale),
@@ -388,6 +498,7 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
             "top_cpl": ranked(false, true),
             "bottom_cpl": ranked(false, false),
             "count": n,
+            "ranked_note": ranked_note,
         },
         "footer": {
             "freshness": input.freshness.iter().map(|f| json!({
@@ -396,7 +507,7 @@ pub fn build_context(input: &ReportInput, strings: &Strings) -> Result<Value, Re
             })).collect::<Vec<_>>(),
             "benchmarks": input.benchmarks.iter().map(|b| json!({
                 "kpi": label(strings, input.catalog, &b.kpi),
-                "source": b.source,
+                "source": strings.benchmark_source(&b.source),
                 "year": b.year.map(|y| y.to_string()).unwrap_or_else(|| strings.text("year_not_given").to_string()),
             })).collect::<Vec<_>>(),
             "reproduce": input.reproduce,

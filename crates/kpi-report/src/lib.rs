@@ -309,8 +309,12 @@ impl Renderer {
                 })
         };
         let raw = render("report.html.hbs")?;
+        // Styles go inline (what Gmail and Outlook read); the @media rules
+        // that stack the layout on a phone stay in a <style> tag, for the
+        // clients that read one.
         let html = css_inline::CSSInliner::options()
             .keep_style_tags(false)
+            .keep_at_rules(true)
             .build()
             .inline(&raw)
             .map_err(|e| ReportError::Render {
@@ -352,15 +356,24 @@ fn attach_charts(
         let Some(trend) = input.trends.iter().find(|t| t.kpi == kpi && t.drawable()) else {
             continue;
         };
-        let tone = card["tone_previous"].as_str().unwrap_or("neutral");
-        let png = charts::draw(trend, tone)?;
+        let Some(def) = input.catalog.get(&kpi) else {
+            continue;
+        };
+        let drawn = charts::draw(trend, def.direction)?;
+        let f = |v: f64| kpi_core::format::value(Some(v), def.unit, &input.currency, input.locale);
         let cid = format!("trend-{kpi}@kpi.report");
         card["chart"] = serde_json::json!({
             "cid": cid,
             "width": charts::WIDTH,
             "height": charts::HEIGHT,
+            "low": f(drawn.low),
+            "high": f(drawn.high),
         });
-        images.push(Chart { kpi, cid, png });
+        images.push(Chart {
+            kpi,
+            cid,
+            png: drawn.png,
+        });
     }
     context["charts"] = serde_json::Value::Bool(!images.is_empty());
     Ok(images)

@@ -30,6 +30,10 @@ pub struct Strings {
     /// KPI keys to labels (the catalog's label otherwise).
     #[serde(default)]
     pub kpi: BTreeMap<String, String>,
+    /// Benchmark sources (the `source` text of reference/benchmarks.csv)
+    /// in this language; a source not here is shown as the file has it.
+    #[serde(default)]
+    pub benchmark_source: BTreeMap<String, String>,
 }
 
 impl Strings {
@@ -53,7 +57,16 @@ impl Strings {
         fill(&mut self.channel, &fallback.channel);
         fill(&mut self.campaign_type, &fallback.campaign_type);
         fill(&mut self.kpi, &fallback.kpi);
+        fill(&mut self.benchmark_source, &fallback.benchmark_source);
         self
+    }
+
+    /// A benchmark source's description in this language.
+    pub fn benchmark_source<'a>(&'a self, source: &'a str) -> &'a str {
+        self.benchmark_source
+            .get(source)
+            .map(String::as_str)
+            .unwrap_or(source)
     }
 
     /// A status in this language (the status itself if untranslated).

@@ -196,7 +196,7 @@ fn input<'a>(
     periods: &'a ReportPeriods,
 ) -> ReportInput<'a> {
     ReportInput {
-        title: "Marketing KPIs".into(),
+        title: None,
         periods,
         rows,
         catalog,
@@ -207,6 +207,9 @@ fn input<'a>(
             .map(String::from)
             .to_vec(),
         top_n: 3,
+        rank_min_leads: 0.0,
+        rank_min_cost: 0.0,
+        campaign_names: Default::default(),
         freshness: vec![Freshness {
             stream: "google_ads.campaign_stats".into(),
             last_day: Some("2026-11-23".parse().unwrap()),
@@ -284,10 +287,15 @@ fn names_from_ad_platforms_are_escaped_and_the_html_is_email_safe() {
         "a campaign name became markup"
     );
     assert!(out.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(
-        !out.html.contains("<style"),
-        "CSS is inlined, no style block"
-    );
+    // CSS is inlined; the one style block left holds only the @media rules
+    // that stack the layout on a phone.
+    let blocks: Vec<&str> = out.html.split("<style").skip(1).collect();
+    assert!(blocks.len() <= 1, "one style block at most");
+    for b in blocks {
+        let css = &b[..b.find("</style>").unwrap()];
+        let rules = css.split_once('>').map_or(css, |x| x.1).trim();
+        assert!(rules.starts_with("@media"), "only @media rules stay: {css}");
+    }
     assert!(!out.html.contains("<svg") && !out.html.contains("src=\"http"));
     assert!(
         out.html.len() < 102 * 1024,
@@ -296,13 +304,13 @@ fn names_from_ad_platforms_are_escaped_and_the_html_is_email_safe() {
     );
     // A falling CPL is good (green), a falling MQL-to-SQL rate is bad (red).
     let cpl = out.html.find("Cost per lead").unwrap();
-    let card = &out.html[cpl..cpl + 600];
+    let card = &out.html[cpl..cpl + 1400];
     assert!(
         card.contains("#047857"),
         "CPL fell: should be green: {card}"
     );
     let mql = out.html.find("MQL to SQL rate").unwrap();
-    let card = &out.html[mql..mql + 600];
+    let card = &out.html[mql..mql + 1400];
     assert!(
         card.contains("#b91c1c"),
         "MQL-to-SQL fell: should be red: {card}"
@@ -326,7 +334,7 @@ fn names_from_ad_platforms_are_escaped_and_the_html_is_email_safe() {
             .contains("- change_vs_previous(mql_to_sql) < -0.2 (Observed -25.0%)")
     );
     assert!(!out.text.contains("cpl > 100"));
-    assert!(out.html.contains("<code>cac &gt; 800</code>"));
+    assert!(out.html.contains("cac &gt; 800</code>"));
 }
 
 #[test]
@@ -399,17 +407,18 @@ fn a_spanish_report_has_spanish_words_numbers_and_months() {
         .unwrap()
         .render(&i)
         .unwrap();
-    assert_eq!(out.subject, "Marketing KPIs, octubre de 2026");
+    // The default title is the report language's.
+    assert_eq!(out.subject, "KPIs de marketing, octubre de 2026");
     assert!(out.html.contains("<html lang=\"es\">"));
     assert!(out.html.contains("Titulares") && out.html.contains("Embudo"));
     assert!(
         out.text
-            .contains("- Coste por lead: 45,00 € (vs. anterior -10,0 %"),
+            .contains("- Coste por lead: 45,00\u{a0}€ (vs. anterior -10,0\u{a0}%"),
         "{}",
         out.text
     );
     assert!(
-        out.text.contains("- Ingresos: 120.000,00 €"),
+        out.text.contains("- Ingresos: 120.000,00\u{a0}€"),
         "{}",
         out.text
     );
