@@ -254,6 +254,31 @@ pub struct Context {
     pub today: NaiveDate,
 }
 
+/// A connector type, as the one registry of types (in `kpi-pipeline`) knows
+/// it: its config is the `[sources.<name>]` section (less the runner's own
+/// keys), it names its streams, says where its requests go and builds the
+/// connector. Each connector crate implements it on its config struct; the
+/// registry needs nothing else from the crate.
+pub trait ConnectorType: serde::de::DeserializeOwned + Send + 'static {
+    /// The `type = "..."` of its sources.
+    const TYPE: &'static str;
+
+    /// Its streams with the default settings: what the lake holds for the
+    /// type and what the engine registers (a setting that adds columns, such
+    /// as HubSpot's extra properties, adds them to the files only).
+    fn streams() -> Vec<StreamDef>;
+
+    /// Where source `source`'s requests go; no secret is read.
+    fn endpoints(&self, source: &str) -> Result<crate::Endpoints, String>;
+
+    /// The connector of source `source`, its secrets read through `lookup`.
+    fn connect(
+        &self,
+        source: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn Connector>, String>;
+}
+
 /// A source's connector. Implementations are built from their own config
 /// section and hold one [`HttpClient`](crate::http::HttpClient).
 #[async_trait]

@@ -33,8 +33,8 @@ pub use arrow_json::{
 };
 pub use auth::{Auth, AuthConfig, Endpoints, OAuth2Credentials, RealEndpoints, TokenUrlError};
 pub use contract::{
-    BatchSink, CheckReport, CollectSink, Connector, ConnectorError, Context, CursorDef, ReadStats,
-    StreamDef, SyncWindow, WindowError, WriteMode, window_for,
+    BatchSink, CheckReport, CollectSink, Connector, ConnectorError, ConnectorType, Context,
+    CursorDef, ReadStats, StreamDef, SyncWindow, WindowError, WriteMode, window_for,
 };
 pub use http::{
     HttpClient, HttpClientBuilder, HttpConfig, HttpError, HttpRequest, HttpResponse, HttpSettings,

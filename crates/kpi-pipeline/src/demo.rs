@@ -19,7 +19,8 @@ use kpi_lake::{Durability, Lake, SnapshotWriter, StreamSpec};
 use kpi_sandbox::server::{SandboxConfig, SandboxHandle};
 use kpi_sandbox::{Company, RawSink, SinkError};
 
-use crate::sync::{CONNECTOR_TYPES, SecretLookup, StreamReport, SyncOptions};
+use crate::registry;
+use crate::sync::{SecretLookup, StreamReport, SyncOptions};
 use crate::{PipelineError, RowCounts};
 
 /// Where `kpi sandbox serve` listens by default, and so where the demo's
@@ -265,7 +266,7 @@ fn write_direct(lake: &Lake, company: &Company) -> Result<RowCounts, PipelineErr
     let now = chrono::Utc::now().to_rfc3339();
     let mut states: BTreeMap<&str, kpi_lake::SourceState> = BTreeMap::new();
     for spec in crate::stream_specs() {
-        if CONNECTOR_TYPES.contains(&spec.source_type) {
+        if has_connector(spec.source_type) {
             continue;
         }
         states.entry(spec.source_type).or_default().streams.insert(
@@ -370,7 +371,7 @@ impl RawSink for LakeSink<'_> {
         date: NaiveDate,
         batch: RecordBatch,
     ) -> Result<(), SinkError> {
-        if CONNECTOR_TYPES.contains(&spec.source_type) {
+        if has_connector(spec.source_type) {
             return Ok(());
         }
         let stats = self
@@ -391,7 +392,7 @@ impl RawSink for LakeSink<'_> {
     }
 
     fn snapshot(&mut self, spec: &StreamSpec, batch: RecordBatch) -> Result<(), SinkError> {
-        if CONNECTOR_TYPES.contains(&spec.source_type) {
+        if has_connector(spec.source_type) {
             return Ok(());
         }
         let key = (spec.source_type.to_string(), spec.stream.to_string());
@@ -502,3 +503,9 @@ alerts = [
     "change_vs_previous(cac) > 0.2",
 ]
 "#;
+
+/// Whether `source_type` reaches the demo's lake through its connector (from
+/// the sandbox) rather than from the generator.
+fn has_connector(source_type: &str) -> bool {
+    registry::find(source_type).is_some_and(|t| t.has_connector())
+}

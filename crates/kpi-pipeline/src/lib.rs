@@ -5,6 +5,7 @@
 //! arithmetic (that is `queries/`) and no argument parsing (that is `kpi-cli`).
 
 mod demo;
+pub mod registry;
 mod report;
 pub mod schedules;
 pub mod sync;
@@ -24,10 +25,10 @@ pub use report::{
     stale_streams,
 };
 
-/// Every raw stream of every known source type. The connectors will declare
-/// theirs; until then the sandbox's shapes are the contract.
+/// Every raw stream of every registered source type: a connector's own
+/// streams, or for a type without one the shapes the demo generator writes.
 pub fn stream_specs() -> Vec<StreamSpec> {
-    kpi_sandbox::raw_streams()
+    registry::stream_specs()
 }
 
 /// Pipeline failures, each with the file or setting involved.

@@ -29,10 +29,7 @@ use kpi_connector::{
 use kpi_core::{Config, SourceConfig};
 use kpi_lake::{Lake, LakeError, Layout, SnapshotWriter, StagedFile, StreamCursor};
 
-use crate::PipelineError;
-
-/// Settings in `[sources.<name>]` that belong to the runner, not the connector.
-const RUNNER_KEYS: [&str; 1] = ["start_date"];
+use crate::{PipelineError, registry};
 
 /// How far back a first sync reads when `start_date` is not set: the 25 months
 /// a report comparing with last year's previous period needs.
@@ -121,9 +118,6 @@ pub struct SyncOutcome {
     pub failures: Vec<SourceFailure>,
 }
 
-/// The connector types this build has.
-pub const CONNECTOR_TYPES: [&str; 4] = ["google_ads", "meta_ads", "ga4", "hubspot"];
-
 /// Builds the connector of source `name`; `None` for a type with no
 /// connector yet (its data is loaded another way, as the demo does).
 /// Secrets come from `secrets` when given, else from the environment.
@@ -132,27 +126,15 @@ pub fn build_connector(
     source: &SourceConfig,
     secrets: Option<&SecretLookup>,
 ) -> Result<Option<Box<dyn Connector>>, PipelineError> {
-    let Some(parsed) = ParsedSource::parse(name, source)? else {
-        return Ok(None);
-    };
     let env = |k: &str| std::env::var(k).ok();
     let lookup: &dyn Fn(&str) -> Option<String> = match secrets {
         Some(s) => &*s.0,
         None => &env,
     };
-    let bad = |e: String| PipelineError::Sync(format!("sources.{name}: {e}"));
-    Ok(Some(match parsed {
-        ParsedSource::GoogleAds(c) => {
-            Box::new(c.build_with(lookup).map_err(|e| bad(e.to_string()))?)
-        }
-        ParsedSource::Ga4(c) => Box::new(c.build_with(lookup).map_err(|e| bad(e.to_string()))?),
-        ParsedSource::MetaAds(c) => {
-            Box::new(c.build_with(name, lookup).map_err(|e| bad(e.to_string()))?)
-        }
-        ParsedSource::HubSpot(c) => {
-            Box::new(c.build_with(name, lookup).map_err(|e| bad(e.to_string()))?)
-        }
-    }))
+    source_type(name, source)?
+        .connect(name, &source.settings, lookup)
+        .transpose()
+        .map_err(|e| PipelineError::Sync(format!("sources.{name}: {e}")))
 }
 
 /// Where source `name` sends requests: its API's base URL and OAuth2
@@ -164,50 +146,23 @@ pub fn source_endpoints(
     name: &str,
     source: &SourceConfig,
 ) -> Result<Option<Endpoints>, PipelineError> {
-    let Some(parsed) = ParsedSource::parse(name, source)? else {
-        return Ok(None);
-    };
-    let bad = |e: String| PipelineError::Sync(format!("sources.{name}: {e}"));
-    Ok(Some(match parsed {
-        ParsedSource::GoogleAds(c) => c.endpoints().map_err(|e| bad(e.to_string()))?,
-        ParsedSource::Ga4(c) => c.endpoints().map_err(|e| bad(e.to_string()))?,
-        ParsedSource::MetaAds(c) => c.endpoints(name).map_err(|e| bad(e.to_string()))?,
-        ParsedSource::HubSpot(c) => c.endpoints(name).map_err(|e| bad(e.to_string()))?,
-    }))
+    source_type(name, source)?
+        .endpoints(name, &source.settings)
+        .transpose()
+        .map_err(|e| PipelineError::Sync(format!("sources.{name}: {e}")))
 }
 
-/// A source's settings parsed by its connector's config type.
-enum ParsedSource {
-    GoogleAds(kpi_connector_google_ads::GoogleAdsConfig),
-    Ga4(kpi_connector_ga4::Ga4Config),
-    MetaAds(kpi_connector_meta_ads::MetaAdsConfig),
-    HubSpot(kpi_connector_hubspot::HubSpotConfig),
-}
-
-impl ParsedSource {
-    /// `None` for a type with no connector.
-    fn parse(name: &str, source: &SourceConfig) -> Result<Option<Self>, PipelineError> {
-        if !CONNECTOR_TYPES.contains(&source.kind.as_str()) {
-            return Ok(None);
-        }
-        let mut settings = source.settings.clone();
-        for k in RUNNER_KEYS {
-            settings.remove(k);
-        }
-        let value = toml::Value::Table(settings);
-        let bad = |e: String| PipelineError::Sync(format!("sources.{name}: {e}"));
-        fn parse<T: serde::de::DeserializeOwned>(v: toml::Value) -> Result<T, String> {
-            v.try_into::<T>()
-                .map_err(|e| e.to_string().trim().to_string())
-        }
-        Ok(Some(match source.kind.as_str() {
-            "google_ads" => ParsedSource::GoogleAds(parse(value).map_err(bad)?),
-            "ga4" => ParsedSource::Ga4(parse(value).map_err(bad)?),
-            "meta_ads" => ParsedSource::MetaAds(parse(value).map_err(bad)?),
-            "hubspot" => ParsedSource::HubSpot(parse(value).map_err(bad)?),
-            _ => unreachable!("checked against CONNECTOR_TYPES"),
-        }))
-    }
+/// The registered type of source `name`.
+fn source_type(
+    name: &str,
+    source: &SourceConfig,
+) -> Result<&'static registry::SourceType, PipelineError> {
+    registry::find(&source.kind).ok_or_else(|| {
+        PipelineError::Sync(format!(
+            "sources.{name}.type: unknown source type \"{}\"",
+            source.kind
+        ))
+    })
 }
 
 /// The first day a first sync reads.
@@ -308,7 +263,7 @@ pub async fn sync(
                     "sources.{name}: type \"{}\" has no connector in this build yet (there \
                      are: {}); load its data into the lake another way",
                     source.kind,
-                    CONNECTOR_TYPES.join(", ")
+                    registry::connector_names().join(", ")
                 )));
             }
             progress(SyncEvent::Skipped {

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use kpi_core::config::Problem;
 use kpi_core::{Catalog, Config};
 
-use crate::sync::{self, CONNECTOR_TYPES, SecretLookup};
+use crate::registry;
+use crate::sync::{self, SecretLookup};
 
 /// How much of the config a command needs to be right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,10 +36,7 @@ pub enum Scope {
 /// The source types this build knows: those whose raw streams the lake and
 /// the engine have (with or without a connector to sync them).
 pub fn known_source_types() -> BTreeSet<&'static str> {
-    crate::stream_specs()
-        .iter()
-        .map(|s| s.source_type)
-        .collect()
+    registry::names().collect()
 }
 
 /// `; did you mean 'x'?` or nothing.
@@ -82,7 +80,7 @@ fn sources(config: &Config, scope: Scope, out: &mut Vec<Problem>) {
         if let Err(e) = sync::first_day_setting(name, source) {
             out.push(config.problem(&["sources", name, "start_date"], e.to_string()));
         }
-        if !CONNECTOR_TYPES.contains(&kind) {
+        if !registry::find(kind).is_some_and(|t| t.has_connector()) {
             continue;
         }
         // The connector's own parse of its settings, and its URLs.

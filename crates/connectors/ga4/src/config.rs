@@ -271,6 +271,28 @@ impl Ga4Config {
     }
 }
 
+impl kpi_connector::ConnectorType for Ga4Config {
+    const TYPE: &'static str = "ga4";
+
+    fn streams() -> Vec<kpi_connector::StreamDef> {
+        crate::connector::stream_defs(DEFAULT_LOOKBACK_DAYS)
+    }
+
+    fn endpoints(&self, _source: &str) -> Result<Endpoints, String> {
+        Ga4Config::endpoints(self).map_err(|e| e.to_string())
+    }
+
+    fn connect(
+        &self,
+        _source: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn kpi_connector::Connector>, String> {
+        Ok(Box::new(
+            self.build_with(lookup).map_err(|e| e.to_string())?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

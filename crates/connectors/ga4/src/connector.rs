@@ -148,27 +148,7 @@ impl Connector for Ga4Connector {
     }
 
     fn streams(&self) -> Vec<StreamDef> {
-        vec![StreamDef {
-            name: TRAFFIC.to_string(),
-            schema: traffic_schema(),
-            primary_key: [
-                "property_id",
-                "date",
-                "session_source",
-                "session_medium",
-                "session_campaign_name",
-                "device_category",
-            ]
-            .map(String::from)
-            .to_vec(),
-            write_mode: WriteMode::ReplaceDays {
-                date_column: "date".into(),
-            },
-            cursor: Some(CursorDef {
-                field: "date".into(),
-                lookback_days: self.lookback_days,
-            }),
-        }]
+        stream_defs(self.lookback_days)
     }
 
     async fn check(&self, _ctx: &Context) -> Result<CheckReport, ConnectorError> {
@@ -201,6 +181,31 @@ impl Connector for Ga4Connector {
         stats.add_http(&self.client.stats().since(&before));
         Ok(stats)
     }
+}
+
+/// The one stream, re-reading `lookback_days` on each sync.
+pub(crate) fn stream_defs(lookback_days: u32) -> Vec<StreamDef> {
+    vec![StreamDef {
+        name: TRAFFIC.to_string(),
+        schema: traffic_schema(),
+        primary_key: [
+            "property_id",
+            "date",
+            "session_source",
+            "session_medium",
+            "session_campaign_name",
+            "device_category",
+        ]
+        .map(String::from)
+        .to_vec(),
+        write_mode: WriteMode::ReplaceDays {
+            date_column: "date".into(),
+        },
+        cursor: Some(CursorDef {
+            field: "date".into(),
+            lookback_days,
+        }),
+    }]
 }
 
 #[cfg(test)]

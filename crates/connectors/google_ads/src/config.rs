@@ -313,6 +313,28 @@ fn normalize_customer_id(raw: &str, setting: &'static str) -> Result<String, Bui
     Ok(id)
 }
 
+impl kpi_connector::ConnectorType for GoogleAdsConfig {
+    const TYPE: &'static str = "google_ads";
+
+    fn streams() -> Vec<kpi_connector::StreamDef> {
+        crate::connector::stream_defs(default_lookback_days())
+    }
+
+    fn endpoints(&self, _source: &str) -> Result<Endpoints, String> {
+        GoogleAdsConfig::endpoints(self).map_err(|e| e.to_string())
+    }
+
+    fn connect(
+        &self,
+        _source: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn kpi_connector::Connector>, String> {
+        Ok(Box::new(
+            self.build_with(lookup).map_err(|e| e.to_string())?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,27 +180,7 @@ impl Connector for GoogleAdsConnector {
     }
 
     fn streams(&self) -> Vec<StreamDef> {
-        vec![
-            StreamDef {
-                name: CAMPAIGN_STATS.to_string(),
-                schema: campaign_stats_schema(),
-                primary_key: vec!["customer_id".into(), "campaign_id".into(), "date".into()],
-                write_mode: WriteMode::ReplaceDays {
-                    date_column: "date".into(),
-                },
-                cursor: Some(CursorDef {
-                    field: "date".into(),
-                    lookback_days: self.lookback_days,
-                }),
-            },
-            StreamDef {
-                name: CAMPAIGNS.to_string(),
-                schema: campaigns_schema(),
-                primary_key: vec!["customer_id".into(), "campaign_id".into()],
-                write_mode: WriteMode::Snapshot,
-                cursor: None,
-            },
-        ]
+        stream_defs(self.lookback_days)
     }
 
     async fn check(&self, _ctx: &Context) -> Result<CheckReport, ConnectorError> {
@@ -236,6 +216,31 @@ impl Connector for GoogleAdsConnector {
         stats.add_http(&self.client.stats().since(&before));
         Ok(stats)
     }
+}
+
+/// The streams, re-reading `lookback_days` of campaign stats on each sync.
+pub(crate) fn stream_defs(lookback_days: u32) -> Vec<StreamDef> {
+    vec![
+        StreamDef {
+            name: CAMPAIGN_STATS.to_string(),
+            schema: campaign_stats_schema(),
+            primary_key: vec!["customer_id".into(), "campaign_id".into(), "date".into()],
+            write_mode: WriteMode::ReplaceDays {
+                date_column: "date".into(),
+            },
+            cursor: Some(CursorDef {
+                field: "date".into(),
+                lookback_days,
+            }),
+        },
+        StreamDef {
+            name: CAMPAIGNS.to_string(),
+            schema: campaigns_schema(),
+            primary_key: vec!["customer_id".into(), "campaign_id".into()],
+            write_mode: WriteMode::Snapshot,
+            cursor: None,
+        },
+    ]
 }
 
 #[cfg(test)]

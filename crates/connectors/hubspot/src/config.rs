@@ -373,6 +373,31 @@ fn check_property_name(what: &str, name: &str) -> Result<(), String> {
     }
 }
 
+impl kpi_connector::ConnectorType for HubSpotConfig {
+    const TYPE: &'static str = "hubspot";
+
+    fn streams() -> Vec<kpi_connector::StreamDef> {
+        vec![
+            crate::contacts::stream_def(&[]),
+            crate::deals::stream_def(&[]),
+        ]
+    }
+
+    fn endpoints(&self, source: &str) -> Result<Endpoints, String> {
+        HubSpotConfig::endpoints(self, source).map_err(|e| e.to_string())
+    }
+
+    fn connect(
+        &self,
+        source: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn kpi_connector::Connector>, String> {
+        Ok(Box::new(
+            self.build_with(source, lookup).map_err(|e| e.to_string())?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

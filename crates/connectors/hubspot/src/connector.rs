@@ -270,8 +270,8 @@ impl Connector for HubSpotConnector {
 
     fn streams(&self) -> Vec<StreamDef> {
         vec![
-            contacts::stream_def(&self.settings),
-            deals::stream_def(&self.settings),
+            contacts::stream_def(&self.settings.extra_contact_properties),
+            deals::stream_def(&self.settings.extra_deal_properties),
         ]
     }
 

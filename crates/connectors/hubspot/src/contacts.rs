@@ -63,10 +63,10 @@ pub fn contacts_schema(extra_properties: &[String]) -> SchemaRef {
 
 /// Contacts change in place (a lifecycle stage date is set, a source is
 /// corrected), so each sync replaces the whole table.
-pub(crate) fn stream_def(settings: &Settings) -> StreamDef {
+pub(crate) fn stream_def(extra_properties: &[String]) -> StreamDef {
     StreamDef {
         name: CONTACTS.to_string(),
-        schema: contacts_schema(&settings.extra_contact_properties),
+        schema: contacts_schema(extra_properties),
         primary_key: vec!["id".into()],
         write_mode: WriteMode::Snapshot,
         cursor: None,

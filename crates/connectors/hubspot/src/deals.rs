@@ -48,10 +48,10 @@ pub fn deals_schema(extra_properties: &[String]) -> SchemaRef {
 
 /// Deals move between stages and change amounts, so each sync replaces the
 /// whole table.
-pub(crate) fn stream_def(settings: &Settings) -> StreamDef {
+pub(crate) fn stream_def(extra_properties: &[String]) -> StreamDef {
     StreamDef {
         name: DEALS.to_string(),
-        schema: deals_schema(&settings.extra_deal_properties),
+        schema: deals_schema(extra_properties),
         primary_key: vec!["id".into()],
         write_mode: WriteMode::Snapshot,
         cursor: None,

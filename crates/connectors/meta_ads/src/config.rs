@@ -298,6 +298,31 @@ fn check_windows(windows: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+impl kpi_connector::ConnectorType for MetaAdsConfig {
+    const TYPE: &'static str = "meta_ads";
+
+    fn streams() -> Vec<kpi_connector::StreamDef> {
+        vec![
+            crate::insights::stream_def(DEFAULT_LOOKBACK_DAYS),
+            crate::campaigns::stream_def(),
+        ]
+    }
+
+    fn endpoints(&self, source: &str) -> Result<Endpoints, String> {
+        MetaAdsConfig::endpoints(self, source).map_err(|e| e.to_string())
+    }
+
+    fn connect(
+        &self,
+        source: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn kpi_connector::Connector>, String> {
+        Ok(Box::new(
+            self.build_with(source, lookup).map_err(|e| e.to_string())?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
