@@ -24,6 +24,7 @@ pub mod arrow_json;
 pub mod auth;
 pub mod contract;
 pub mod http;
+pub mod paging;
 pub mod secret;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
@@ -40,4 +41,5 @@ pub use http::{
     HttpClient, HttpClientBuilder, HttpConfig, HttpError, HttpRequest, HttpResponse, HttpSettings,
     HttpStats, Method, StreamingResponse, TransportKind, counted,
 };
+pub use paging::{CursorPager, CursorPaging};
 pub use secret::{Redactor, Secret, SecretError, SecretRef, redact};

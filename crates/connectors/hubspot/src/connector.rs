@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate};
 use kpi_connector::{
-    BatchSink, CheckReport, Connector, ConnectorError, Context, HttpClient, HttpError, HttpRequest,
-    ReadStats, StreamDef, SyncWindow,
+    BatchSink, CheckReport, Connector, ConnectorError, Context, CursorPager, CursorPaging,
+    HttpClient, HttpError, HttpRequest, ReadStats, StreamDef, SyncWindow,
 };
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -139,12 +139,11 @@ impl HubSpotConnector {
             ("properties".to_string(), properties.join(",")),
         ];
         params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Pager {
-            url: format!("{}/crm/v3/objects/{object}", self.settings.base_url),
+        Pager(CursorPager::new(
+            CRM_PAGING,
+            format!("{}/crm/v3/objects/{object}", self.settings.base_url),
             params,
-            after: None,
-            done: false,
-        }
+        ))
     }
 
     /// Counts a page and hands its batch to the sink (an empty page only counts).
@@ -171,14 +170,18 @@ pub(crate) struct Page {
     pub origin: String,
 }
 
-/// Pages through `/crm/v3/objects/{type}` with `after` from
-/// `paging.next.after` until HubSpot sends no `paging.next`.
-pub(crate) struct Pager {
-    url: String,
-    params: Vec<(String, String)>,
-    after: Option<String>,
-    done: bool,
-}
+/// CRM v3 object lists: `results`, and `after` from `paging.next.after`
+/// until HubSpot sends no `paging.next`.
+const CRM_PAGING: CursorPaging = CursorPaging {
+    records: "/results",
+    page: "a CRM v3 object page",
+    cursor: "/paging/next/after",
+    has_next: None,
+    param: "after",
+};
+
+/// Pages through `/crm/v3/objects/{type}`.
+pub(crate) struct Pager(CursorPager);
 
 impl Pager {
     /// The next page, or `None` after the last.
@@ -186,46 +189,15 @@ impl Pager {
         &mut self,
         conn: &HubSpotConnector,
     ) -> Result<Option<Page>, HubSpotError> {
-        if self.done {
+        let Some(request) = self.0.next_request() else {
             return Ok(None);
-        }
-        let mut request = HttpRequest::get(&self.url);
-        for (k, v) in &self.params {
-            request = request.query(k, v);
-        }
-        if let Some(after) = &self.after {
-            request = request.query("after", after);
-        }
+        };
         let origin = conn.origin(&request);
         let mut body = conn.call(&request).await?;
-        let objects = match body.get_mut("results").map(Value::take) {
-            Some(Value::Array(objects)) => objects,
-            _ => {
-                return Err(conn.response_error(
-                    &origin,
-                    "the body has no `results` array (expected a CRM v3 object page)".into(),
-                ));
-            }
-        };
-        // `after` is a string in CRM v3, but an integer would mean the same.
-        let after = match body.pointer("/paging/next/after") {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        match after {
-            Some(after) => {
-                // The same cursor twice would page forever.
-                if self.after.as_deref() == Some(after.as_str()) {
-                    return Err(conn.response_error(
-                        &origin,
-                        format!("paging.next.after repeats the cursor just used ({after})"),
-                    ));
-                }
-                self.after = Some(after);
-            }
-            None => self.done = true,
-        }
+        let objects = self
+            .0
+            .take_page(&mut body)
+            .map_err(|m| conn.response_error(&origin, m))?;
         Ok(Some(Page { objects, origin }))
     }
 }

@@ -1,7 +1,7 @@
 //! Talking to the Graph API: one call with Meta's own throttling and token
 //! errors understood, and cursor paging.
 
-use kpi_connector::{HttpError, HttpRequest};
+use kpi_connector::{CursorPager, CursorPaging, HttpError, HttpRequest};
 use serde_json::Value;
 
 use crate::connector::MetaAdsConnector;
@@ -144,25 +144,22 @@ pub(crate) struct Page {
     pub origin: String,
 }
 
-/// Reads an edge page by page. Paging follows `paging.cursors.after` while
-/// Meta says there is a `paging.next`, re-sending our own request with
-/// `after` rather than fetching the `next` URL: that URL names Meta's host
-/// (a configured sandbox or proxy would be bypassed) and may carry a token.
-pub(crate) struct Pager {
-    url: String,
-    params: Vec<(String, String)>,
-    after: Option<String>,
-    done: bool,
-}
+/// Graph API edges: `data`, and `paging.cursors.after` while Meta says
+/// there is a `paging.next` (it keeps a cursor on the last page too).
+const EDGE_PAGING: CursorPaging = CursorPaging {
+    records: "/data",
+    page: "a Graph API edge page",
+    cursor: "/paging/cursors/after",
+    has_next: Some("/paging/next"),
+    param: "after",
+};
+
+/// Reads an edge page by page (see [`CursorPager`]).
+pub(crate) struct Pager(CursorPager);
 
 impl Pager {
     pub(crate) fn new(url: String, params: Vec<(String, String)>) -> Self {
-        Pager {
-            url,
-            params,
-            after: None,
-            done: false,
-        }
+        Pager(CursorPager::new(EDGE_PAGING, url, params))
     }
 
     /// The next page, or `None` after the last.
@@ -170,53 +167,15 @@ impl Pager {
         &mut self,
         conn: &MetaAdsConnector,
     ) -> Result<Option<Page>, MetaAdsError> {
-        if self.done {
+        let Some(request) = self.0.next_request() else {
             return Ok(None);
-        }
-        let mut request = HttpRequest::get(&self.url);
-        for (k, v) in &self.params {
-            request = request.query(k, v);
-        }
-        if let Some(after) = &self.after {
-            request = request.query("after", after);
-        }
+        };
         let origin = conn.origin(&request);
         let mut body = conn.call(&request).await?;
-        let rows = match body.get_mut("data").map(Value::take) {
-            Some(Value::Array(rows)) => rows,
-            _ => {
-                return Err(conn.response_error(
-                    &origin,
-                    "the body has no `data` array (expected a Graph API edge page)".into(),
-                ));
-            }
-        };
-        let has_next = body
-            .pointer("/paging/next")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty());
-        if has_next {
-            let Some(after) = body
-                .pointer("/paging/cursors/after")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            else {
-                return Err(conn.response_error(
-                    &origin,
-                    "paging.next is present but paging.cursors.after is missing".into(),
-                ));
-            };
-            // The same cursor twice would page forever.
-            if self.after.as_deref() == Some(after) {
-                return Err(conn.response_error(
-                    &origin,
-                    format!("paging.cursors.after repeats the cursor just used ({after})"),
-                ));
-            }
-            self.after = Some(after.to_string());
-        } else {
-            self.done = true;
-        }
+        let rows = self
+            .0
+            .take_page(&mut body)
+            .map_err(|m| conn.response_error(&origin, m))?;
         Ok(Some(Page { rows, origin }))
     }
 }

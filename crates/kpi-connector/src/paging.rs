@@ -1,0 +1,199 @@
+//! Cursor paging, declared once: where a page's records are, which body
+//! field holds the next cursor, and which query parameter sends it back.
+//! HubSpot's CRM lists (`paging.next.after`) and Meta's Graph edges
+//! (`paging.cursors.after` while `paging.next` is there) are two
+//! declarations of the same pager. The connector keeps its own call (its
+//! error rules) and hands each body to [`CursorPager::take_page`].
+//!
+//! The cursor is sent back as a parameter of our own request rather than by
+//! fetching a `next` URL: that URL names the API's host (a configured
+//! sandbox or proxy would be bypassed) and may carry a token.
+
+use serde_json::Value;
+
+use crate::HttpRequest;
+
+/// How one API pages by cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorPaging {
+    /// JSON pointer of the records array (`/results`, `/data`).
+    pub records: &'static str,
+    /// The page the records array belongs to, for the error when it is
+    /// missing (`a CRM v3 object page`).
+    pub page: &'static str,
+    /// JSON pointer of the next cursor (`/paging/next/after`). A string or
+    /// an integer; absent or empty on the last page.
+    pub cursor: &'static str,
+    /// A pointer whose presence (a non-empty string) says there is a next
+    /// page, for APIs that keep sending a cursor on the last page (Meta's
+    /// `/paging/next`); then a missing cursor is an error.
+    pub has_next: Option<&'static str>,
+    /// The query parameter the cursor goes back in (`after`).
+    pub param: &'static str,
+}
+
+/// Pages through one list: the same request each time, plus the cursor.
+#[derive(Debug, Clone)]
+pub struct CursorPager {
+    paging: CursorPaging,
+    url: String,
+    params: Vec<(String, String)>,
+    cursor: Option<String>,
+    done: bool,
+}
+
+impl CursorPager {
+    /// A pager over `GET url?params`.
+    pub fn new(paging: CursorPaging, url: String, params: Vec<(String, String)>) -> Self {
+        CursorPager {
+            paging,
+            url,
+            params,
+            cursor: None,
+            done: false,
+        }
+    }
+
+    /// The request for the next page; `None` after the last.
+    pub fn next_request(&self) -> Option<HttpRequest> {
+        if self.done {
+            return None;
+        }
+        let mut request = HttpRequest::get(&self.url);
+        for (k, v) in &self.params {
+            request = request.query(k, v);
+        }
+        if let Some(c) = &self.cursor {
+            request = request.query(self.paging.param, c);
+        }
+        Some(request)
+    }
+
+    /// Takes the records out of a page's `body` and moves to the next
+    /// cursor (or to the end). The error, in words for the user, says what
+    /// the body lacks: the records array, a cursor `has_next` promised, or a
+    /// cursor that repeats the one just used (which would page forever).
+    pub fn take_page(&mut self, body: &mut Value) -> Result<Vec<Value>, String> {
+        let records = match body.pointer_mut(self.paging.records).map(Value::take) {
+            Some(Value::Array(records)) => records,
+            _ => {
+                return Err(format!(
+                    "the body has no `{}` array (expected {})",
+                    dotted(self.paging.records),
+                    self.paging.page
+                ));
+            }
+        };
+        let cursor = match body.pointer(self.paging.cursor) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let more = match self.paging.has_next {
+            None => cursor.is_some(),
+            Some(p) => body
+                .pointer(p)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty()),
+        };
+        if !more {
+            self.done = true;
+            return Ok(records);
+        }
+        let Some(cursor) = cursor else {
+            return Err(format!(
+                "{} is present but {} is missing",
+                dotted(self.paging.has_next.unwrap_or_default()),
+                dotted(self.paging.cursor)
+            ));
+        };
+        if self.cursor.as_deref() == Some(cursor.as_str()) {
+            return Err(format!(
+                "{} repeats the cursor just used ({cursor})",
+                dotted(self.paging.cursor)
+            ));
+        }
+        self.cursor = Some(cursor);
+        Ok(records)
+    }
+}
+
+/// `/paging/next/after` as the API's documentation writes it.
+fn dotted(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HUBSPOT: CursorPaging = CursorPaging {
+        records: "/results",
+        page: "a CRM v3 object page",
+        cursor: "/paging/next/after",
+        has_next: None,
+        param: "after",
+    };
+    const META: CursorPaging = CursorPaging {
+        records: "/data",
+        page: "a Graph API edge page",
+        cursor: "/paging/cursors/after",
+        has_next: Some("/paging/next"),
+        param: "after",
+    };
+
+    fn query_of(p: &CursorPager) -> String {
+        p.next_request()
+            .expect("a request")
+            .url()
+            .expect("a valid URL")
+            .to_string()
+    }
+
+    #[test]
+    fn follows_the_cursor_until_the_last_page() {
+        let mut p = CursorPager::new(
+            HUBSPOT,
+            "http://x/crm".into(),
+            vec![("limit".into(), "2".into())],
+        );
+        assert!(!query_of(&p).contains("after"));
+        let mut body = json!({"results": [1, 2], "paging": {"next": {"after": "2"}}});
+        assert_eq!(p.take_page(&mut body).unwrap(), vec![json!(1), json!(2)]);
+        assert_eq!(query_of(&p), "http://x/crm?limit=2&after=2");
+        // An integer cursor means the same.
+        let mut body = json!({"results": [3], "paging": {"next": {"after": 4}}});
+        p.take_page(&mut body).unwrap();
+        assert_eq!(query_of(&p), "http://x/crm?limit=2&after=4");
+        let mut body = json!({"results": []});
+        assert!(p.take_page(&mut body).unwrap().is_empty());
+        assert!(p.next_request().is_none());
+    }
+
+    #[test]
+    fn a_missing_array_a_missing_or_repeated_cursor_is_an_error() {
+        let mut p = CursorPager::new(META, "http://x/act_1/campaigns".into(), vec![]);
+        let e = p.take_page(&mut json!({"error": "x"})).unwrap_err();
+        assert_eq!(
+            e,
+            "the body has no `data` array (expected a Graph API edge page)"
+        );
+        let e = p
+            .take_page(&mut json!({"data": [], "paging": {"next": "https://graph/..."}}))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "paging.next is present but paging.cursors.after is missing"
+        );
+        let page = json!({"data": [1], "paging": {"next": "n", "cursors": {"after": "c1"}}});
+        p.take_page(&mut page.clone()).unwrap();
+        let e = p.take_page(&mut page.clone()).unwrap_err();
+        assert_eq!(e, "paging.cursors.after repeats the cursor just used (c1)");
+        // Meta keeps a cursor on the last page; without `paging.next` it ends.
+        let mut p = CursorPager::new(META, "u".into(), vec![]);
+        p.take_page(&mut json!({"data": [1], "paging": {"cursors": {"after": "c9"}}}))
+            .unwrap();
+        assert!(p.next_request().is_none());
+    }
+}
