@@ -41,5 +41,5 @@ pub use http::{
     HttpClient, HttpClientBuilder, HttpConfig, HttpError, HttpRequest, HttpResponse, HttpSettings,
     HttpStats, Method, StreamingResponse, TransportKind, counted,
 };
-pub use paging::{CursorPager, CursorPaging};
+pub use paging::{CursorPager, CursorPaging, OffsetPager};
 pub use secret::{Redactor, Secret, SecretError, SecretRef, redact};

@@ -1,5 +1,7 @@
-//! Cursor paging, declared once: where a page's records are, which body
-//! field holds the next cursor, and which query parameter sends it back.
+//! Paging, declared once per API and shared by the connectors.
+//!
+//! Cursor paging: where a page's records are, which body field holds the
+//! next cursor, and which query parameter sends it back.
 //! HubSpot's CRM lists (`paging.next.after`) and Meta's Graph edges
 //! (`paging.cursors.after` while `paging.next` is there) are two
 //! declarations of the same pager. The connector keeps its own call (its
@@ -8,6 +10,11 @@
 //! The cursor is sent back as a parameter of our own request rather than by
 //! fetching a `next` URL: that URL names the API's host (a configured
 //! sandbox or proxy would be bypassed) and may carry a token.
+//!
+//! Offset paging (GA4's `offset`/`limit`, Search Console's
+//! `startRow`/`rowLimit`, Mailchimp's `offset`/`count`): [`OffsetPager`]
+//! says which offset to ask for next and when to stop; the connector puts
+//! it in its request, in the body or the query.
 
 use serde_json::Value;
 
@@ -118,6 +125,61 @@ impl CursorPager {
     }
 }
 
+/// Pages by offset and page size. Paging ends at the first page shorter
+/// than the page size (an empty one included): a total the API reports
+/// (GA4's `rowCount`) decides nothing, since stopping on a low one would
+/// drop rows without a trace, while ignoring it costs one empty request
+/// when the last page happens to be full.
+#[derive(Debug, Clone)]
+pub struct OffsetPager {
+    /// The API's name for the offset, for messages (`offset`, `startRow`).
+    param: &'static str,
+    limit: u64,
+    offset: u64,
+    /// The first record of the previous full page: a server that ignores
+    /// the offset would otherwise be read forever.
+    previous_first: Option<String>,
+    done: bool,
+}
+
+impl OffsetPager {
+    /// Pages of `limit` records, the offset being called `param`.
+    pub fn new(param: &'static str, limit: u64) -> Self {
+        OffsetPager {
+            param,
+            limit: limit.max(1),
+            offset: 0,
+            previous_first: None,
+            done: false,
+        }
+    }
+
+    /// The offset of the next page to ask for; `None` after the last.
+    pub fn next_offset(&self) -> Option<u64> {
+        (!self.done).then_some(self.offset)
+    }
+
+    /// Records that the page at the current offset held `records` records,
+    /// the first of which reads `first` (any text that identifies it). An
+    /// error when a full page repeats the previous one: the API ignored the
+    /// offset.
+    pub fn page_read(&mut self, records: usize, first: Option<String>) -> Result<(), String> {
+        if (records as u64) < self.limit {
+            self.done = true;
+            return Ok(());
+        }
+        if first.is_some() && self.previous_first == first {
+            return Err(format!(
+                "the page at {} {} repeats the previous one; the API ignored `{}`",
+                self.param, self.offset, self.param
+            ));
+        }
+        self.previous_first = first;
+        self.offset += records as u64;
+        Ok(())
+    }
+}
+
 /// `/paging/next/after` as the API's documentation writes it.
 fn dotted(pointer: &str) -> String {
     pointer.trim_start_matches('/').replace('/', ".")
@@ -169,6 +231,26 @@ mod tests {
         let mut body = json!({"results": []});
         assert!(p.take_page(&mut body).unwrap().is_empty());
         assert!(p.next_request().is_none());
+    }
+
+    #[test]
+    fn offsets_advance_by_full_pages_and_stop_on_a_short_one() {
+        let mut p = OffsetPager::new("startRow", 2);
+        assert_eq!(p.next_offset(), Some(0));
+        p.page_read(2, Some("a".into())).unwrap();
+        assert_eq!(p.next_offset(), Some(2));
+        p.page_read(2, Some("c".into())).unwrap();
+        assert_eq!(p.next_offset(), Some(4));
+        p.page_read(0, None).unwrap();
+        assert_eq!(p.next_offset(), None);
+        // A server that ignores the offset sends the same full page again.
+        let mut p = OffsetPager::new("offset", 2);
+        p.page_read(2, Some("a".into())).unwrap();
+        let e = p.page_read(2, Some("a".into())).unwrap_err();
+        assert_eq!(
+            e,
+            "the page at offset 2 repeats the previous one; the API ignored `offset`"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use kpi_connector::{
     BatchSink, CheckReport, Connector, ConnectorError, Context, CursorDef, HttpClient, HttpRequest,
-    ReadStats, StreamDef, SyncWindow, WriteMode,
+    OffsetPager, ReadStats, StreamDef, SyncWindow, WriteMode,
 };
 
 use crate::TRAFFIC;
@@ -60,12 +60,8 @@ impl Ga4Connector {
         }
     }
 
-    /// Reads every page of `window` for one property.
-    ///
-    /// Paging ends at the first page shorter than `limit` (an empty one
-    /// included). `rowCount` decides nothing: if it were low, stopping on it
-    /// would drop rows without a trace, while the price of ignoring it is
-    /// one extra (empty) request when the last page happens to be full.
+    /// Reads every page of `window` for one property (paging: see
+    /// [`OffsetPager`]; `rowCount` is only compared with the rows served).
     async fn read_property(
         &self,
         property_id: &str,
@@ -74,14 +70,10 @@ impl Ga4Connector {
         stats: &mut ReadStats,
     ) -> Result<(), ConnectorError> {
         let url = self.run_report_url(property_id);
-        let limit = self.page_size as usize;
-        let mut offset = 0u64;
+        let mut pager = OffsetPager::new("offset", self.page_size as u64);
         let mut reported_total = None;
         let mut rows_read = 0u64;
-        // The first row of the previous full page: a server that ignores
-        // `offset` would otherwise be read forever.
-        let mut previous_first: Option<Vec<Option<String>>> = None;
-        loop {
+        while let Some(offset) = pager.next_offset() {
             let request =
                 HttpRequest::post(&url).json(&request_body(window, self.page_size, offset));
             let response = self.client.send(&request).await?;
@@ -97,22 +89,16 @@ impl Ga4Connector {
                 rows_read += n as u64;
                 sink.write(batch).await?;
             }
-            if n < limit {
-                break;
-            }
-            let first: Vec<Option<String>> = page.rows[0]
-                .dimension_values
-                .iter()
-                .map(|c| c.value.clone())
-                .collect();
-            if previous_first.as_ref() == Some(&first) {
-                return Err(self.bad_response(
-                    &response.origin,
-                    format!("the page at offset {offset} repeats the previous one; the API ignored `offset`"),
-                ));
-            }
-            previous_first = Some(first);
-            offset += n as u64;
+            let first = page.rows.first().map(|r| {
+                r.dimension_values
+                    .iter()
+                    .map(|c| c.value.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("\u{1f}")
+            });
+            pager
+                .page_read(n, first)
+                .map_err(|m| self.bad_response(&response.origin, m))?;
         }
         if let Some(total) = reported_total
             && u64::try_from(total).ok() != Some(rows_read)
