@@ -39,7 +39,7 @@ pub use contract::{
 };
 pub use http::{
     HttpClient, HttpClientBuilder, HttpConfig, HttpError, HttpRequest, HttpResponse, HttpSettings,
-    HttpStats, Method, StreamingResponse, TransportKind, counted,
+    HttpStats, Method, StreamingResponse, ThrottleRule, TransportKind, counted,
 };
 pub use paging::{CursorPager, CursorPaging, OffsetPager};
 pub use secret::{Redactor, Secret, SecretError, SecretRef, redact};

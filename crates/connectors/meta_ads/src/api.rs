@@ -45,61 +45,35 @@ fn is_token_error(error: &HttpError) -> bool {
             && (lower.contains("access token") || lower.contains("session has expired"))
 }
 
-fn throttled(error: &HttpError) -> Option<u32> {
-    match error {
-        HttpError::Status {
-            status: 400 | 403,
-            message,
-            ..
-        } => message_code(message).filter(|c| is_throttle_code(*c)),
-        _ => None,
-    }
+/// The shared client's throttle rule: a 400 or 403 whose message starts
+/// with one of Meta's rate-limit codes.
+pub(crate) fn is_throttled(status: u16, message: &str) -> bool {
+    matches!(status, 400 | 403) && message_code(message).is_some_and(is_throttle_code)
 }
 
 impl MetaAdsConnector {
-    /// Sends `request` and parses the JSON body, waiting and trying again
-    /// when Meta reports a rate limit.
+    /// Sends `request` and parses the JSON body. Meta's rate limits are
+    /// waited out by the client (its throttle rule, [`is_throttled`]).
     pub(crate) async fn call(&self, request: &HttpRequest) -> Result<Value, MetaAdsError> {
-        let mut refusals = 0u32;
-        loop {
-            match self.client.send(request).await {
-                Ok(response) => {
-                    let body: Value = response.json().map_err(|e| self.http_error(e))?;
-                    // A 200 can still carry an error object (Meta does this
-                    // behind some proxies and for partial failures).
-                    if let Some(error) = body.get("error").filter(|e| e.is_object()) {
-                        let message = error
-                            .get("message")
-                            .and_then(Value::as_str)
-                            .unwrap_or("(no message)");
-                        return Err(self.response_error(
-                            &response.origin,
-                            format!("Meta answered 200 with an error: {message}"),
-                        ));
-                    }
-                    return Ok(body);
-                }
-                Err(e) => {
-                    if let Some(code) = throttled(&e)
-                        && refusals < self.settings.throttle_retries
-                    {
-                        let wait = self.settings.throttle_wait * 2u32.saturating_pow(refusals);
-                        refusals += 1;
-                        tracing::warn!(
-                            target: "kpi_connector_meta_ads",
-                            "source {}: Meta rate limit (error {code}); waiting {:.1}s before trying again ({refusals}/{}): {}",
-                            self.settings.source,
-                            wait.as_secs_f64(),
-                            self.settings.throttle_retries,
-                            self.client.redact(&e.to_string()),
-                        );
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    return Err(self.http_error(e));
-                }
-            }
+        let response = self
+            .client
+            .send(request)
+            .await
+            .map_err(|e| self.http_error(e))?;
+        let body: Value = response.json().map_err(|e| self.http_error(e))?;
+        // A 200 can still carry an error object (Meta does this behind some
+        // proxies and for partial failures).
+        if let Some(error) = body.get("error").filter(|e| e.is_object()) {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)");
+            return Err(self.response_error(
+                &response.origin,
+                format!("Meta answered 200 with an error: {message}"),
+            ));
         }
+        Ok(body)
     }
 
     pub(crate) fn http_error(&self, error: HttpError) -> MetaAdsError {
@@ -201,12 +175,10 @@ mod tests {
             Some(80004)
         );
         assert_eq!(message_code("Error validating access token"), None);
-        assert_eq!(
-            throttled(&status(400, "(#17) User request limit reached")),
-            Some(17)
-        );
-        assert_eq!(throttled(&status(400, "(#100) Invalid parameter")), None);
-        assert_eq!(throttled(&status(500, "(#17) x")), None);
+        assert!(is_throttled(400, "(#17) User request limit reached"));
+        assert!(is_throttled(403, "(#80004) There have been too many calls"));
+        assert!(!is_throttled(400, "(#100) Invalid parameter"));
+        assert!(!is_throttled(500, "(#17) x"));
     }
 
     #[test]

@@ -179,12 +179,19 @@ impl MetaAdsConfig {
                     source_name: source.to_string(),
                     error,
                 })?;
-        let client =
-            HttpClient::new(&self.http, http_defaults(), Auth::Bearer(token)).map_err(|error| {
-                MetaAdsError::Http {
-                    source_name: source.to_string(),
-                    error: Box::new(error),
-                }
+        // Meta's rate-limit codes come as 400/403: a rule of the shared
+        // client waits them out (see `api::is_throttled`).
+        let client = HttpClient::builder(&self.http, http_defaults())
+            .auth(Auth::Bearer(token))
+            .throttle_rule(kpi_connector::ThrottleRule {
+                matches: crate::api::is_throttled,
+                wait: settings.throttle_wait,
+                attempts: settings.throttle_retries,
+            })
+            .build()
+            .map_err(|error| MetaAdsError::Http {
+                source_name: source.to_string(),
+                error: Box::new(error),
             })?;
         Ok(MetaAdsConnector::new(settings, client))
     }

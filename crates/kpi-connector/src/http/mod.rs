@@ -479,6 +479,14 @@ fn after(retries: u32) -> String {
     }
 }
 
+/// The API's error message of a refused request.
+fn failure_message(failure: &Failure) -> String {
+    match failure {
+        Failure::Status { body, .. } => api_error_message(body),
+        Failure::Transport(_) => String::new(),
+    }
+}
+
 /// `429 Too Many Requests`.
 pub fn status_text(status: u16) -> String {
     match reqwest::StatusCode::from_u16(status)
@@ -592,9 +600,31 @@ pub struct HttpClientBuilder {
     auth: Auth,
     headers: Vec<(String, String, bool)>,
     redactor: Redactor,
+    throttle: Option<ThrottleRule>,
+}
+
+/// An API's own way of saying "too many requests" that is not a 429: Meta
+/// answers its rate-limit codes (`(#17)`, `(#80004)`, ...) as 400 or 403.
+/// The client waits such a refusal out like a 429 (holding back every
+/// request of the source), `wait` first and twice as long each time after,
+/// at most `attempts` times; then the error goes back to the connector.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleRule {
+    /// Whether a refusal (status, the API's error message) is a rate limit.
+    pub matches: fn(u16, &str) -> bool,
+    /// The wait after the first such refusal.
+    pub wait: Duration,
+    /// How many such refusals of one request are waited out.
+    pub attempts: u32,
 }
 
 impl HttpClientBuilder {
+    /// Waits out the refusals `rule` recognises as the API's rate limit.
+    pub fn throttle_rule(mut self, rule: ThrottleRule) -> Self {
+        self.throttle = Some(rule);
+        self
+    }
+
     /// How requests authenticate.
     pub fn auth(mut self, auth: Auth) -> Self {
         self.auth = auth;
@@ -664,6 +694,7 @@ impl HttpClientBuilder {
                 bearer,
                 oauth,
                 redactor: self.redactor,
+                throttle: self.throttle,
                 counters: Counters::default(),
                 jitter: Jitter::new(),
             }),
@@ -716,6 +747,7 @@ struct Inner {
     redactor: Redactor,
     counters: Counters,
     jitter: Jitter,
+    throttle: Option<ThrottleRule>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -756,6 +788,7 @@ impl HttpClient {
             auth: Auth::None,
             headers: Vec::new(),
             redactor: Redactor::new(),
+            throttle: None,
         }
     }
 
@@ -828,6 +861,7 @@ impl HttpClient {
             .redact(&format!("{} {}", request.method, url));
         let mut retries = 0u32;
         let mut refreshed = false;
+        let mut throttled = 0u32;
         loop {
             let token = match &inner.oauth {
                 Some(oauth) => Some(oauth.token(inner).await?),
@@ -894,6 +928,28 @@ impl HttpClient {
                         "401 Unauthorized; refreshing the access token",
                         Duration::ZERO,
                     );
+                }
+                Failure::Status { status, .. }
+                    if inner.throttle.is_some_and(|rule| {
+                        throttled < rule.attempts
+                            && (rule.matches)(status, &failure_message(&failure))
+                    }) =>
+                {
+                    let rule = inner.throttle.expect("matched");
+                    let wait = rule.wait * 2u32.saturating_pow(throttled);
+                    throttled += 1;
+                    retries += 1;
+                    inner.counters.retry();
+                    inner.counters.throttled(wait);
+                    let reason = format!(
+                        "{}: {} (the API's rate limit, {throttled}/{})",
+                        status_text(status),
+                        failure_message(&failure),
+                        rule.attempts
+                    );
+                    self.log_retry(&origin, &reason, wait);
+                    // The quota is the source's, not this request's.
+                    inner.limiter.pause_for(wait).await;
                 }
                 Failure::Status {
                     status,

@@ -746,3 +746,73 @@ async fn counted_scopes_see_only_their_own_requests() {
     assert_eq!(b.requests - b.retries, 1, "{b:?}");
     assert_eq!(c.stats().requests, 4);
 }
+
+/// A 400 the API means as "slow down" (Meta's `(#17)`), per the connector's
+/// throttle rule: waited out `attempts` times, doubling, counted as
+/// throttled waits; then returned. Other 400s fail at once.
+#[tokio::test]
+async fn a_throttle_rule_waits_out_the_apis_own_rate_limit_codes() {
+    fn meta_limit(status: u16, message: &str) -> bool {
+        status == 400 && message.starts_with("(#17)")
+    }
+    let limit = || {
+        TestResponse::json(
+            400,
+            &json!({"error": {"message": "(#17) User request limit reached"}}),
+        )
+    };
+    let rule = ThrottleRule {
+        matches: meta_limit,
+        wait: Duration::from_millis(20),
+        attempts: 2,
+    };
+    let with_rule = || {
+        HttpClient::builder(&HttpConfig::default(), fast())
+            .throttle_rule(rule)
+            .build()
+            .unwrap()
+    };
+
+    let server = TestServer::sequence(vec![limit(), limit(), ok()]).await;
+    let c = with_rule();
+    let t0 = Instant::now();
+    c.send(&HttpRequest::get(server.url("/x"))).await.unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(60),
+        "20 ms then 40 ms"
+    );
+    let stats = c.stats();
+    assert_eq!(
+        (stats.requests, stats.retries, stats.throttled_waits),
+        (3, 2, 2)
+    );
+
+    // A third refusal in a row is the API's answer.
+    let server = TestServer::sequence(vec![limit(), limit(), limit(), ok()]).await;
+    let err = with_rule()
+        .send(&HttpRequest::get(server.url("/x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(
+        err.to_string().contains("(#17) User request limit reached"),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 3);
+
+    // Another 400 is not a rate limit.
+    let server = TestServer::sequence(vec![
+        TestResponse::json(
+            400,
+            &json!({"error": {"message": "(#100) Invalid parameter"}}),
+        ),
+        ok(),
+    ])
+    .await;
+    let err = with_rule()
+        .send(&HttpRequest::get(server.url("/x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(server.requests().len(), 1);
+}
