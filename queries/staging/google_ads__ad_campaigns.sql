@@ -1,4 +1,4 @@
--- Google Ads campaigns -> ad_campaigns. {{source}} is the source's schema.
+-- Google Ads campaigns -> ad_campaigns. {{source}} is the source's schema, quoted.
 SELECT 'google_ads' AS platform,
        s.customer_id AS account_id,
        CAST(s.campaign_id AS VARCHAR) AS campaign_id,

@@ -701,3 +701,53 @@ fn the_email_fits_600_and_375_pixels() {
         }
     }
 }
+
+// ------------------------------------------------------------ source names
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A source may be named with a word SQL keeps for itself: its staging SQL
+/// still reads it.
+#[test]
+fn a_source_named_table_reads_like_any_other() {
+    let count = "SELECT count(*) AS n, round(sum(amount), 2) AS amount FROM marketing_costs";
+    let expected = ok(&refs(&on_demo(&["sql", "--format", "csv", count])));
+    assert!(!expected.contains("\n0,"), "the demo has costs: {expected}");
+    let dir = tempfile::tempdir().unwrap();
+    let base = demo().join("demo");
+    copy_dir(&base.join("lake"), &dir.path().join("lake"));
+    std::fs::rename(
+        dir.path().join("lake/raw/costs"),
+        dir.path().join("lake/raw/table"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(base.join("kpi.toml"))
+        .unwrap()
+        .replace("[sources.costs]", "[sources.table]")
+        .replace(
+            "dir = \"queries\"",
+            &format!("dir = {:?}", base.join("queries").display().to_string()),
+        );
+    let cfg = dir.path().join("kpi.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let got = ok(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "sql",
+        "--format",
+        "csv",
+        count,
+    ]);
+    assert_eq!(got, expected);
+}

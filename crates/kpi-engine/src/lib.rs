@@ -507,7 +507,10 @@ impl Engine {
                 };
                 for source in self.sources_of_type(kind) {
                     let mut v = values.clone();
-                    v.push(("source", source.clone()));
+                    // Quoted: a source may be called `table` or `order`,
+                    // words SQL keeps for itself (names are checked to hold
+                    // only a-z, 0-9 and _, so no quote can be inside).
+                    v.push(("source", format!("\"{source}\"")));
                     let stmts = queries::split_statements(&staging.text);
                     let [stmt] = stmts.as_slice() else {
                         return Err(EngineError::Query {
