@@ -43,6 +43,7 @@ pub fn list(config: &Config, now: DateTime<Utc>) -> Result<()> {
     if set.valid.is_empty() && set.errors.is_empty() {
         println!("no schedules in {}", set.dir.display());
     }
+    let mut damaged = 0;
     for s in &set.valid {
         println!(
             "{}  ({})\n  cron \"{}\" in {}, report {}, period {}{}",
@@ -61,7 +62,16 @@ pub fn list(config: &Config, now: DateTime<Utc>) -> Result<()> {
                 t.format("%Y-%m-%dT%H:%M:%SZ")
             );
         }
-        match ledger.last_sent(&s.name)? {
+        let last = match ledger.last_sent(&s.name) {
+            Ok(last) => last,
+            // One schedule's damaged record does not hide the others.
+            Err(e) => {
+                println!("  last delivery: unknown: {e}");
+                damaged += 1;
+                continue;
+            }
+        };
+        match last {
             Some(e) => println!(
                 "  last delivery: {} ({}), {} at {}",
                 e.period_label,
@@ -74,9 +84,9 @@ pub fn list(config: &Config, now: DateTime<Utc>) -> Result<()> {
             None => println!("  last delivery: never"),
         }
     }
-    if !set.errors.is_empty() {
+    if !set.errors.is_empty() || damaged > 0 {
         bail!(
-            "{} problem(s) in the schedule files (listed above)",
+            "{} problem(s) in the schedule files, {damaged} damaged ledger record(s) (listed above)",
             set.errors.len()
         );
     }
@@ -166,10 +176,8 @@ pub async fn run_one(
 /// `kpi ledger`: past runs, newest last.
 pub fn ledger(config: &Config, schedule: Option<&str>, format: Format) -> Result<()> {
     let ledger = Ledger::open(&config.lake_path())?;
-    let entries = match schedule {
-        Some(s) => ledger.schedule_entries(s)?,
-        None => ledger.entries()?,
-    };
+    // A damaged record is named after the listing of all the others.
+    let (entries, damaged) = ledger.listing(schedule)?;
     let time = |t: Option<DateTime<Utc>>| t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     let cols: Vec<(&str, Vec<Option<String>>)> = vec![
         (
@@ -223,7 +231,18 @@ pub fn ledger(config: &Config, schedule: Option<&str>, format: Format) -> Result
         }
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-    output::print(&[batch], format)
+    output::print(&[batch], format)?;
+    for e in &damaged {
+        eprintln!("damaged ledger record: {e}");
+    }
+    if !damaged.is_empty() {
+        bail!(
+            "{} damaged ledger record(s), listed above; the schedules they belong to are held \
+             until each file is repaired or removed",
+            damaged.len()
+        );
+    }
+    Ok(())
 }
 
 /// Fingerprint of the schedule directory: names and modification times, to

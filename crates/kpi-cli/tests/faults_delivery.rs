@@ -173,6 +173,33 @@ fn a_damaged_ledger_record_holds_only_its_own_schedule() {
         "the damaged file is kept as evidence"
     );
 
+    // The listings show everything else and name the damaged file.
+    let out = demo.run(&["ledger", "--format", "csv"]);
+    let (listed, errors) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(!out.status.success(), "{listed}{errors}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("nightly_copy,") && l.contains(",sent,")),
+        "the other schedule's run is listed: {listed}"
+    );
+    assert!(
+        errors.contains("damaged ledger record: ")
+            && errors.contains(&record.display().to_string()),
+        "{errors}"
+    );
+    let out = demo.run(&["schedules", "--now", NIGHTLY_DUE]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("last delivery: unknown: "), "{said}");
+    let copy = &said[said
+        .find("nightly_copy  (")
+        .expect("nightly_copy is listed")..];
+    assert!(copy.contains("last delivery: 2026-11-23 ("), "{said}");
+
     // Repaired (removed): nightly runs.
     std::fs::remove_file(&record).unwrap();
     let out = demo.ok(&["run-due", "--now", NIGHTLY_DUE]);

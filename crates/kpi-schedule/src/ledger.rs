@@ -347,10 +347,39 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Every record of every schedule, by due time (then schedule name): the
-    /// listing `kpi ledger` shows.
+    /// Every record of every schedule, by due time (then schedule name).
+    /// Fails on the first damaged record; see [`Ledger::listing`].
     pub fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
         let mut out = Vec::new();
+        self.read_all(&mut out, &mut None)?;
+        Ok(out)
+    }
+
+    /// What `kpi ledger` shows: every readable record (of `schedule`, or of
+    /// all), by due time, and beside them the records that are damaged, as
+    /// errors naming each file: one bad file hides none of the others.
+    pub fn listing(
+        &self,
+        schedule: Option<&str>,
+    ) -> Result<(Vec<Entry>, Vec<LedgerError>), LedgerError> {
+        let mut out = Vec::new();
+        let mut damaged = Some(Vec::new());
+        match schedule {
+            Some(s) => {
+                check_name(s)?;
+                self.read_schedule_dir_into(&self.dir.join(s), &mut out, &mut damaged)?;
+                sort_entries(&mut out);
+            }
+            None => self.read_all(&mut out, &mut damaged)?,
+        }
+        Ok((out, damaged.unwrap_or_default()))
+    }
+
+    fn read_all(
+        &self,
+        out: &mut Vec<Entry>,
+        damaged: &mut Option<Vec<LedgerError>>,
+    ) -> Result<(), LedgerError> {
         for item in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let item = item.map_err(io(&self.dir))?;
             let path = item.path();
@@ -360,14 +389,25 @@ impl Ledger {
                     .and_then(|n| n.to_str())
                     .is_some_and(valid_name);
             if is_schedule {
-                self.read_schedule_dir(&path, &mut out)?;
+                self.read_schedule_dir_into(&path, out, damaged)?;
             }
         }
-        sort_entries(&mut out);
-        Ok(out)
+        sort_entries(out);
+        Ok(())
     }
 
     fn read_schedule_dir(&self, dir: &Path, out: &mut Vec<Entry>) -> Result<(), LedgerError> {
+        self.read_schedule_dir_into(dir, out, &mut None)
+    }
+
+    /// Reads the records in `dir`; a damaged one goes to `damaged` when
+    /// given, else stops the read.
+    fn read_schedule_dir_into(
+        &self,
+        dir: &Path,
+        out: &mut Vec<Entry>,
+        damaged: &mut Option<Vec<LedgerError>>,
+    ) -> Result<(), LedgerError> {
         let items = match std::fs::read_dir(dir) {
             Ok(items) => items,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -376,10 +416,13 @@ impl Ledger {
         for item in items {
             let path = item.map_err(io(dir))?.path();
             // Temp files of an interrupted write end in `.tmp`; skip them.
-            if path.extension().is_some_and(|x| x == "json")
-                && let Some(entry) = read_json(&path)?
-            {
-                out.push(entry);
+            if path.extension().is_some_and(|x| x == "json") {
+                match (read_json(&path), damaged.as_mut()) {
+                    (Ok(Some(entry)), _) => out.push(entry),
+                    (Ok(None), _) => {}
+                    (Err(e @ LedgerError::Corrupt { .. }), Some(d)) => d.push(e),
+                    (Err(e), _) => return Err(e),
+                }
             }
         }
         Ok(())
