@@ -28,7 +28,7 @@ pub(crate) fn explain(ctx: &SessionContext, sql: &str, e: &DataFusionError) -> S
     }
     let message = e.strip_backtrace();
     let at = e.diagnostic().and_then(place_of);
-    let mut out = with_place("error", &message, at, sql);
+    let mut out = with_place("", &message, at, sql);
     if let Some(table) = missing_table(&message) {
         if PERIOD_TABLES.contains(&table.as_str()) {
             out.push_str(&format!(
@@ -67,13 +67,25 @@ fn place_of(d: &Diagnostic) -> Option<(u64, u64)> {
     (span.start.line > 0).then_some((span.start.line, span.start.column))
 }
 
-/// `what at line L, column C: message` and the line with a caret under the
-/// column; just `what: message` when the place is not known.
+/// `what at line L, column C: message` (or `line L, column C: message`
+/// with no `what`) and the line with a caret under the column; without a
+/// known place, `what: message`.
 fn with_place(what: &str, message: &str, at: Option<(u64, u64)>, sql: &str) -> String {
+    // `what` is empty where DataFusion's message already says what it is
+    // ("Schema error: ...").
     let Some((line, col)) = at else {
-        return format!("{what}: {message}");
+        return if what.is_empty() {
+            message.to_string()
+        } else {
+            format!("{what}: {message}")
+        };
     };
-    let mut out = format!("{what} at line {line}, column {col}: {message}");
+    let place = format!("line {line}, column {col}");
+    let mut out = if what.is_empty() {
+        format!("{place}: {message}")
+    } else {
+        format!("{what} at {place}: {message}")
+    };
     if let Some(text) = sql.lines().nth(line.saturating_sub(1) as usize) {
         let pad: String = text
             .chars()
