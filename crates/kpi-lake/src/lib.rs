@@ -17,6 +17,7 @@ mod commit;
 mod lock;
 mod register;
 pub mod spec;
+mod staged;
 mod state;
 mod write;
 
@@ -26,6 +27,7 @@ pub use check::{BadFile, FileRole, UnreadableFiles, check_parquet};
 pub use lock::WriteLock;
 pub use register::{RegisteredStream, enable_checked_url_tables, register_stream, table_schema};
 pub use spec::{Layout, StreamSpec};
+pub use staged::{StageError, StagedStream};
 pub use state::{SourceState, StreamCursor};
 pub use write::{Durability, PART_FILE, SnapshotWriter, StagedFile, WriteStats};
 

@@ -15,19 +15,18 @@
 //! killed sync leaves the lake and the state as they were. One sync writes
 //! a lake at a time.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::datatypes::{DataType, Date32Type, Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use kpi_connector::{
     BatchSink, Connector, ConnectorError, Context, Endpoints, StreamDef, SyncWindow, WriteMode,
 };
 use kpi_core::{Config, SourceConfig};
-use kpi_lake::{Lake, LakeError, Layout, SnapshotWriter, StagedFile, StreamCursor};
+use kpi_lake::{Lake, LakeError, Layout, StagedFile, StagedStream, StreamCursor};
 
 use crate::{PipelineError, registry};
 
@@ -436,7 +435,7 @@ async fn sync_source(
                     kpi_connector::counted(connector.read(&plan.def, piece, &mut sink)).await;
                 let stats =
                     read.map_err(|e| PipelineError::Sync(format!("{}: {e}", plan.label)))?;
-                let rows = sink.rows;
+                let rows = sink.0.rows();
                 // Closing a month of day files (footers, fsyncs) blocks: off
                 // the workers that carry the other pieces' requests.
                 let files = tokio::task::spawn_blocking(move || sink.finish())
@@ -581,23 +580,9 @@ struct Staged {
     files: Vec<StagedFile>,
 }
 
-/// Writes a stream's batches to staged files: one per day for daily streams
-/// (rows split by the date column, which becomes the partition), one for a
-/// snapshot.
-struct LakeSink {
-    lake: Lake,
-    source: String,
-    stream: String,
-    layout: Layout,
-    schema: SchemaRef,
-    date_column: Option<String>,
-    window: SyncWindow,
-    days: BTreeMap<NaiveDate, SnapshotWriter>,
-    snapshot: Option<SnapshotWriter>,
-    rows: u64,
-    /// See [`PIECE_BUFFER_BYTES`].
-    buffer_budget: usize,
-}
+/// A connector's pages into the lake's staged files ([`StagedStream`]),
+/// with the stream's write mode checked against how the lake keeps it.
+struct LakeSink(StagedStream);
 
 impl LakeSink {
     fn new(
@@ -618,206 +603,40 @@ impl LakeSink {
                 )));
             }
         };
-        Ok(Self {
+        StagedStream::new(
             lake,
-            source: source.to_string(),
-            stream: def.name.clone(),
+            source,
+            &def.name,
             layout,
             schema,
             date_column,
-            window,
-            days: BTreeMap::new(),
-            snapshot: None,
-            rows: 0,
-            buffer_budget: PIECE_BUFFER_BYTES,
+            (window.start, window.end),
+            PIECE_BUFFER_BYTES,
+        )
+        .map(LakeSink)
+        .map_err(|e| PipelineError::Sync(e.to_string()))
+    }
+
+    fn finish(self) -> Result<Staged, PipelineError> {
+        Ok(Staged {
+            files: self.0.finish()?,
         })
     }
-
-    fn label(&self) -> String {
-        format!("{}.{}", self.source, self.stream)
-    }
-
-    /// `batch` without the partition column, checked against the lake's schema.
-    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch, ConnectorError> {
-        let keep: Vec<usize> = (0..batch.num_columns())
-            .filter(|&i| Some(batch.schema().field(i).name()) != self.date_column.as_ref())
-            .collect();
-        let projected = batch
-            .project(&keep)
-            .map_err(|e| ConnectorError::sink(e.to_string()))?;
-        let want = self.schema.fields();
-        let got = projected.schema();
-        let same = want.len() == got.fields().len()
-            && want
-                .iter()
-                .zip(got.fields())
-                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
-        if !same {
-            return Err(ConnectorError::sink(format!(
-                "{}: the connector's columns ({}) are not the lake's ({})",
-                self.label(),
-                describe(&got),
-                describe(&self.schema)
-            )));
-        }
-        RecordBatch::try_new(self.schema.clone(), projected.columns().to_vec())
-            .map_err(|e| ConnectorError::sink(e.to_string()))
-    }
-
-    fn finish(mut self) -> Result<Staged, PipelineError> {
-        let mut files = Vec::new();
-        match self.layout {
-            Layout::Snapshot => {
-                let w = match self.snapshot.take() {
-                    Some(w) => w,
-                    None => self.lake.snapshot_writer(
-                        &self.source,
-                        &self.stream,
-                        self.schema.clone(),
-                    )?,
-                };
-                files.push(w.finish()?);
-            }
-            Layout::Daily => {
-                // Every day of the window is replaced: a day the API no longer
-                // returns rows for becomes empty rather than keeping old rows.
-                let mut d = self.window.start;
-                while d <= self.window.end {
-                    let w = match self.days.remove(&d) {
-                        Some(w) => w,
-                        None => self.lake.daily_writer(
-                            &self.source,
-                            &self.stream,
-                            d,
-                            self.schema.clone(),
-                        )?,
-                    };
-                    // Closed now: its buffers are freed while other pieces run.
-                    files.push(w.finish()?);
-                    d = d.succ_opt().expect("in range");
-                }
-            }
-        }
-        Ok(Staged { files })
-    }
-}
-
-fn describe(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("{} {}", f.name(), f.data_type()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[async_trait::async_trait]
 impl BatchSink for LakeSink {
     async fn write(&mut self, batch: RecordBatch) -> Result<(), ConnectorError> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let sink_err = |e: kpi_lake::LakeError| ConnectorError::sink(e.to_string());
-        let Some(col) = self.date_column.clone() else {
-            let conformed = self.conform(&batch)?;
-            if self.snapshot.is_none() {
-                self.snapshot = Some(
-                    self.lake
-                        .snapshot_writer(&self.source, &self.stream, self.schema.clone())
-                        .map_err(sink_err)?,
-                );
-            }
-            self.snapshot
-                .as_mut()
-                .expect("just set")
-                .write(&conformed)
-                .map_err(sink_err)?;
-            self.rows += conformed.num_rows() as u64;
-            return Ok(());
-        };
-        let dates = batch.column_by_name(&col).ok_or_else(|| {
-            ConnectorError::sink(format!(
-                "{}: a batch without its `{col}` column",
-                self.label()
-            ))
-        })?;
-        if dates.data_type() != &DataType::Date32 || dates.null_count() > 0 {
-            return Err(ConnectorError::sink(format!(
-                "{}: `{col}` must be a non-null Date32 column, got {}",
-                self.label(),
-                dates.data_type()
-            )));
-        }
-        let dates = dates.as_primitive::<Date32Type>();
-        let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-        for i in 0..dates.len() {
-            by_day.entry(dates.value(i)).or_default().push(i as u32);
-        }
-        let conformed = self.conform(&batch)?;
-        for (day, rows) in by_day {
-            let date = Date32Type::to_naive_date_opt(day).ok_or_else(|| {
-                ConnectorError::sink(format!("{}: day {day} is out of range", self.label()))
-            })?;
-            if date < self.window.start || date > self.window.end {
-                // Writing it would replace a day outside the window with a
-                // part of its rows.
-                return Err(ConnectorError::sink(format!(
-                    "{}: the API returned rows for {date}, outside the requested {} to {}",
-                    self.label(),
-                    self.window.start,
-                    self.window.end
-                )));
-            }
-            let idx = UInt32Array::from(rows);
-            let part = arrow::compute::take_record_batch(&conformed, &idx)
-                .map_err(|e| ConnectorError::sink(e.to_string()))?;
-            if !self.days.contains_key(&date) {
-                let w = self
-                    .lake
-                    .daily_writer(&self.source, &self.stream, date, self.schema.clone())
-                    .map_err(sink_err)?;
-                self.days.insert(date, w);
-            }
-            self.days
-                .get_mut(&date)
-                .expect("just inserted")
-                .write(&part)
-                .map_err(sink_err)?;
-            self.rows += part.num_rows() as u64;
-        }
-        self.bound_buffers().map_err(sink_err)
-    }
-}
-
-impl LakeSink {
-    /// Flushes the open day files with the most buffered, largest first,
-    /// until they hold under half of the budget ([`PIECE_BUFFER_BYTES`]).
-    fn bound_buffers(&mut self) -> Result<(), kpi_lake::LakeError> {
-        let budget = self.buffer_budget;
-        let mut total: usize = self.days.values().map(SnapshotWriter::buffered_bytes).sum();
-        if total <= budget {
-            return Ok(());
-        }
-        let mut sizes: Vec<(usize, NaiveDate)> = self
-            .days
-            .iter()
-            .map(|(d, w)| (w.buffered_bytes(), *d))
-            .collect();
-        sizes.sort_unstable_by(|a, b| b.cmp(a));
-        for (size, day) in sizes {
-            if total <= budget / 2 {
-                break;
-            }
-            self.days.get_mut(&day).expect("listed").flush()?;
-            total -= size;
-        }
-        Ok(())
+        self.0
+            .write(&batch)
+            .map_err(|e| ConnectorError::sink(e.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::datatypes::{DataType, Schema};
 
     fn source(kind: &str, settings: &str) -> SourceConfig {
         SourceConfig {
@@ -953,17 +772,20 @@ access_token = { env = "T" }"#,
             start: d("2026-10-01"),
             end: d("2026-10-03"),
         };
-        let mut sink = LakeSink::new(
-            lake.clone(),
-            "src",
-            &def,
-            Layout::Daily,
-            lake_schema,
-            window,
-        )
-        .unwrap();
         // A budget of one byte: every page forces a flush.
-        sink.buffer_budget = 1;
+        let mut sink = LakeSink(
+            StagedStream::new(
+                lake.clone(),
+                "src",
+                &def.name,
+                Layout::Daily,
+                lake_schema,
+                Some("date".into()),
+                (window.start, window.end),
+                1,
+            )
+            .unwrap(),
+        );
         let epoch = d("1970-01-01");
         for page in 0..5i64 {
             let days: Vec<i32> = (0..300)
@@ -982,7 +804,7 @@ access_token = { env = "T" }"#,
             .unwrap();
             sink.write(batch).await.unwrap();
         }
-        assert_eq!(sink.rows, 1500);
+        assert_eq!(sink.0.rows(), 1500);
         lake.commit_source(
             "src",
             sink.finish().unwrap().files,
