@@ -305,9 +305,32 @@ mod tests {
         .unwrap()
     }
 
+    /// A daily `src.stats` whose files hold one Int64 column, `column`.
+    fn staged(dir: &tempfile::TempDir, column: &str, first: &str, last: &str) -> StagedStream {
+        let lake = Lake::create(dir.path()).unwrap();
+        let file_schema = Arc::new(Schema::new(vec![Field::new(
+            column,
+            DataType::Int64,
+            false,
+        )]));
+        StagedStream::new(
+            lake,
+            "src",
+            "stats",
+            Layout::Daily,
+            file_schema,
+            Some("date".into()),
+            (d(first), d(last)),
+            1 << 20,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn rows_go_to_their_day_and_a_batch_that_does_not_fit_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
+        let mut s = staged(&dir, "impressions", "2026-10-01", "2026-10-01");
+        let mut s = staged(&dir, "clicks", "2026-10-01", "2026-10-03");
         let lake = Lake::create(dir.path()).unwrap();
         let file_schema = Arc::new(Schema::new(vec![Field::new(
             "clicks",
