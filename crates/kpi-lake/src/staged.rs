@@ -287,6 +287,7 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A batch of `dates` with a `clicks` column.
     fn days(dates: &[&str]) -> RecordBatch {
         let epoch = d("1970-01-01");
         let schema = Arc::new(Schema::new(vec![
@@ -329,25 +330,7 @@ mod tests {
     #[test]
     fn rows_go_to_their_day_and_a_batch_that_does_not_fit_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = staged(&dir, "impressions", "2026-10-01", "2026-10-01");
         let mut s = staged(&dir, "clicks", "2026-10-01", "2026-10-03");
-        let lake = Lake::create(dir.path()).unwrap();
-        let file_schema = Arc::new(Schema::new(vec![Field::new(
-            "clicks",
-            DataType::Int64,
-            false,
-        )]));
-        let mut s = StagedStream::new(
-            lake,
-            "src",
-            "stats",
-            Layout::Daily,
-            file_schema,
-            Some("date".into()),
-            (d("2026-10-01"), d("2026-10-03")),
-            1 << 20,
-        )
-        .unwrap();
         s.write(&days(&["2026-10-01", "2026-10-01", "2026-10-03"]))
             .unwrap();
         assert_eq!(s.rows(), 3);
@@ -372,23 +355,7 @@ mod tests {
     #[test]
     fn other_columns_than_the_lakes_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::create(dir.path()).unwrap();
-        let file_schema = Arc::new(Schema::new(vec![Field::new(
-            "impressions",
-            DataType::Int64,
-            false,
-        )]));
-        let mut s = StagedStream::new(
-            lake,
-            "src",
-            "stats",
-            Layout::Daily,
-            file_schema,
-            Some("date".into()),
-            (d("2026-10-01"), d("2026-10-01")),
-            1 << 20,
-        )
-        .unwrap();
+        let mut s = staged(&dir, "impressions", "2026-10-01", "2026-10-01");
         let e = s.write(&days(&["2026-10-01"])).unwrap_err().to_string();
         assert_eq!(
             e,
