@@ -165,7 +165,7 @@ async fn a_test_base_url_without_token_url_is_refused_and_nothing_is_sent() {
     assert!(!out.status.success(), "{all}");
     assert!(
         all.contains(&format!(
-            "kpi.toml: line 5: sources.ga4: token_url is not set, and base_url {base} is not \
+            "kpi.toml: line 8: sources.ga4: token_url is not set, and base_url {base} is not \
              the real API (https://analyticsdata.googleapis.com): set token_url beside base_url"
         )),
         "{all}"

@@ -86,7 +86,7 @@ fn sources(config: &Config, scope: Scope, out: &mut Vec<Problem>) {
         // The connector's own parse of its settings, and its URLs.
         if let Err(e) = sync::source_endpoints(name, source) {
             let message = e.to_string();
-            let field = unknown_field(&message);
+            let field = unknown_field(&message).or_else(|| named_setting(&message, source));
             let key: Vec<&str> = match field.as_deref() {
                 Some(f) => vec!["sources", name, f],
                 None => vec!["sources", name],
@@ -130,6 +130,30 @@ fn sources(config: &Config, scope: Scope, out: &mut Vec<Problem>) {
             }
         }
     }
+}
+
+/// The setting of the section a connector's message is about, when it
+/// starts by naming one that is written there (`token_url is not set, and
+/// base_url ...` is about `base_url`, the one written; `page_size must be
+/// ...` about `page_size`).
+fn named_setting(message: &str, source: &kpi_core::SourceConfig) -> Option<String> {
+    let text = message.split_once(": ").map_or(message, |x| x.1);
+    // As a word: `http` in `http://...` is not the `http` setting.
+    let word_at = |key: &str| {
+        text.match_indices(key).map(|(at, _)| at).find(|&at| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + key.len()..].chars().next();
+            let part = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            !before.is_some_and(part) && !after.is_some_and(|c| part(c) || c == ':')
+        })
+    };
+    let mut named: Vec<(usize, &String)> = source
+        .settings
+        .keys()
+        .filter_map(|k| word_at(k).map(|at| (at, k)))
+        .collect();
+    named.sort();
+    named.first().map(|(_, k)| k.to_string())
 }
 
 /// The field an "unknown field `x`" message names.
@@ -223,5 +247,27 @@ fn delivery(config: &Config, scope: Scope, out: &mut Vec<Problem>) {
                 d.username_env, d.password_env
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_points_at_the_setting_it_names_as_a_word() {
+        let source = kpi_core::SourceConfig {
+            kind: "ga4".into(),
+            settings: toml::from_str(
+                "property_ids = [\"1\"]\nbase_url = \"http://127.0.0.1:1\"\nhttp = { max_retries = 0 }",
+            )
+            .unwrap(),
+        };
+        let m = "sources.ga4: token_url is not set, and base_url http://127.0.0.1:1 is not the real API";
+        assert_eq!(named_setting(m, &source).as_deref(), Some("base_url"));
+        let m = "sources.ga4: the http://x server";
+        assert_eq!(named_setting(m, &source), None);
+        let m = "sources.ga4: http.max_retries must be at most 10";
+        assert_eq!(named_setting(m, &source).as_deref(), Some("http"));
     }
 }
