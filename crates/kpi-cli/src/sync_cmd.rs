@@ -157,14 +157,7 @@ pub async fn check(config: &Config, source: Option<&str>, today: chrono::NaiveDa
     let flawed: std::collections::BTreeSet<&str> = config
         .sources
         .keys()
-        .filter(|name| {
-            let prefix = format!("sources.{name}");
-            problems.iter().any(|p| {
-                p.message
-                    .strip_prefix(&prefix)
-                    .is_some_and(|rest| rest.starts_with(['.', ':']))
-            })
-        })
+        .filter(|name| problems.iter().any(|p| p.is_in_source(name)))
         .map(String::as_str)
         .collect();
     let outcomes = sync::check(config, source, today, &flawed).await?;

@@ -6,75 +6,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-const KPI: &str = env!("CARGO_BIN_EXE_kpi");
-/// The demo's data ends 2026-11-23.
-const AS_OF: &str = "2026-11-24";
+mod common;
 
-fn kpi(args: &[&str]) -> Output {
-    Command::new(KPI)
-        .args(args)
-        .env_remove("COLUMNS")
-        .output()
-        .expect("runs kpi")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kpi(args);
-    assert!(
-        out.status.success(),
-        "kpi {args:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Standard output and error of a run that must fail.
-fn fails(args: &[&str]) -> (String, String) {
-    let out = kpi(args);
-    assert!(
-        !out.status.success(),
-        "kpi {args:?} should fail:\n{}",
-        text(&out.stdout)
-    );
-    let err = text(&out.stderr);
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "{err}"
-    );
-    (text(&out.stdout), err)
-}
-
-/// One demo shared by the tests that only read it.
-fn demo() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let demo = dir.path().join("demo");
-        ok(&[
-            "--as-of",
-            AS_OF,
-            "demo",
-            "--dir",
-            demo.to_str().unwrap(),
-            "--months",
-            "14",
-        ]);
-        dir
-    })
-    .path()
-}
-
-fn config() -> String {
-    demo().join("demo/kpi.toml").to_string_lossy().to_string()
-}
+use common::demo::{AS_OF, KPI};
+use common::run::{fails, fails_out, ok, shared_config as config, shared_demo as demo, text};
 
 /// `kpi --config <demo> --as-of AS_OF <args>`.
 fn on_demo(args: &[&str]) -> Vec<String> {
@@ -127,7 +65,7 @@ fn bad_config() -> (tempfile::TempDir, String) {
 #[test]
 fn check_lists_every_problem_with_its_line_and_fails() {
     let (_dir, cfg) = bad_config();
-    let (out, err) = fails(&["--config", &cfg, "check"]);
+    let (out, err) = fails_out(&["--config", &cfg, "check"]);
     let at = |line: usize| format!("kpi.toml: line {line}: ");
     let has = |line: usize, what: &str| {
         out.lines()
@@ -175,7 +113,7 @@ fn every_command_refuses_what_check_refuses() {
     ] {
         let mut all = vec!["--config", cfg.as_str()];
         all.extend(args.iter().copied());
-        let (out, err) = fails(&all);
+        let (out, err) = fails_out(&all);
         assert!(!out.contains("synced"), "{args:?}: {out}");
         assert!(
             err.contains("line 5: sources.ads.type: unknown source type \"googleads\"")
@@ -201,8 +139,25 @@ fn check_passes_a_good_config_without_sources() {
 
 // ----------------------------------------------------------------- kpi kpis
 
+/// The data rows of CSV output (the KPI table has no quoted commas).
+fn csv_rows(out: &str) -> Vec<Vec<&str>> {
+    out.lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect()
+}
+
 #[test]
 fn kpis_filters_by_grain_kpi_and_channel() {
+    // The rows kept are the unfiltered table's, value for value.
+    let all = ok(&refs(&on_demo(&[
+        "kpis",
+        "--period",
+        "previous_month",
+        "--format",
+        "csv",
+    ])));
+    let all = csv_rows(&all);
     let out = ok(&refs(&on_demo(&[
         "kpis",
         "--period",
@@ -214,11 +169,7 @@ fn kpis_filters_by_grain_kpi_and_channel() {
         "--kpi",
         "cpl,leads",
     ])));
-    let rows: Vec<Vec<&str>> = out
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows = csv_rows(&out);
     assert!(rows.len() > 4, "{out}");
     assert!(
         rows.iter().all(|r| matches!(r[0], "total" | "channel")),
@@ -229,6 +180,15 @@ fn kpis_filters_by_grain_kpi_and_channel() {
         "{out}"
     );
     assert_eq!(rows.iter().filter(|r| r[0] == "total").count(), 2, "{out}");
+    for r in &rows {
+        assert!(all.contains(r), "{r:?} is a row of the unfiltered table");
+    }
+    let kept = |keep: &dyn Fn(&Vec<&str>) -> bool| all.iter().filter(|r| keep(r)).count();
+    assert_eq!(
+        rows.len(),
+        kept(&|r| matches!(r[0], "total" | "channel") && matches!(r[4], "cpl" | "leads")),
+        "every matching row is kept"
+    );
 
     let out = ok(&refs(&on_demo(&[
         "kpis",
@@ -241,11 +201,7 @@ fn kpis_filters_by_grain_kpi_and_channel() {
         "--kpi",
         "ad_spend",
     ])));
-    let rows: Vec<Vec<&str>> = out
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows = csv_rows(&out);
     assert!(rows.iter().any(|r| r[0] == "channel"), "{out}");
     assert!(rows.iter().any(|r| r[0] == "campaign"), "{out}");
     assert!(
@@ -253,14 +209,19 @@ fn kpis_filters_by_grain_kpi_and_channel() {
             .all(|r| r[1] == "paid_search" && r[4] == "ad_spend"),
         "{out}"
     );
+    assert_eq!(
+        rows.len(),
+        kept(&|r| r[1] == "paid_search" && r[4] == "ad_spend"),
+        "{out}"
+    );
 
-    let (_, err) = fails(&refs(&on_demo(&["kpis", "--kpi", "cpx"])));
+    let err = fails(&refs(&on_demo(&["kpis", "--kpi", "cpx"])));
     assert!(
         err.contains("unknown KPI 'cpx' (did you mean 'cpc'?)")
             || err.contains("did you mean 'cpl'?"),
         "{err}"
     );
-    let (_, err) = fails(&refs(&on_demo(&["kpis", "--channel", "paid_serach"])));
+    let err = fails(&refs(&on_demo(&["kpis", "--channel", "paid_serach"])));
     assert!(
         err.contains("no channel 'paid_serach'") && err.contains("did you mean 'paid_search'?"),
         "{err}"
@@ -338,7 +299,7 @@ fn a_closed_pipe_ends_quietly_with_success() {
 
 #[test]
 fn sql_errors_say_where_and_what_to_try() {
-    let (_, err) = fails(&refs(&on_demo(&[
+    let err = fails(&refs(&on_demo(&[
         "sql",
         "SELECT channel,\n       sum(spend) FORM ad_performance",
     ])));
@@ -352,13 +313,13 @@ fn sql_errors_say_where_and_what_to_try() {
         "{err}"
     );
 
-    let (_, err) = fails(&refs(&on_demo(&[
+    let err = fails(&refs(&on_demo(&[
         "sql",
         "SELECT count(*) FROM ad_performanc",
     ])));
     assert!(err.contains("did you mean ad_performance?"), "{err}");
 
-    let (_, err) = fails(&refs(&on_demo(&["sql", "SELECT * FROM kpi_report"])));
+    let err = fails(&refs(&on_demo(&["sql", "SELECT * FROM kpi_report"])));
     assert!(err.contains("add --period"), "{err}");
     // With the period it works.
     ok(&refs(&on_demo(&[
@@ -582,7 +543,7 @@ fn a_period_with_no_data_is_noted_and_one_not_started_refused() {
         html.contains("data through 2026-11-23"),
         "names how far the data goes"
     );
-    let (_, err) = fails(&[
+    let err = fails(&[
         "--config",
         cfg.to_str().unwrap(),
         "--as-of",

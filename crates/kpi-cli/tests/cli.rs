@@ -1,58 +1,11 @@
 //! End-to-end tests of the `kpi` binary, run the way a user runs it.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-const KPI: &str = env!("CARGO_BIN_EXE_kpi");
-const AS_OF: &str = "2026-11-24";
+mod common;
 
-fn kpi(args: &[&str]) -> Output {
-    Command::new(KPI).args(args).output().expect("runs kpi")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kpi(args);
-    assert!(
-        out.status.success(),
-        "kpi {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = kpi(args);
-    assert!(!out.status.success(), "kpi {args:?} should fail");
-    let err = String::from_utf8(out.stderr).expect("utf-8");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert!(!err.contains("RUST_BACKTRACE"), "backtrace hint: {err}");
-    err
-}
-
-/// One demo lake shared by the tests that only read it (14 months keeps it quick).
-fn demo() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let demo = dir.path().join("demo");
-        ok(&[
-            "--as-of",
-            AS_OF,
-            "demo",
-            "--dir",
-            demo.to_str().unwrap(),
-            "--months",
-            "14",
-        ]);
-        dir
-    })
-    .path()
-}
-
-fn config() -> String {
-    demo().join("demo/kpi.toml").to_string_lossy().to_string()
-}
+use common::demo::AS_OF;
+use common::run::{fails, ok, shared_config as config, shared_demo as demo};
 
 /// Parses CSV output into header + rows (fields have no embedded commas here).
 fn csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {

@@ -381,6 +381,7 @@ impl Config {
         Problem {
             file: self.origin.clone(),
             line: self.lines.line(key),
+            setting: key.iter().map(|k| k.to_string()).collect(),
             message: message.into(),
         }
     }
@@ -620,8 +621,19 @@ pub struct Problem {
     pub file: PathBuf,
     /// 1-based line of the setting (or of its section) in `file`.
     pub line: Option<usize>,
+    /// The setting's path (`["sources", "ads", "type"]`), so that a caller
+    /// can tell which source or report a problem belongs to.
+    pub setting: Vec<String>,
     /// Which setting and why.
     pub message: String,
+}
+
+impl Problem {
+    /// Whether the problem is in `[sources.<source>]`.
+    pub fn is_in_source(&self, source: &str) -> bool {
+        self.setting.first().is_some_and(|s| s == "sources")
+            && self.setting.get(1).is_some_and(|s| s == source)
+    }
 }
 
 impl std::fmt::Display for Problem {

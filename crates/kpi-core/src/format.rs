@@ -95,6 +95,16 @@ pub fn percent(n: String, locale: Locale) -> String {
 /// well-known one (before the number in English, after it in Spanish, as each
 /// writes it), else the ISO code after the number.
 pub fn money(v: f64, currency: &str, locale: Locale) -> String {
+    money_with(v, 2, currency, locale)
+}
+
+/// An amount with its currency, rounded to whole units (`€296,853`), for
+/// tables where the cents do not matter.
+pub fn money_whole(v: f64, currency: &str, locale: Locale) -> String {
+    money_with(v, 0, currency, locale)
+}
+
+fn money_with(v: f64, decimals: usize, currency: &str, locale: Locale) -> String {
     let symbol = match currency {
         "EUR" => Some("€"),
         "USD" => Some("$"),
@@ -102,7 +112,7 @@ pub fn money(v: f64, currency: &str, locale: Locale) -> String {
         "JPY" => Some("¥"),
         _ => None,
     };
-    let n = number(v.abs(), 2, locale);
+    let n = number(v.abs(), decimals, locale);
     let sign = if v < 0.0 && n.chars().any(|c| c.is_ascii_digit() && c != '0') {
         "-"
     } else {
@@ -112,23 +122,6 @@ pub fn money(v: f64, currency: &str, locale: Locale) -> String {
         (Some(sym), Locale::En) => format!("{sign}{sym}{n}"),
         (Some(sym), Locale::Es) => format!("{sign}{n}{NBSP}{sym}"),
         (None, _) => format!("{sign}{n}{NBSP}{currency}"),
-    }
-}
-
-/// An amount with its currency, rounded to whole units (`€296,853`), for
-/// tables where the cents do not matter.
-pub fn money_whole(v: f64, currency: &str, locale: Locale) -> String {
-    let cents = money(v, currency, locale);
-    let decimal = match locale {
-        Locale::En => '.',
-        Locale::Es => ',',
-    };
-    let rounded = money(v.round(), currency, locale);
-    // Drop the ",00"/".00" that rounding left.
-    let zeros = format!("{decimal}00");
-    match rounded.find(&zeros) {
-        Some(i) => format!("{}{}", &rounded[..i], &rounded[i + zeros.len()..]),
-        None => cents,
     }
 }
 

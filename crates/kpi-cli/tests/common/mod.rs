@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod demo;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
