@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 mod common;
 
 use common::demo::{AS_OF, KPI};
-use common::run::{fails, fails_out, ok, shared_config as config, shared_demo as demo, text};
+use common::run::{fails, fails_out, kpi, ok, shared_config as config, shared_demo as demo, text};
 
 /// `kpi --config <demo> --as-of AS_OF <args>`.
 fn on_demo(args: &[&str]) -> Vec<String> {
@@ -711,4 +711,61 @@ fn a_source_named_table_reads_like_any_other() {
         count,
     ]);
     assert_eq!(got, expected);
+}
+
+// ---------------------------------------------------------------------- FX
+
+/// A user's rates that start in 2026: every amount booked before has no
+/// rate. `kpi kpis` for October 2026 (compared with October 2025, LTV over
+/// the year before) stops naming the currency and day, and prints no table;
+/// `kpi sql` over 2026 works, over all deals stops naming crm_deals.
+#[test]
+fn a_missing_fx_rate_stops_the_run_naming_currency_and_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = demo().join("demo");
+    copy_dir(&base, &dir.path().join("demo"));
+    let root = dir.path().join("demo");
+    std::fs::write(
+        root.join("queries/reference/fx_rates.csv"),
+        "valid_from,currency,per_usd\n2026-01-01,USD,1.0\n2026-01-01,EUR,0.9\n",
+    )
+    .unwrap();
+    let cfg = root.join("kpi.toml");
+    let cfg = cfg.to_str().unwrap();
+    let out = kpi(&[
+        "--config",
+        cfg,
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_month",
+        "--format",
+        "csv",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(text(&out.stdout), "", "no partial table");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(": no FX rate for ")
+            && err.contains(" to EUR on 202")
+            && err.contains("add a rate valid from that day or earlier to reference/fx_rates.csv"),
+        "{err}"
+    );
+    let sum = "SELECT round(sum(amount), 2) AS amount FROM crm_deals";
+    let got = ok(&[
+        "--config",
+        cfg,
+        "sql",
+        "--format",
+        "csv",
+        &format!("{sum} WHERE close_date >= DATE '2026-01-01'"),
+    ]);
+    let amount: f64 = got.lines().nth(1).unwrap().parse().unwrap();
+    assert!(amount > 0.0, "{got}");
+    let err = fails(&["--config", cfg, "sql", sum]);
+    assert!(
+        err.contains("crm_deals (hubspot): no FX rate for ") && err.contains(" to EUR on 20"),
+        "{err}"
+    );
 }
