@@ -34,6 +34,15 @@ pub enum AuthConfig {
         /// The environment variable holding the key.
         key: SecretRef,
     },
+    /// HTTP basic auth, `Authorization: Basic base64(username:password)`
+    /// (Mailchimp: any user name, the API key as password).
+    Basic {
+        /// The user name; not secret.
+        #[serde(default)]
+        username: String,
+        /// The environment variable holding the password or key.
+        password: SecretRef,
+    },
     /// The OAuth2 refresh-token grant: a long-lived refresh token is
     /// exchanged for short-lived access tokens as needed (Google Ads, GA4,
     /// HubSpot public apps).
@@ -135,6 +144,7 @@ impl AuthConfig {
             AuthConfig::None => "none",
             AuthConfig::Bearer { .. } => "bearer",
             AuthConfig::ApiKey { .. } => "api_key",
+            AuthConfig::Basic { .. } => "basic",
             AuthConfig::OAuth2 { .. } => "oauth2",
         }
     }
@@ -162,6 +172,10 @@ impl AuthConfig {
             AuthConfig::ApiKey { header, key } => Auth::ApiKey {
                 header: header.clone(),
                 key: get(key)?,
+            },
+            AuthConfig::Basic { username, password } => Auth::Basic {
+                username: username.clone(),
+                password: get(password)?,
             },
             AuthConfig::OAuth2 {
                 token_url,
@@ -294,6 +308,13 @@ pub enum Auth {
         /// The key.
         key: Secret,
     },
+    /// `Authorization: Basic base64(username:password)`.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or key.
+        password: Secret,
+    },
     /// OAuth2 refresh-token grant; the client caches the access token.
     OAuth2(OAuth2Credentials),
 }
@@ -305,6 +326,7 @@ impl Auth {
             Auth::None => Vec::new(),
             Auth::Bearer(token) => vec![token],
             Auth::ApiKey { key, .. } => vec![key],
+            Auth::Basic { password, .. } => vec![password],
             Auth::OAuth2(c) => vec![&c.client_id, &c.client_secret, &c.refresh_token],
         }
     }

@@ -12,6 +12,10 @@
 //!   refresh-token flow with a cached access token;
 //! - secrets ([`secret`]): read from the environment by name, never printed,
 //!   scrubbed from every error and log line;
+//! - the settings every source shares ([`source`]): `base_url`,
+//!   `token_url`, `auth`, `http`, `lookback_days`, declared once with each
+//!   API's defaults, and the generic [`SourceConfig`] that builds a
+//!   connector from them;
 //! - JSON to Arrow ([`arrow_json`]) for the loosely typed bodies ad APIs send.
 //!
 //! Why one crate: retries, quotas, token refresh and redaction are where
@@ -26,6 +30,7 @@ pub mod contract;
 pub mod http;
 pub mod paging;
 pub mod secret;
+pub mod source;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
@@ -43,3 +48,4 @@ pub use http::{
 };
 pub use paging::{CursorPager, CursorPaging, OffsetPager};
 pub use secret::{Redactor, Secret, SecretError, SecretRef, redact};
+pub use source::{Api, HttpSource, Prepared, SHARED_KEYS, SharedSettings, SourceConfig};

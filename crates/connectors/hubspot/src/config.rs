@@ -265,7 +265,7 @@ impl HubSpotConfig {
             )));
         }
         let auth_hint = match &self.auth {
-            AuthConfig::ApiKey { .. } => {
+            AuthConfig::ApiKey { .. } | AuthConfig::Basic { .. } => {
                 return Err(invalid(
                     "auth: HubSpot retired API keys in 2022; use type = \"bearer\" with a private app token".into(),
                 ));

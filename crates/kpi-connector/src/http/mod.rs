@@ -666,6 +666,18 @@ impl HttpClientBuilder {
         }
         let api_key = match &self.auth {
             Auth::ApiKey { header, key } => Some(header_pair(header, key.expose(), true)?),
+            Auth::Basic { username, password } => {
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{}", password.expose()));
+                // The encoded form is as secret as the password it holds.
+                self.redactor.add(&Secret::new(encoded.clone()));
+                Some(header_pair(
+                    "authorization",
+                    &format!("Basic {encoded}"),
+                    true,
+                )?)
+            }
             _ => None,
         };
         let bearer = match &self.auth {

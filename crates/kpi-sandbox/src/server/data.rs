@@ -37,8 +37,12 @@ pub(crate) const META_CAMPAIGNS: Key = ("meta_ads", "campaigns");
 pub(crate) const GA4_TRAFFIC: Key = ("ga4", "traffic");
 pub(crate) const HUBSPOT_CONTACTS: Key = ("hubspot", "contacts");
 pub(crate) const HUBSPOT_DEALS: Key = ("hubspot", "deals");
+pub(crate) const LINKEDIN_ANALYTICS: Key = ("linkedin_ads", "ad_analytics");
+pub(crate) const LINKEDIN_CAMPAIGNS: Key = ("linkedin_ads", "campaigns");
+pub(crate) const SEARCH_CONSOLE_ANALYTICS: Key = ("search_console", "search_analytics");
+pub(crate) const MAILCHIMP_REPORTS: Key = ("mailchimp", "reports");
 
-const SERVED: [Key; 7] = [
+const SERVED: [Key; 11] = [
     GOOGLE_STATS,
     GOOGLE_CAMPAIGNS,
     META_INSIGHTS,
@@ -46,6 +50,10 @@ const SERVED: [Key; 7] = [
     GA4_TRAFFIC,
     HUBSPOT_CONTACTS,
     HUBSPOT_DEALS,
+    LINKEDIN_ANALYTICS,
+    LINKEDIN_CAMPAIGNS,
+    SEARCH_CONSOLE_ANALYTICS,
+    MAILCHIMP_REPORTS,
 ];
 
 /// Rows per concatenated chunk: big enough that per-batch overhead vanishes,

@@ -57,6 +57,7 @@
 
 pub mod banner;
 mod data;
+mod emulation;
 pub mod faults;
 mod ga4;
 mod google_ads;
@@ -92,6 +93,7 @@ pub use data::{DataSummary, StreamSize};
 pub use faults::{FaultKind, FaultRule, FaultStatus};
 
 use data::Store;
+use emulation::EMULATIONS;
 use http::{ApiRequest, Payload, Reply};
 use oauth::{Provider, Tokens};
 
@@ -107,6 +109,9 @@ pub const SANDBOX_DEVELOPER_TOKEN: &str = "sandbox-developer-token";
 pub const SANDBOX_META_TOKEN: &str = "sandbox-meta-token";
 /// The HubSpot private app token the sandbox accepts by default.
 pub const SANDBOX_HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
+/// The Mailchimp API key the sandbox accepts by default; its `-us6` suffix
+/// is the data centre, as in a real key.
+pub const SANDBOX_MAILCHIMP_KEY: &str = "sandbox0mailchimp0key0000000000-us6";
 
 /// How the sandbox runs: which company, how fast, how reliably, and which
 /// credentials it accepts. Every field has a default, so `{}` (or an empty
@@ -221,6 +226,9 @@ pub struct Credentials {
     pub meta_access_token: String,
     /// HubSpot private app token (bearer). Default `sandbox-hubspot-token`.
     pub hubspot_access_token: String,
+    /// Mailchimp API key (basic auth password). Default
+    /// `sandbox0mailchimp0key0000000000-us6`.
+    pub mailchimp_api_key: String,
 }
 
 impl Default for Credentials {
@@ -232,6 +240,7 @@ impl Default for Credentials {
             developer_token: SANDBOX_DEVELOPER_TOKEN.into(),
             meta_access_token: SANDBOX_META_TOKEN.into(),
             hubspot_access_token: SANDBOX_HUBSPOT_TOKEN.into(),
+            mailchimp_api_key: SANDBOX_MAILCHIMP_KEY.into(),
         }
     }
 }
@@ -256,6 +265,13 @@ impl Credentials {
             ("HUBSPOT_CLIENT_ID", &self.client_id),
             ("HUBSPOT_CLIENT_SECRET", &self.client_secret),
             ("HUBSPOT_REFRESH_TOKEN", &self.refresh_token),
+            ("LINKEDIN_CLIENT_ID", &self.client_id),
+            ("LINKEDIN_CLIENT_SECRET", &self.client_secret),
+            ("LINKEDIN_REFRESH_TOKEN", &self.refresh_token),
+            ("SEARCH_CONSOLE_CLIENT_ID", &self.client_id),
+            ("SEARCH_CONSOLE_CLIENT_SECRET", &self.client_secret),
+            ("SEARCH_CONSOLE_REFRESH_TOKEN", &self.refresh_token),
+            ("MAILCHIMP_API_KEY", &self.mailchimp_api_key),
         ]
     }
 
@@ -330,6 +346,8 @@ pub mod patterns {
     pub const GOOGLE_TOKEN: &str = "POST /token";
     /// HubSpot's OAuth2 token endpoint.
     pub const HUBSPOT_TOKEN: &str = "POST /oauth/v1/token";
+    /// LinkedIn's OAuth2 token endpoint (`www.linkedin.com` in production).
+    pub const LINKEDIN_TOKEN: &str = "POST /oauth/v2/accessToken";
     /// Google Ads `searchStream`.
     pub const SEARCH_STREAM: &str =
         "POST /{version}/customers/{customer_id}/googleAds:searchStream";
@@ -458,14 +476,14 @@ impl SandboxHandle {
     /// beside it, `token_url` for the OAuth2 sources, and secrets named as
     /// [`Credentials::env`] names them.
     pub fn sources_toml(&self) -> String {
-        sources_toml(&self.base_url(), &self.shared.accounts)
+        sources_toml(&self.base_url(), &self.shared)
     }
 
     /// [`SandboxHandle::sources_toml`] for a sandbox that will listen at
     /// `base_url` (the demo writes the address `kpi sandbox serve` uses by
     /// default, not its own short-lived port).
     pub fn sources_toml_at(&self, base_url: &str) -> String {
-        sources_toml(base_url, &self.shared.accounts)
+        sources_toml(base_url, &self.shared)
     }
 
     /// Stops accepting connections, lets requests in flight finish, and
@@ -574,7 +592,17 @@ impl Accounts {
     }
 }
 
-fn sources_toml(base: &str, accounts: &Accounts) -> String {
+fn sources_toml(base: &str, shared: &Shared) -> String {
+    let mut out = older_sources_toml(base, &shared.accounts);
+    for e in EMULATIONS {
+        out.push('\n');
+        out.push_str(e.sources_toml(base, &shared.store).trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn older_sources_toml(base: &str, accounts: &Accounts) -> String {
     let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
     let customer = or(&accounts.google_customer, "1234567890");
     let meta = or(&accounts.meta_account, "5550001");
@@ -628,10 +656,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) enum Api {
     GoogleOAuth,
     HubSpotOAuth,
-    GoogleAds { version: String },
+    GoogleAds {
+        version: String,
+    },
     Ga4,
     Meta,
     HubSpot,
+    /// One of [`EMULATIONS`], by index.
+    Emulated(usize),
     Unknown,
 }
 
@@ -642,6 +674,7 @@ impl Api {
             Api::Meta => meta_ads::rate_limited(),
             Api::HubSpot | Api::HubSpotOAuth => hubspot::rate_limited(0),
             Api::Ga4 | Api::GoogleOAuth | Api::Unknown => ga4::rate_limited(),
+            Api::Emulated(i) => EMULATIONS[*i].rate_limited(retry_after_secs),
         }
     }
 
@@ -651,6 +684,7 @@ impl Api {
             Api::Meta => meta_ads::internal_error(),
             Api::HubSpot | Api::HubSpotOAuth => hubspot::internal_error(0),
             Api::Ga4 | Api::GoogleOAuth | Api::Unknown => ga4::internal_error(),
+            Api::Emulated(i) => EMULATIONS[*i].internal_error(),
         }
     }
 
@@ -662,6 +696,7 @@ impl Api {
             Api::Meta => meta_ads::token_expired(),
             Api::HubSpot => hubspot::auth_error(expired, 0),
             Api::Ga4 | Api::Unknown => ga4::auth_error(expired),
+            Api::Emulated(i) => EMULATIONS[*i].token_expired(),
         }
     }
 }
@@ -670,18 +705,44 @@ impl Api {
 #[derive(Debug, Clone, PartialEq)]
 enum Route {
     Token(Provider),
-    SearchStream { version: String, customer: String },
-    RunReport { property: String },
-    MetaInsights { account: String },
-    MetaStartRun { account: String },
-    MetaRunStatus { run: String },
-    MetaRunInsights { run: String },
-    MetaCampaigns { account: String },
-    MetaAccount { account: String },
-    HubSpotObjects { object: String },
-    HubSpotSearch { object: String },
+    SearchStream {
+        version: String,
+        customer: String,
+    },
+    RunReport {
+        property: String,
+    },
+    MetaInsights {
+        account: String,
+    },
+    MetaStartRun {
+        account: String,
+    },
+    MetaRunStatus {
+        run: String,
+    },
+    MetaRunInsights {
+        run: String,
+    },
+    MetaCampaigns {
+        account: String,
+    },
+    MetaAccount {
+        account: String,
+    },
+    HubSpotObjects {
+        object: String,
+    },
+    HubSpotSearch {
+        object: String,
+    },
     HubSpotDealContacts,
     HubSpotAccount,
+    /// A request one of [`EMULATIONS`] serves.
+    Emulated {
+        index: usize,
+        pattern: &'static str,
+    },
     Unmatched,
 }
 
@@ -714,6 +775,7 @@ impl Route {
         match segments.as_slice() {
             ["token"] if post => Route::Token(Provider::Google),
             ["oauth", "v1", "token"] if post => Route::Token(Provider::HubSpot),
+            ["oauth", "v2", "accessToken"] if post => Route::Token(Provider::LinkedIn),
             [v, "customers", c, "googleAds:searchStream"] if post && ads_version(v) => {
                 Route::SearchStream {
                     version: v.to_string(),
@@ -765,7 +827,14 @@ impl Route {
                 },
                 None => Route::Unmatched,
             },
-            _ => Route::Unmatched,
+            _ => EMULATIONS
+                .iter()
+                .enumerate()
+                .find_map(|(index, e)| {
+                    e.route(method, &segments)
+                        .map(|pattern| Route::Emulated { index, pattern })
+                })
+                .unwrap_or(Route::Unmatched),
         }
     }
 
@@ -774,6 +843,7 @@ impl Route {
         match self {
             Route::Token(Provider::Google) => GOOGLE_TOKEN,
             Route::Token(Provider::HubSpot) => HUBSPOT_TOKEN,
+            Route::Token(Provider::LinkedIn) => LINKEDIN_TOKEN,
             Route::SearchStream { .. } => SEARCH_STREAM,
             Route::RunReport { .. } => RUN_REPORT,
             Route::MetaInsights { .. } => META_INSIGHTS,
@@ -788,6 +858,7 @@ impl Route {
             Route::HubSpotSearch { .. } => HUBSPOT_CONTACTS_SEARCH,
             Route::HubSpotDealContacts => HUBSPOT_DEAL_CONTACTS,
             Route::HubSpotAccount => HUBSPOT_ACCOUNT,
+            Route::Emulated { pattern, .. } => pattern,
             Route::Unmatched => UNMATCHED,
         }
     }
@@ -795,7 +866,7 @@ impl Route {
     fn api(&self) -> Api {
         match self {
             Route::Token(Provider::Google) => Api::GoogleOAuth,
-            Route::Token(Provider::HubSpot) => Api::HubSpotOAuth,
+            Route::Token(Provider::HubSpot | Provider::LinkedIn) => Api::HubSpotOAuth,
             Route::SearchStream { version, .. } => Api::GoogleAds {
                 version: version.clone(),
             },
@@ -810,6 +881,7 @@ impl Route {
             | Route::HubSpotSearch { .. }
             | Route::HubSpotDealContacts
             | Route::HubSpotAccount => Api::HubSpot,
+            Route::Emulated { index, .. } => Api::Emulated(*index),
             Route::Unmatched => Api::Unknown,
         }
     }
@@ -912,6 +984,7 @@ impl Shared {
             Route::HubSpotSearch { object } => hubspot::search(self, object, req),
             Route::HubSpotDealContacts => hubspot::deal_contacts(self, req),
             Route::HubSpotAccount => hubspot::account_details(self, req),
+            Route::Emulated { index, pattern } => EMULATIONS[*index].respond(self, pattern, req),
             Route::Unmatched => Reply::json(
                 404,
                 &ga4::google_error(

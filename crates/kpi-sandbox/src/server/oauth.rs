@@ -19,6 +19,8 @@ use super::http::{ApiRequest, Reply};
 
 /// Lifetime of an access token from Google's endpoint, as Google gives it.
 const GOOGLE_LIFETIME: Duration = Duration::from_secs(3599);
+/// Lifetime of an access token from LinkedIn's endpoint (60 days).
+const LINKEDIN_LIFETIME: Duration = Duration::from_secs(5_183_999);
 /// Lifetime of an access token from HubSpot's endpoint.
 const HUBSPOT_LIFETIME: Duration = Duration::from_secs(1800);
 
@@ -27,6 +29,7 @@ const HUBSPOT_LIFETIME: Duration = Duration::from_secs(1800);
 pub(crate) enum Provider {
     Google,
     HubSpot,
+    LinkedIn,
 }
 
 /// Why a bearer token was refused.
@@ -57,6 +60,7 @@ impl Tokens {
             // Shaped like each provider's tokens, so redaction and logs look real.
             Provider::Google => (format!("ya29.sandbox-{n:06}"), GOOGLE_LIFETIME),
             Provider::HubSpot => (format!("CN-sandbox-hubspot-{n:06}"), HUBSPOT_LIFETIME),
+            Provider::LinkedIn => (format!("AQV-sandbox-linkedin-{n:06}"), LINKEDIN_LIFETIME),
         };
         lock(&self.issued).insert(token.clone(), Instant::now() + lifetime);
         (token, lifetime)
@@ -131,6 +135,11 @@ pub(crate) fn token_endpoint(
     if get("refresh_token") != Some(creds.refresh_token.as_str()) {
         return match provider {
             Provider::Google => error(400, "invalid_grant", "Bad Request"),
+            Provider::LinkedIn => error(
+                400,
+                "invalid_request",
+                "The provided authorization grant or refresh token is invalid, expired or revoked.",
+            ),
             Provider::HubSpot => Reply::json(
                 400,
                 &json!({
@@ -149,6 +158,13 @@ pub(crate) fn token_endpoint(
             "expires_in": lifetime.as_secs(),
             "scope": "https://www.googleapis.com/auth/adwords https://www.googleapis.com/auth/analytics.readonly",
             "token_type": "Bearer",
+        }),
+        Provider::LinkedIn => json!({
+            "access_token": token,
+            "expires_in": lifetime.as_secs(),
+            "refresh_token": creds.refresh_token,
+            "refresh_token_expires_in": 31_536_000,
+            "scope": "r_ads,r_ads_reporting",
         }),
         Provider::HubSpot => json!({
             "token_type": "bearer",

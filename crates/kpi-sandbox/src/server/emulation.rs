@@ -1,0 +1,43 @@
+//! One emulated API behind one trait: what `mod.rs` needs from it to route
+//! a request, answer it, fault it in the API's own error format, and write
+//! the `[sources.*]` section that syncs from it.
+//!
+//! An API added to the sandbox is a file implementing [`Emulation`] and one
+//! line in [`EMULATIONS`]; the router, the counters, latency, the
+//! concurrency limit and the faults are the server's, shared by all.
+
+use hyper::Method;
+
+use super::Shared;
+use super::data::Store;
+use super::http::{ApiRequest, Reply};
+
+/// An emulated API.
+pub(crate) trait Emulation: Send + Sync {
+    /// The pattern of a request this API serves (counted under it in
+    /// `/_sandbox/requests`, e.g. `GET /rest/adAnalytics`), or `None`.
+    /// `segments` is the path split at `/`, without empty ends.
+    fn route(&self, method: &Method, segments: &[&str]) -> Option<&'static str>;
+
+    /// Answers a request [`Emulation::route`] accepted as `pattern`.
+    fn respond(&self, sb: &Shared, pattern: &'static str, req: &ApiRequest) -> Reply;
+
+    /// The API's answer when it is over its rate limit (the server adds
+    /// `Retry-After`).
+    fn rate_limited(&self, retry_after_secs: u32) -> Reply;
+
+    /// The API's answer to an internal failure (5xx).
+    fn internal_error(&self) -> Reply;
+
+    /// The API's answer to an expired or revoked access token or key.
+    fn token_expired(&self) -> Reply;
+
+    /// The `[sources.<type>]` section of a `kpi.toml` that syncs this API
+    /// from the sandbox at `base`, with the accounts of `store` and the
+    /// secrets named as [`super::Credentials::env`] names them.
+    fn sources_toml(&self, base: &str, store: &Store) -> String;
+}
+
+/// Every API emulated through [`Emulation`] (the four older ones are still
+/// routed in `mod.rs`).
+pub(crate) static EMULATIONS: &[&dyn Emulation] = &[];
