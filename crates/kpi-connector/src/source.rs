@@ -245,6 +245,18 @@ impl<S: HttpSource> SourceConfig<S> {
         source: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Box<dyn Connector>, ConnectorError> {
+        let prepared = self.prepare(source, lookup)?;
+        self.own.build(prepared)
+    }
+
+    /// Every setting checked, the shared ones decided and the secrets read
+    /// through `lookup`: what [`HttpSource::build`] gets. Tests that need
+    /// the connector's concrete type build it from this.
+    pub fn prepare(
+        &self,
+        source: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Prepared, ConnectorError> {
         self.validate()?;
         let endpoints = self.endpoints()?;
         let auth = self
@@ -264,7 +276,7 @@ impl<S: HttpSource> SourceConfig<S> {
         let client = HttpClient::builder(&self.shared.http, defaults.clone())
             .auth(auth.clone())
             .build()?;
-        self.own.build(Prepared {
+        Ok(Prepared {
             source: source.to_string(),
             base_url,
             lookback_days: self.lookback_days(),

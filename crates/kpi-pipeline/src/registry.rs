@@ -37,7 +37,7 @@ pub const TYPES: &[SourceType] = &[
     connector::<kpi_connector_google_ads::GoogleAdsConfig>(),
     connector::<kpi_connector_meta_ads::MetaAdsConfig>(),
     loaded("linkedin_ads"),
-    connector::<kpi_connector_ga4::Ga4Config>(),
+    connector::<kpi_connector_ga4::Ga4Source>(),
     loaded("search_console"),
     connector::<kpi_connector_hubspot::HubSpotConfig>(),
     loaded("mailchimp"),

@@ -18,7 +18,7 @@ use kpi_connector::{
     Auth, AuthConfig, CollectSink, Connector, ConnectorError, Context, HttpClient, HttpConfig,
     HttpError, HttpRequest, HttpSettings, ReadStats, SecretRef, StreamDef, SyncWindow,
 };
-use kpi_connector_ga4::{Ga4Config, Ga4Connector};
+use kpi_connector_ga4::{BuildGa4, Ga4Config, Ga4Connector, Ga4Source};
 use kpi_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector};
 use kpi_connector_hubspot::{HubSpotConfig, HubSpotConnector};
 use kpi_connector_meta_ads::{MetaAdsConfig, MetaAdsConnector};
@@ -236,12 +236,12 @@ fn google_ads(sb: &SandboxHandle, customer: &str) -> GoogleAdsConnector {
 }
 
 fn ga4(sb: &SandboxHandle, property: &str, page_size: u32) -> Ga4Connector {
-    let mut c = Ga4Config::new([property]);
-    c.base_url = sb.base_url();
-    c.page_size = page_size;
-    c.auth = oauth(sb, "GA4", "/token");
-    c.http = fast_http();
-    c.build_with(&secrets(sb)).unwrap()
+    let mut c = Ga4Source::new(Ga4Config::new([property]));
+    c.shared.base_url = Some(sb.base_url());
+    c.own.page_size = page_size;
+    c.shared.auth = Some(oauth(sb, "GA4", "/token"));
+    c.shared.http = fast_http();
+    c.connector_with(&secrets(sb)).unwrap()
 }
 
 fn meta(sb: &SandboxHandle, account: &str, extra: &str) -> MetaAdsConnector {
@@ -495,11 +495,11 @@ async fn wrong_credentials_get_each_apis_own_refusal() {
     let sb = start(config).await;
 
     // A wrong refresh token: 400 invalid_grant from the token endpoint.
-    let mut c = Ga4Config::new([g.first("ga4", "traffic", "property_id")]);
-    c.base_url = sb.base_url();
-    c.auth = oauth(&sb, "GA4", "/token");
+    let mut c = Ga4Source::new(Ga4Config::new([g.first("ga4", "traffic", "property_id")]));
+    c.shared.base_url = Some(sb.base_url());
+    c.shared.auth = Some(oauth(&sb, "GA4", "/token"));
     let c = c
-        .build_with(&|name| match name {
+        .connector_with(&|name| match name {
             "GA4_REFRESH_TOKEN" => Some("1//stale".into()),
             other => sb.config().credentials.lookup(other),
         })

@@ -1,8 +1,11 @@
 //! `[sources.<name>]` with `type = "ga4"`, and building the connector from it.
+//! The settings every source has (`base_url`, `token_url`, `auth`, `http`,
+//! `lookback_days`) are `kpi_connector::SharedSettings`; this file declares
+//! GA4's defaults for them and its own settings.
 
 use kpi_connector::{
-    Auth, AuthConfig, ConnectorError, Endpoints, HttpClient, HttpConfig, HttpError, HttpSettings,
-    RealEndpoints, SecretError, SecretRef, TokenUrlError,
+    Api, AuthConfig, Connector, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints,
+    SecretRef, SourceConfig, StreamDef,
 };
 use serde::Deserialize;
 
@@ -28,7 +31,10 @@ pub const MAX_PAGE_SIZE: u32 = 100_000;
 /// day's events within 72 hours.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
 
-/// `[sources.<name>]` for `type = "ga4"`.
+/// A GA4 source: [`Ga4Config`] with the settings every source shares.
+pub type Ga4Source = SourceConfig<Ga4Config>;
+
+/// GA4's own settings in `[sources.<name>]` for `type = "ga4"`.
 ///
 /// ```toml
 /// [sources.ga4]
@@ -45,50 +51,26 @@ pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
 /// client_secret = { env = "GA4_CLIENT_SECRET" }
 /// refresh_token = { env = "GA4_REFRESH_TOKEN" }
 /// ```
+///
+/// Shared settings, with GA4's defaults: `base_url`
+/// `https://analyticsdata.googleapis.com`; `token_url`
+/// `https://oauth2.googleapis.com/token` (only while `base_url` is the real
+/// API); `auth` the OAuth2 refresh-token grant with `GA4_CLIENT_ID`,
+/// `GA4_CLIENT_SECRET` and `GA4_REFRESH_TOKEN` (the refresh token needs the
+/// `analytics.readonly` scope); `lookback_days` 3; `http` at most 10
+/// requests at once, GA4's limit of concurrent requests per standard
+/// property.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ga4Config {
     /// The GA4 properties to read: the numeric property id from Admin >
     /// Property details (`123456789`), or `properties/123456789`. At least one.
     pub property_ids: Vec<String>,
-    /// Where the API lives. Default `https://analyticsdata.googleapis.com`;
-    /// point it at `kpi sandbox serve` to try a config without a Google
-    /// account.
-    #[serde(default = "default_base_url")]
-    pub base_url: String,
-    /// Where the OAuth2 refresh-token grant posts the client secret and
-    /// refresh token. Default `https://oauth2.googleapis.com/token`, but
-    /// only while `base_url` is the real API: a `base_url` pointed elsewhere
-    /// without a `token_url` is refused. `auth.token_url` is accepted too;
-    /// both set must agree.
-    #[serde(default)]
-    pub token_url: Option<String>,
-    /// How requests authenticate. Default: the OAuth2 refresh-token grant at
-    /// `token_url` with the client id, client
-    /// secret and refresh token read from `GA4_CLIENT_ID`, `GA4_CLIENT_SECRET`
-    /// and `GA4_REFRESH_TOKEN`. The refresh token needs the
-    /// `analytics.readonly` scope.
-    #[serde(default = "default_auth")]
-    pub auth: AuthConfig,
     /// Rows per `runReport` request, 1 to 100,000. Default 10,000: a page is
     /// held whole while it is converted, and a sync reads several at once.
     /// Raise it to spend fewer requests on a very large property.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
-    /// Days before the last synced day that every sync reads again, so days
-    /// GA4 was still processing are replaced with their final numbers.
-    /// Default 3.
-    #[serde(default = "default_lookback_days")]
-    pub lookback_days: u32,
-    /// Timeouts, retries and rate limits (see `kpi-connector`'s `HttpConfig`).
-    /// Default concurrency is 10, GA4's limit of concurrent requests per
-    /// standard property.
-    #[serde(default)]
-    pub http: HttpConfig,
-}
-
-fn default_base_url() -> String {
-    DEFAULT_BASE_URL.to_string()
 }
 
 fn default_auth() -> AuthConfig {
@@ -103,10 +85,6 @@ fn default_auth() -> AuthConfig {
 
 fn default_page_size() -> u32 {
     DEFAULT_PAGE_SIZE
-}
-
-fn default_lookback_days() -> u32 {
-    DEFAULT_LOOKBACK_DAYS
 }
 
 /// GA4's documented limit for a standard property: 10 concurrent requests.
@@ -137,28 +115,11 @@ pub enum BuildError {
         "page_size: {0} is outside 1..=100000 (runReport returns at most 100,000 rows per request)"
     )]
     InvalidPageSize(u32),
-    /// `base_url` is not an http(s) URL.
-    #[error("base_url: `{0}` is not an http:// or https:// URL")]
-    InvalidBaseUrl(String),
-    /// The token endpoint is missing (for a `base_url` not the real API),
-    /// conflicting or not a URL.
-    #[error(transparent)]
-    TokenUrl(#[from] TokenUrlError),
-    /// A secret's environment variable is missing or empty.
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    /// The HTTP settings are invalid.
-    #[error(transparent)]
-    Http(#[from] HttpError),
 }
 
 impl From<BuildError> for ConnectorError {
     fn from(e: BuildError) -> Self {
-        match e {
-            BuildError::Secret(e) => ConnectorError::Secret(e),
-            BuildError::Http(e) => ConnectorError::Http(e),
-            other => ConnectorError::Config(other.to_string()),
-        }
+        ConnectorError::Config(e.to_string())
     }
 }
 
@@ -167,41 +128,8 @@ impl Ga4Config {
     pub fn new(property_ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Ga4Config {
             property_ids: property_ids.into_iter().map(Into::into).collect(),
-            base_url: default_base_url(),
-            token_url: None,
-            auth: default_auth(),
             page_size: default_page_size(),
-            lookback_days: default_lookback_days(),
-            http: HttpConfig::default(),
         }
-    }
-
-    /// The connector, with secrets read from the process environment.
-    pub fn build(&self) -> Result<Ga4Connector, BuildError> {
-        self.validate()?;
-        let auth = self.decided_auth()?.resolve()?;
-        self.assemble(auth)
-    }
-
-    /// The connector, with secrets read through `lookup` (a secrets file
-    /// layered over the environment, or a fixed map in tests).
-    pub fn build_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Ga4Connector, BuildError> {
-        self.validate()?;
-        let auth = self.decided_auth()?.resolve_with(lookup)?;
-        self.assemble(auth)
-    }
-
-    /// Checks every setting that needs no secret.
-    pub fn validate(&self) -> Result<(), BuildError> {
-        self.property_ids()?;
-        self.endpoints()?;
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
-            return Err(BuildError::InvalidPageSize(self.page_size));
-        }
-        Ok(())
     }
 
     /// The property ids as bare digits.
@@ -224,91 +152,88 @@ impl Ga4Config {
         Ok(ids)
     }
 
-    /// Where requests go: the API and the OAuth2 token endpoint. Refuses a
-    /// `base_url` other than the real API with no `token_url`.
-    pub fn endpoints(&self) -> Result<Endpoints, BuildError> {
-        let base_url = self.base_url()?;
-        let token_url =
-            self.auth
-                .token_url(self.token_url.as_deref(), &base_url, REAL_ENDPOINTS)?;
-        Ok(Endpoints {
-            base_url,
-            token_url,
-        })
-    }
-
-    /// `auth` with the token endpoint of [`Ga4Config::endpoints`] in it.
-    fn decided_auth(&self) -> Result<AuthConfig, BuildError> {
-        Ok(self.auth.with_token_url(
-            self.token_url.as_deref(),
-            &self.base_url()?,
-            REAL_ENDPOINTS,
-        )?)
-    }
-
-    fn base_url(&self) -> Result<String, BuildError> {
-        let url = self.base_url.trim().trim_end_matches('/');
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        match rest {
-            Some(host) if !host.is_empty() => Ok(url.to_string()),
-            _ => Err(BuildError::InvalidBaseUrl(self.base_url.clone())),
-        }
-    }
-
-    fn assemble(&self, auth: Auth) -> Result<Ga4Connector, BuildError> {
-        let client = HttpClient::builder(&self.http, http_defaults())
-            .auth(auth)
-            .build()?;
+    /// The connector, from the shared settings decided.
+    pub fn connector(&self, p: Prepared) -> Result<Ga4Connector, ConnectorError> {
+        HttpSource::validate(self)?;
         Ok(Ga4Connector::new(
-            client,
-            self.base_url()?,
+            p.client,
+            p.base_url,
             self.property_ids()?,
             self.page_size,
-            self.lookback_days,
+            p.lookback_days,
         ))
     }
 }
 
-impl kpi_connector::ConnectorType for Ga4Config {
+impl HttpSource for Ga4Config {
     const TYPE: &'static str = "ga4";
+    const API: Api = Api {
+        base_url: DEFAULT_BASE_URL,
+        token_url: DEFAULT_TOKEN_URL,
+        lookback_days: DEFAULT_LOOKBACK_DAYS,
+        auth: default_auth,
+        http: http_defaults,
+    };
 
-    fn streams() -> Vec<kpi_connector::StreamDef> {
-        crate::connector::stream_defs(DEFAULT_LOOKBACK_DAYS)
+    fn streams(lookback_days: u32) -> Vec<StreamDef> {
+        crate::connector::stream_defs(lookback_days)
     }
 
-    fn endpoints(&self, _source: &str) -> Result<Endpoints, String> {
-        Ga4Config::endpoints(self).map_err(|e| e.to_string())
+    fn validate(&self) -> Result<(), ConnectorError> {
+        self.property_ids()?;
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            return Err(BuildError::InvalidPageSize(self.page_size).into());
+        }
+        Ok(())
     }
 
-    fn connect(
+    fn build(&self, p: Prepared) -> Result<Box<dyn Connector>, ConnectorError> {
+        Ok(Box::new(self.connector(p)?))
+    }
+}
+
+/// Builds a GA4 source's connector with its concrete type.
+pub trait BuildGa4 {
+    /// The connector, with secrets read through `lookup`.
+    fn connector_with(
         &self,
-        _source: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn kpi_connector::Connector>, String> {
-        Ok(Box::new(
-            self.build_with(lookup).map_err(|e| e.to_string())?,
-        ))
+    ) -> Result<Ga4Connector, ConnectorError>;
+}
+
+impl BuildGa4 for Ga4Source {
+    fn connector_with(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Ga4Connector, ConnectorError> {
+        self.own.connector(self.prepare(Ga4Config::TYPE, lookup)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kpi_connector::{Endpoints, TokenUrlError};
 
     fn env(name: &str) -> Option<String> {
         Some(format!("value-of-{name}"))
     }
 
+    fn parse(text: &str) -> Result<Ga4Source, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    fn source(own: Ga4Config) -> Ga4Source {
+        Ga4Source::new(own)
+    }
+
     #[test]
     fn toml_with_defaults() {
-        let config: Ga4Config =
-            toml::from_str(r#"property_ids = ["properties/123", "456"]"#).unwrap();
-        assert_eq!(config.base_url, DEFAULT_BASE_URL);
-        assert_eq!(config.page_size, 10_000);
-        assert_eq!(config.lookback_days, 3);
-        let AuthConfig::OAuth2 { client_id, .. } = &config.auth else {
+        let config = parse(r#"property_ids = ["properties/123", "456"]"#).unwrap();
+        assert_eq!(config.endpoints().unwrap().base_url, DEFAULT_BASE_URL);
+        assert_eq!(config.own.page_size, 10_000);
+        assert_eq!(config.lookback_days(), 3);
+        let AuthConfig::OAuth2 { client_id, .. } = &config.auth() else {
             panic!("the default auth is oauth2");
         };
         assert_eq!(client_id.env, "GA4_CLIENT_ID");
@@ -319,14 +244,14 @@ mod tests {
                 token_url: Some(DEFAULT_TOKEN_URL.into()),
             }
         );
-        assert_eq!(config.property_ids().unwrap(), vec!["123", "456"]);
-        let c = config.build_with(&env).unwrap();
+        assert_eq!(config.own.property_ids().unwrap(), vec!["123", "456"]);
+        let c = config.connector_with(&env).unwrap();
         assert_eq!(c.client().settings().max_concurrency, 10);
     }
 
     #[test]
     fn invalid_settings_are_named() {
-        let err = |c: Ga4Config| c.build_with(&env).unwrap_err().to_string();
+        let err = |c: Ga4Config| source(c).connector_with(&env).unwrap_err().to_string();
         assert_eq!(
             err(Ga4Config::new(Vec::<String>::new())),
             "property_ids is empty: list at least one GA4 property"
@@ -342,8 +267,10 @@ mod tests {
         let mut c = Ga4Config::new(["1"]);
         c.page_size = 0;
         assert!(err(c).starts_with("page_size: 0"));
-        assert!(toml::from_str::<Ga4Config>("property_ids = [\"1\"]\npagesize = 3").is_err());
-        let e = Ga4Config::new(["1"]).build_with(&|_| None).unwrap_err();
+        assert!(parse("property_ids = [\"1\"]\npagesize = 3").is_err());
+        let e = source(Ga4Config::new(["1"]))
+            .connector_with(&|_| None)
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "environment variable GA4_CLIENT_ID is not set"
@@ -352,7 +279,7 @@ mod tests {
 
     #[test]
     fn token_url_beside_base_url() {
-        let config: Ga4Config = toml::from_str(
+        let config = parse(
             "property_ids = [\"1\"]\nbase_url = \"http://127.0.0.1:9/\"\n\
              token_url = \"http://127.0.0.1:9/token\"",
         )
@@ -361,9 +288,9 @@ mod tests {
             config.endpoints().unwrap().to_string(),
             "base_url http://127.0.0.1:9, token_url http://127.0.0.1:9/token"
         );
-        config.build_with(&env).unwrap();
+        config.connector_with(&env).unwrap();
         // The older auth.token_url form still works.
-        let config: Ga4Config = toml::from_str(
+        let config = parse(
             "property_ids = [\"1\"]\nbase_url = \"http://127.0.0.1:9\"\n[auth]\ntype = \"oauth2\"\n\
              token_url = \"http://127.0.0.1:9/token\"\nclient_id = { env = \"A\" }\n\
              client_secret = { env = \"B\" }\nrefresh_token = { env = \"C\" }",
@@ -377,41 +304,43 @@ mod tests {
 
     #[test]
     fn a_test_base_url_without_token_url_is_refused_before_any_secret() {
-        let mut c = Ga4Config::new(["1"]);
-        c.base_url = "http://127.0.0.1:9".into();
-        let e = c.validate().unwrap_err();
-        assert!(matches!(
-            e,
-            BuildError::TokenUrl(TokenUrlError::Missing { .. })
-        ));
+        let mut c = source(Ga4Config::new(["1"]));
+        c.shared.base_url = Some("http://127.0.0.1:9".into());
+        let e = c.validate().unwrap_err().to_string();
+        let missing = TokenUrlError::Missing {
+            base_url: "http://127.0.0.1:9".into(),
+            real_base_url: DEFAULT_BASE_URL,
+            real_token_url: DEFAULT_TOKEN_URL,
+        };
+        assert_eq!(e, missing.to_string());
         // Refused before a secret is read: the message is about token_url
         // even with no variable set, and holds no value.
-        let e = c.build_with(&|_| None).unwrap_err().to_string();
+        let e = c.connector_with(&|_| None).unwrap_err().to_string();
         assert!(
             e.starts_with("token_url is not set, and base_url http://127.0.0.1:9"),
             "{e}"
         );
-        let e = c.build_with(&env).unwrap_err().to_string();
+        let e = c.connector_with(&env).unwrap_err().to_string();
         assert!(!e.contains("value-of"), "{e}");
         assert!(matches!(
-            ConnectorError::from(c.validate().unwrap_err()),
+            c.validate().unwrap_err(),
             ConnectorError::Config(_)
         ));
     }
 
     #[test]
     fn unused_token_url_is_refused() {
-        let mut c = Ga4Config::new(["1"]);
-        c.auth = AuthConfig::None;
-        c.token_url = Some("http://127.0.0.1:9/token".into());
+        let mut c = source(Ga4Config::new(["1"]));
+        c.shared.auth = Some(AuthConfig::None);
+        c.shared.token_url = Some("http://127.0.0.1:9/token".into());
         assert!(
             c.validate()
                 .unwrap_err()
                 .to_string()
                 .contains("remove token_url")
         );
-        c.token_url = None;
-        c.base_url = "http://127.0.0.1:9".into();
+        c.shared.token_url = None;
+        c.shared.base_url = Some("http://127.0.0.1:9".into());
         assert_eq!(c.endpoints().unwrap().token_url, None);
     }
 }

@@ -200,8 +200,9 @@ mod tests {
 
     #[test]
     fn stream_definition_is_valid() {
-        let c = crate::Ga4Config::new(["123"])
-            .build_with(&|_| Some("x-secret".into()))
+        use crate::BuildGa4;
+        let c = crate::Ga4Source::new(crate::Ga4Config::new(["123"]))
+            .connector_with(&|_| Some("x-secret".into()))
             .unwrap();
         let streams = c.streams();
         assert_eq!(streams.len(), 1);

@@ -20,13 +20,13 @@
 //! Retries, quotas, token refresh and secret redaction are `kpi-connector`'s.
 //!
 //! ```
-//! use kpi_connector_ga4::Ga4Config;
+//! use kpi_connector_ga4::Ga4Source;
 //!
-//! let config: Ga4Config = serde_json::from_value(serde_json::json!({
+//! let config: Ga4Source = serde_json::from_value(serde_json::json!({
 //!     "property_ids": ["properties/123456789"],
 //! }))
 //! .unwrap();
-//! assert_eq!((config.page_size, config.lookback_days), (10_000, 3));
+//! assert_eq!((config.own.page_size, config.lookback_days()), (10_000, 3));
 //! ```
 
 mod config;
@@ -34,8 +34,8 @@ mod connector;
 mod report;
 
 pub use config::{
-    BuildError, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_URL,
-    Ga4Config, MAX_PAGE_SIZE, REAL_ENDPOINTS,
+    BuildError, BuildGa4, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE,
+    DEFAULT_TOKEN_URL, Ga4Config, Ga4Source, MAX_PAGE_SIZE, REAL_ENDPOINTS,
 };
 pub use connector::Ga4Connector;
 pub use report::traffic_schema;

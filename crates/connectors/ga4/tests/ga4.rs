@@ -14,7 +14,7 @@ use kpi_connector::{
     AuthConfig, CollectSink, Connector, ConnectorError, Context, HttpConfig, SecretRef, StreamDef,
     SyncWindow,
 };
-use kpi_connector_ga4::{Ga4Config, Ga4Connector, TRAFFIC, traffic_schema};
+use kpi_connector_ga4::{BuildGa4, Ga4Config, Ga4Connector, Ga4Source, TRAFFIC, traffic_schema};
 use serde_json::{Value, json};
 
 const TRAFFIC_BODY: &str = include_str!("fixtures/run_report_traffic.json");
@@ -49,22 +49,22 @@ where
 }
 
 fn connector(server: &TestServer, properties: &[&str], page_size: u32) -> Ga4Connector {
-    let mut config = Ga4Config::new(properties.iter().copied());
-    config.base_url = server.url("");
-    config.page_size = page_size;
-    config.auth = AuthConfig::OAuth2 {
+    let mut config = Ga4Source::new(Ga4Config::new(properties.iter().copied()));
+    config.shared.base_url = Some(server.url(""));
+    config.own.page_size = page_size;
+    config.shared.auth = Some(AuthConfig::OAuth2 {
         token_url: Some(server.url("/token")),
         client_id: SecretRef::env("GA4_CLIENT_ID"),
         client_secret: SecretRef::env("GA4_CLIENT_SECRET"),
         refresh_token: SecretRef::env("GA4_REFRESH_TOKEN"),
         scope: None,
-    };
-    config.http = HttpConfig {
+    });
+    config.shared.http = HttpConfig {
         backoff_base_secs: Some(0.001),
         backoff_max_secs: Some(0.01),
         ..HttpConfig::default()
     };
-    config.build_with(&secrets).unwrap()
+    config.connector_with(&secrets).unwrap()
 }
 
 fn traffic(c: &Ga4Connector) -> StreamDef {
