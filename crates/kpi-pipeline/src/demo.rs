@@ -423,7 +423,14 @@ fn demo_config(sandbox_sources: &str, start: NaiveDate) -> String {
             connectors.push_str(&format!("start_date = \"{start}\"\n"));
         }
     }
-    DEMO_CONFIG.replace("{{sandbox_sources}}", connectors.trim_end())
+    // The types without a connector yet, from the one registry.
+    let mut loaded = String::from("# No connector yet: the demo wrote these from the generator.");
+    for t in registry::TYPES.iter().filter(|t| !t.has_connector()) {
+        loaded.push_str(&format!("\n[sources.{0}]\ntype = \"{0}\"\n", t.name));
+    }
+    DEMO_CONFIG
+        .replace("{{sandbox_sources}}", connectors.trim_end())
+        .replace("{{loaded_sources}}", loaded.trim_end())
 }
 
 const DEMO_CONFIG: &str = r#"# kpi.toml written by `kpi demo` for the synthetic company "Example SaaS".
@@ -445,31 +452,14 @@ dir = "queries"
 
 # The source names are the table schemas (`SELECT * FROM google_ads.campaign_stats`).
 #
-# Google Ads, Meta, GA4 and HubSpot were synced over HTTP from the kpi sandbox,
+# The sources with a connector were synced over HTTP from the kpi sandbox,
 # which the demo ran on a loopback port while it worked. To sync again (or try
 # `kpi check`), serve it where this file points and export its credentials:
 #   kpi sandbox serve            # prints the export lines, listens on 8790
 #   kpi --config kpi-demo/kpi.toml sync
 {{sandbox_sources}}
 
-# No connector yet: the demo wrote these from the generator.
-[sources.linkedin_ads]
-type = "linkedin_ads"
-
-[sources.search_console]
-type = "search_console"
-
-[sources.mailchimp]
-type = "mailchimp"
-
-[sources.social]
-type = "social"
-
-[sources.backlinks]
-type = "backlinks"
-
-[sources.costs]
-type = "costs"
+{{loaded_sources}}
 
 # Company-wide targets by KPI key (percentages as fractions).
 [targets]
