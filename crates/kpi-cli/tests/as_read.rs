@@ -643,15 +643,17 @@ document.getElementById('f').addEventListener('load', function () {{
     (viewport, scroll, lines.map(str::to_string).collect())
 }
 
+/// The email at a desktop client's 600 px, an iPhone's 375 px and the
+/// 360 px most Android phones have.
 #[test]
-fn the_email_fits_600_and_375_pixels() {
+fn the_email_fits_600_375_and_360_pixels() {
     let Some(browser) = chromium() else {
         eprintln!("skipped: no Chromium (install it, or run .ci/run, which does)");
         return;
     };
     for locale in ["en", "es"] {
         let (_, _, html) = report(locale);
-        for width in [600, 375] {
+        for width in [600, 375, 360] {
             let (viewport, scroll, bad) = overflow(&browser, &html, width);
             assert_eq!(viewport, width as u64, "the frame is {width} px wide");
             assert!(
