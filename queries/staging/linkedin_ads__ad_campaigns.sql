@@ -1,4 +1,6 @@
--- LinkedIn campaigns -> ad_campaigns.
+-- LinkedIn campaigns (adCampaigns search, every status) -> ad_campaigns. The id
+-- is the number of the campaign's URN (urn:li:sponsoredCampaign:<id>), as
+-- ad_analytics has it.
 SELECT 'linkedin_ads' AS platform,
        s.account_id,
        CAST(s.id AS VARCHAR) AS campaign_id,

@@ -36,11 +36,11 @@ struct Ops {
 pub const TYPES: &[SourceType] = &[
     connector::<kpi_connector_google_ads::GoogleAdsConfig>(),
     connector::<kpi_connector_meta_ads::MetaAdsConfig>(),
-    loaded("linkedin_ads"),
+    connector::<kpi_connector_linkedin_ads::LinkedInAdsSource>(),
     connector::<kpi_connector_ga4::Ga4Source>(),
     loaded("search_console"),
     connector::<kpi_connector_hubspot::HubSpotConfig>(),
-    loaded("mailchimp"),
+    connector::<kpi_connector_mailchimp::MailchimpSource>(),
     loaded("social"),
     loaded("backlinks"),
     loaded("costs"),
@@ -251,7 +251,14 @@ mod tests {
         }
         assert_eq!(
             connector_names(),
-            vec!["google_ads", "meta_ads", "ga4", "hubspot"]
+            vec![
+                "google_ads",
+                "meta_ads",
+                "linkedin_ads",
+                "ga4",
+                "hubspot",
+                "mailchimp"
+            ]
         );
     }
 }

@@ -92,6 +92,7 @@ pub fn generate(company: &Company, sink: &mut dyn RawSink) -> Result<Summary, Ge
     }
     generator.crm.contacts.flush_snapshot(sink)?;
     generator.crm.deals.flush_snapshot(sink)?;
+    generator.tables.mailchimp_campaigns.flush_snapshot(sink)?;
     Ok(generator.summary())
 }
 
@@ -637,10 +638,14 @@ const REFERRALS: [(&str, f64, f64, f64); 5] = [
 /// the `partner_webinar` utm campaign.
 const PARTNER_DOMAIN: &str = "partnerhub.io";
 
-/// Mailchimp campaigns.
+/// Mailchimp campaigns. Each send is a campaign of its own with its own
+/// report, as Mailchimp's regular campaigns are (the nurture too: a weekly
+/// campaign to a segment, not a classic automation, whose one report would
+/// add up every send and which `/3.0/campaigns` does not list).
 struct EmailTemplate {
     title: &'static str,
     kind: &'static str,
+    subject: &'static str,
     /// Share of the list that receives it.
     audience: f64,
     open_rate: f64,
@@ -652,9 +657,9 @@ struct EmailTemplate {
 
 #[rustfmt::skip]
 const EMAILS: [EmailTemplate; 3] = [
-    EmailTemplate { title: "Monthly Newsletter", kind: "regular", audience: 1.0, open_rate: 0.27, click_rate: 0.032, unsubscribe_rate: 0.0022, send_at: 10 * 3600 },
-    EmailTemplate { title: "Product Updates", kind: "regular", audience: 0.9, open_rate: 0.24, click_rate: 0.028, unsubscribe_rate: 0.0018, send_at: 11 * 3600 },
-    EmailTemplate { title: "Nurture Sequence", kind: "automation", audience: 0.05, open_rate: 0.41, click_rate: 0.065, unsubscribe_rate: 0.004, send_at: 9 * 3600 },
+    EmailTemplate { title: "Monthly Newsletter", kind: "regular", subject: "What's new this month", audience: 1.0, open_rate: 0.27, click_rate: 0.032, unsubscribe_rate: 0.0022, send_at: 10 * 3600 },
+    EmailTemplate { title: "Product Updates", kind: "regular", subject: "Fresh from the product team", audience: 0.9, open_rate: 0.24, click_rate: 0.028, unsubscribe_rate: 0.0018, send_at: 11 * 3600 },
+    EmailTemplate { title: "Nurture Sequence", kind: "regular", subject: "Getting more out of Example SaaS", audience: 0.05, open_rate: 0.41, click_rate: 0.065, unsubscribe_rate: 0.004, send_at: 9 * 3600 },
 ];
 
 /// Whether email template `i` goes out on `date`: the newsletter on the first
@@ -981,6 +986,7 @@ struct Tables {
     ga4: Table,
     search_console: Table,
     mailchimp: Table,
+    mailchimp_campaigns: Table,
     social_pages: Table,
     social_mentions: Table,
     backlinks: Table,
@@ -1032,6 +1038,7 @@ impl Generator {
             ga4: Table::new("ga4", "traffic")?,
             search_console: Table::new("search_console", "search_analytics")?,
             mailchimp: Table::new("mailchimp", "reports")?,
+            mailchimp_campaigns: Table::new("mailchimp", "campaigns")?,
             social_pages: Table::new("social", "page_insights")?,
             social_mentions: Table::new("social", "mentions")?,
             backlinks: Table::new("backlinks", "snapshots")?,
@@ -1262,7 +1269,15 @@ impl Generator {
             );
 
             // Emails sent today; their visits arrive over the next days.
-            mailchimp_day(&mut rngs.email, &mut t.mailchimp, m, date, growth, volume);
+            mailchimp_day(
+                &mut rngs.email,
+                (&mut t.mailchimp, &mut t.mailchimp_campaigns),
+                m,
+                (date, end),
+                growth,
+                volume,
+            );
+            t.mailchimp_campaigns.flush_snapshot_if_full(sink)?;
 
             let mut web = Web {
                 date,
@@ -1455,6 +1470,7 @@ impl Generator {
             &self.crm.contacts,
             &self.crm.deals,
             &t.mailchimp,
+            &t.mailchimp_campaigns,
             &t.social_pages,
             &t.social_mentions,
             &t.backlinks,
@@ -1566,21 +1582,32 @@ fn write_ad_row(t: &mut Tables, c: &Campaign, d: &AdDay) {
             .float(d.link_clicks as f64)
             .float(d.purchases as f64 * 1200.0)
             .end(),
+        // No campaign name: adAnalytics names a campaign by URN only.
         LinkedIn => t
             .linkedin_analytics
             .row()
             .str(LINKEDIN_ACCOUNT_ID)
             .str("USD")
             .int(c.id)
-            .str(&c.name)
             .count(d.impressions)
             .count(d.clicks)
             .float(d.cost)
             .float(d.cost)
             .count(d.form_leads)
             .count(d.website_conversions)
+            .count(linkedin_landing_page_clicks(d))
+            // Sponsored updates and text ads without video.
+            .count(0)
             .end(),
     }
+}
+
+/// LinkedIn's landing page clicks: the clicks that did not open a lead gen
+/// form, less the one in ten on the company name, likes and the like.
+/// Derived, not drawn, so that the random streams (and every other number)
+/// stay as they were.
+fn linkedin_landing_page_clicks(d: &AdDay) -> u64 {
+    (d.clicks.saturating_sub(d.form_leads) as f64 * 0.9).round() as u64
 }
 
 // ---------------------------------------------------------------------------
@@ -1715,16 +1742,22 @@ fn search_console_day(
 // Mailchimp
 // ---------------------------------------------------------------------------
 
+/// The day's sends of market `m`: a report (`reports`, on the send day) and a
+/// campaign (`campaigns`, the snapshot) each. The report is as of `end`, the
+/// last generated day: opens and clicks that came after the send day are in
+/// it, and its last open and click are no later than `end`.
 fn mailchimp_day(
     rng: &mut ChaCha8Rng,
-    table: &mut Table,
+    (table, campaigns): (&mut Table, &mut Table),
     m: &mut Market,
-    date: NaiveDate,
+    (date, end): (NaiveDate, NaiveDate),
     growth: f64,
     volume: f64,
 ) {
     // The list grows more slowly than traffic: not every lead opts in.
     let list = 12_000.0 * m.size * volume * growth.powf(0.8);
+    let list_name = format!("Example SaaS Newsletter{}", m.tag);
+    let last_ms = madrid_ms(end, 23 * 3600 + 59 * 60);
     let mut title = String::new();
     for (e, tpl) in EMAILS.iter().enumerate() {
         if !email_sends_on(e, date) {
@@ -1777,23 +1810,58 @@ fn mailchimp_day(
         };
         let mut id_text = [0u8; 10];
         let id_text = hex10(&mut id_text, id);
+        let send_ms = madrid_ms(date, tpl.send_at);
+        // Mailchimp's rates are of the delivered emails, as fractions, here to
+        // six decimals: a JSON parser reads those back exactly, where one
+        // without correct rounding may miss a 17-digit value by its last bit.
+        // The totals count repeats (an open on two devices, two links
+        // clicked): fixed multiples, so that no random draw moves the other
+        // numbers.
+        let rate = |n: u64| {
+            if delivered == 0 {
+                0.0
+            } else {
+                (n as f64 / delivered as f64 * 1e6).round() / 1e6
+            }
+        };
+        let last = |n: u64, days: i64| (n > 0).then(|| (send_ms + days * 86_400_000).min(last_ms));
         table
             .row()
             .str(id_text)
             .str(&title)
             .str(tpl.kind)
             .str(&m.list_id)
-            .ts(Some(madrid_ms(date, tpl.send_at)))
-            .opt_str(Some(&m.email_keys[e]))
+            .str(&list_name)
+            .str(tpl.subject)
+            .ts(Some(send_ms))
             .count(sent)
+            .count(abuse)
+            .count(unsubscribed)
             .count(hard)
             .count(soft)
             .count(syntax)
             .count(forwards)
+            .count(forwards + forwards / 2)
+            .count(opens + opens * 7 / 10)
             .count(opens)
+            .float(rate(opens))
+            .ts(last(opens, 6))
+            .count(clicks + clicks / 2)
+            .count(clicks + clicks / 5)
             .count(clicks)
-            .count(unsubscribed)
-            .count(abuse)
+            .float(rate(clicks))
+            .ts(last(clicks, 3))
+            .end();
+        // The campaign, with Google Analytics tracking on: its links carry
+        // utm_campaign=<the email's key>.
+        campaigns
+            .row()
+            .str(id_text)
+            .str(tpl.kind)
+            .str("sent")
+            .ts(Some(send_ms))
+            .opt_str(Some(&title))
+            .opt_str(Some(&m.email_keys[e]))
             .end();
     }
 }
@@ -2448,6 +2516,8 @@ mod tests {
         max_snapshot_batch: usize,
         ga4_campaigns: BTreeSet<String>,
         ad_campaign_keys: BTreeSet<String>,
+        /// LinkedIn campaign names by id, from its campaign list.
+        linkedin_names: BTreeMap<i64, String>,
         crm_campaigns: BTreeSet<String>,
         /// A few sums that must be reproducible.
         google_cost_micros: i64,
@@ -2505,9 +2575,22 @@ mod tests {
                         self.ad_campaign_keys.insert(campaign_key(&n));
                     }
                 }
-                ("meta_ads", "ads_insights") | ("linkedin_ads", "ad_analytics") => {
+                ("meta_ads", "ads_insights") => {
                     for n in strings(b, "campaign_name").into_iter().flatten() {
                         self.ad_campaign_keys.insert(campaign_key(&n));
+                    }
+                }
+                // The campaign list comes first; analytics name campaigns by id.
+                ("linkedin_ads", "campaigns") => {
+                    let names = strings(b, "name");
+                    for (id, name) in ints(b, "id").into_iter().zip(names) {
+                        self.linkedin_names.insert(id, name.expect("name"));
+                    }
+                }
+                ("linkedin_ads", "ad_analytics") => {
+                    for id in ints(b, "campaign_id") {
+                        let name = &self.linkedin_names[&id];
+                        self.ad_campaign_keys.insert(campaign_key(name));
                     }
                 }
                 ("ga4", "traffic") => {

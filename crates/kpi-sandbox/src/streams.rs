@@ -113,7 +113,8 @@ pub fn raw_streams() -> Vec<StreamSpec> {
                 utf8("status", false),
             ],
         ),
-        // LinkedIn adAnalytics pivoted by CAMPAIGN, timeGranularity=DAILY.
+        // LinkedIn adAnalytics pivoted by CAMPAIGN, timeGranularity=DAILY, one account a
+        // request; the currency is the account's. Campaign names are in `campaigns` only.
         spec(
             "linkedin_ads",
             "ad_analytics",
@@ -122,13 +123,14 @@ pub fn raw_streams() -> Vec<StreamSpec> {
                 utf8("account_id", false),
                 utf8("currency", false),
                 i64f("campaign_id"),
-                utf8("campaign_name", false),
                 i64f("impressions"),
                 i64f("clicks"),
                 f64f("cost_in_local_currency"),
                 f64f("cost_in_usd"),
                 i64f("one_click_leads"),
                 i64f("external_website_conversions"),
+                i64f("landing_page_clicks"),
+                i64f("video_views"),
             ],
         ),
         spec(
@@ -219,7 +221,8 @@ pub fn raw_streams() -> Vec<StreamSpec> {
                 utf8("associated_contact_id", true),
             ],
         ),
-        // Mailchimp /reports, one row per sent campaign, partitioned by send date.
+        // Mailchimp GET /3.0/reports, one row per sent campaign, partitioned by the
+        // UTC day of its send_time. Rates are fractions of the delivered emails.
         spec(
             "mailchimp",
             "reports",
@@ -229,18 +232,41 @@ pub fn raw_streams() -> Vec<StreamSpec> {
                 utf8("campaign_title", false),
                 utf8("type", false),
                 utf8("list_id", false),
+                utf8("list_name", false),
+                utf8("subject_line", false),
                 ts("send_time"),
-                // Mailchimp's tracking.google_analytics: the utm_campaign it appends.
-                utf8("tracking_google_analytics", true),
                 i64f("emails_sent"),
+                i64f("abuse_reports"),
+                i64f("unsubscribed"),
                 i64f("bounces_hard_bounces"),
                 i64f("bounces_soft_bounces"),
                 i64f("bounces_syntax_errors"),
                 i64f("forwards_forwards_count"),
+                i64f("forwards_forwards_opens"),
+                i64f("opens_opens_total"),
                 i64f("opens_unique_opens"),
+                f64f("opens_open_rate"),
+                ts("opens_last_open"),
+                i64f("clicks_clicks_total"),
+                i64f("clicks_unique_clicks"),
                 i64f("clicks_unique_subscriber_clicks"),
-                i64f("unsubscribed"),
-                i64f("abuse_reports"),
+                f64f("clicks_click_rate"),
+                ts("clicks_last_click"),
+            ],
+        ),
+        // Mailchimp GET /3.0/campaigns: tracking.google_analytics is the utm_campaign
+        // Mailchimp appends to the campaign's links (/reports does not carry it).
+        spec(
+            "mailchimp",
+            "campaigns",
+            Snapshot,
+            vec![
+                utf8("id", false),
+                utf8("type", false),
+                utf8("status", false),
+                ts("send_time"),
+                utf8("settings_title", true),
+                utf8("tracking_google_analytics", true),
             ],
         ),
         // Social network page insights export, one row per network and day.

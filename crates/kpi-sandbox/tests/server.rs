@@ -873,7 +873,37 @@ async fn faults_and_revisions_through_the_control_endpoints() {
         .send_json(&HttpRequest::get(url("/_sandbox/data")))
         .await
         .unwrap();
-    assert_eq!(data["streams"].as_array().unwrap().len(), 7);
+    // Every stream an emulated API serves, each once.
+    let mut served: Vec<String> = data["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["source_type"].as_str().unwrap(),
+                s["stream"].as_str().unwrap()
+            )
+        })
+        .collect();
+    served.sort();
+    assert_eq!(
+        served,
+        [
+            "ga4/traffic",
+            "google_ads/campaign_stats",
+            "google_ads/campaigns",
+            "hubspot/contacts",
+            "hubspot/deals",
+            "linkedin_ads/ad_analytics",
+            "linkedin_ads/campaigns",
+            "mailchimp/campaigns",
+            "mailchimp/reports",
+            "meta_ads/ads_insights",
+            "meta_ads/campaigns",
+            "search_console/search_analytics",
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -554,6 +554,38 @@ async fn static_credentials_and_headers_are_sent() {
 }
 
 #[tokio::test]
+async fn basic_auth_is_sent_and_never_shown() {
+    // The API echoes the header it got: neither the key nor its base64 may leak.
+    let server = TestServer::start(|r| async move {
+        let sent = r.header("authorization").unwrap_or_default().to_string();
+        TestResponse::json(401, &json!({"title": "API Key Invalid", "detail": sent}))
+    })
+    .await;
+    let c = client(
+        fast(),
+        Auth::Basic {
+            username: "kpi".into(),
+            password: Secret::new("k3y-us6"),
+        },
+    );
+    let err = c
+        .send(&HttpRequest::get(server.url("/3.0/")))
+        .await
+        .unwrap_err();
+    // base64("kpi:k3y-us6")
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("Basic a3BpOmszeS11czY=")
+    );
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("API Key Invalid: Basic ***"), "{text}");
+    assert!(
+        !text.contains("a3BpOmszeS11czY") && !text.contains("k3y-us6"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn concurrency_never_exceeds_the_limit() {
     let server = TestServer::sequence(vec![ok().delay(Duration::from_millis(100))]).await;
     let settings = HttpSettings {

@@ -1,8 +1,9 @@
 //! The synthetic company held in memory for the emulated APIs: the raw Arrow
 //! batches [`crate::generate`] produced, by stream and date (daily streams)
-//! or as one ordered list (snapshots), for the streams the four emulated
-//! APIs serve. Everything else the generator makes (Search Console,
-//! LinkedIn, Mailchimp, ...) is dropped as it arrives.
+//! or as one ordered list (snapshots), for the streams the emulated APIs
+//! serve ([`SERVED`]). Everything else the generator makes (social,
+//! backlinks, costs: the types without a connector) is dropped as it
+//! arrives.
 //!
 //! Why batches and not JSON: Arrow keeps a row in tens of bytes where a
 //! rendered JSON row takes hundreds, and every API shapes the same rows
@@ -41,8 +42,9 @@ pub(crate) const LINKEDIN_ANALYTICS: Key = ("linkedin_ads", "ad_analytics");
 pub(crate) const LINKEDIN_CAMPAIGNS: Key = ("linkedin_ads", "campaigns");
 pub(crate) const SEARCH_CONSOLE_ANALYTICS: Key = ("search_console", "search_analytics");
 pub(crate) const MAILCHIMP_REPORTS: Key = ("mailchimp", "reports");
+pub(crate) const MAILCHIMP_CAMPAIGNS: Key = ("mailchimp", "campaigns");
 
-const SERVED: [Key; 11] = [
+const SERVED: [Key; 12] = [
     GOOGLE_STATS,
     GOOGLE_CAMPAIGNS,
     META_INSIGHTS,
@@ -54,6 +56,7 @@ const SERVED: [Key; 11] = [
     LINKEDIN_CAMPAIGNS,
     SEARCH_CONSOLE_ANALYTICS,
     MAILCHIMP_REPORTS,
+    MAILCHIMP_CAMPAIGNS,
 ];
 
 /// Rows per concatenated chunk: big enough that per-batch overhead vanishes,
@@ -63,7 +66,7 @@ const CHUNK_ROWS: usize = 65_536;
 /// Rows and Arrow memory of one stream the sandbox holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StreamSize {
-    /// `google_ads`, `meta_ads`, `ga4` or `hubspot`.
+    /// The source type (`google_ads`, `mailchimp`, ...).
     pub source_type: &'static str,
     /// The raw stream, as in [`crate::streams`].
     pub stream: &'static str,

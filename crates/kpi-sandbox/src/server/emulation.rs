@@ -14,6 +14,10 @@ use super::http::{ApiRequest, Reply};
 
 /// An emulated API.
 pub(crate) trait Emulation: Send + Sync {
+    /// The API's name as people say it (`LinkedIn Ads`), for what the
+    /// sandbox and the demo print.
+    fn name(&self) -> &'static str;
+
     /// The pattern of a request this API serves (counted under it in
     /// `/_sandbox/requests`, e.g. `GET /rest/adAnalytics`), or `None`.
     /// `segments` is the path split at `/`, without empty ends.
@@ -40,4 +44,16 @@ pub(crate) trait Emulation: Send + Sync {
 
 /// Every API emulated through [`Emulation`] (the four older ones are still
 /// routed in `mod.rs`).
-pub(crate) static EMULATIONS: &[&dyn Emulation] = &[];
+pub(crate) static EMULATIONS: &[&dyn Emulation] = &[
+    &super::linkedin_ads::LinkedInAds,
+    &super::mailchimp::Mailchimp,
+];
+
+/// The APIs the sandbox serves, as a sentence lists them: `Google Ads,
+/// Meta, ... and Mailchimp` (the older four first).
+pub fn apis_served() -> String {
+    let mut names = vec!["Google Ads", "Meta", "GA4", "HubSpot"];
+    names.extend(EMULATIONS.iter().map(|e| e.name()));
+    let last = names.pop().unwrap_or_default();
+    format!("{} and {last}", names.join(", "))
+}

@@ -63,6 +63,8 @@ mod ga4;
 mod google_ads;
 mod http;
 mod hubspot;
+mod linkedin_ads;
+mod mailchimp;
 mod meta_ads;
 mod oauth;
 
@@ -90,6 +92,7 @@ use crate::generator::GenerateError;
 
 pub use banner::{Banner, READY, read_banner};
 pub use data::{DataSummary, StreamSize};
+pub use emulation::apis_served;
 pub use faults::{FaultKind, FaultRule, FaultStatus};
 
 use data::Store;
@@ -246,7 +249,7 @@ impl Default for Credentials {
 }
 
 impl Credentials {
-    /// The environment variables the four connectors read by default (and
+    /// The environment variables the connectors read by default (and
     /// `META_ACCESS_TOKEN`, `HUBSPOT_TOKEN`, `HUBSPOT_CLIENT_*`,
     /// `HUBSPOT_REFRESH_TOKEN` as the docs name them) with the values this
     /// sandbox accepts: what `kpi sandbox serve` can print to export, and
@@ -472,7 +475,7 @@ impl SandboxHandle {
     }
 
     /// The `[sources.*]` sections of a `kpi.toml` that syncs from this
-    /// sandbox with the four real connectors: its accounts, `base_url` and,
+    /// sandbox with every real connector: its accounts, `base_url` and,
     /// beside it, `token_url` for the OAuth2 sources, and secrets named as
     /// [`Credentials::env`] names them.
     pub fn sources_toml(&self) -> String {
