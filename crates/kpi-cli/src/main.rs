@@ -162,7 +162,7 @@ enum Command {
         command: BenchCommand,
     },
     /// The API sandbox: the synthetic company served through emulations of
-    /// the Google Ads, Meta, GA4 and HubSpot APIs, for trying the connectors.
+    /// the APIs kpi has a connector for, for trying the connectors.
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -364,7 +364,8 @@ async fn run(cli: Cli) -> Result<()> {
             let requests: u64 = outcome.synced.iter().map(|r| r.requests).sum();
             let synced: u64 = outcome.synced.iter().map(|r| r.rows).sum();
             println!(
-                "  synced: {synced} rows of Google Ads, Meta, GA4 and HubSpot from the sandbox at {} ({requests} HTTP requests)",
+                "  synced: {synced} rows of {} from the sandbox at {} ({requests} HTTP requests)",
+                kpi_pipeline::kpi_sandbox::server::apis_served(),
                 outcome.sandbox_url
             );
             println!("  config: {}", outcome.config.display());

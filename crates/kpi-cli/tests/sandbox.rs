@@ -176,6 +176,12 @@ struct Totals {
     ga4_sessions: i64,
     contacts: i64,
     deals: i64,
+    linkedin_rows: i64,
+    linkedin_cost: f64,
+    linkedin_campaigns: i64,
+    mailchimp_reports: i64,
+    mailchimp_sent: i64,
+    mailchimp_campaigns: i64,
 }
 
 impl RawSink for Totals {
@@ -215,6 +221,14 @@ impl RawSink for Totals {
                 self.ga4_rows += n;
                 self.ga4_sessions += i64s("sessions").values().iter().sum::<i64>();
             }
+            ("linkedin_ads", "ad_analytics") => {
+                self.linkedin_rows += n;
+                self.linkedin_cost += f64s("cost_in_local_currency").values().iter().sum::<f64>();
+            }
+            ("mailchimp", "reports") => {
+                self.mailchimp_reports += n;
+                self.mailchimp_sent += i64s("emails_sent").values().iter().sum::<i64>();
+            }
             _ => {}
         }
         Ok(())
@@ -224,6 +238,8 @@ impl RawSink for Totals {
         match (spec.source_type, spec.stream) {
             ("hubspot", "contacts") => self.contacts += b.num_rows() as i64,
             ("hubspot", "deals") => self.deals += b.num_rows() as i64,
+            ("linkedin_ads", "campaigns") => self.linkedin_campaigns += b.num_rows() as i64,
+            ("mailchimp", "campaigns") => self.mailchimp_campaigns += b.num_rows() as i64,
             _ => {}
         }
         Ok(())
@@ -234,6 +250,8 @@ fn expected() -> Totals {
     let mut t = Totals::default();
     kpi_sandbox::generate(&company(), &mut t).unwrap();
     assert!(t.google_cost_micros > 0 && t.meta_rows > 0 && t.contacts > 0);
+    assert!(t.linkedin_rows > 0 && t.linkedin_campaigns > 0);
+    assert!(t.mailchimp_reports > 0 && t.mailchimp_campaigns > 0);
     t
 }
 
@@ -252,7 +270,13 @@ fn lake_totals(cfg: &Path) -> Vec<i64> {
              (SELECT count(*) FROM ga4.traffic) AS ga_rows, \
              (SELECT sum(sessions) FROM ga4.traffic) AS ga_sessions, \
              (SELECT count(*) FROM hubspot.contacts) AS contacts, \
-             (SELECT count(*) FROM hubspot.deals) AS deals";
+             (SELECT count(*) FROM hubspot.deals) AS deals, \
+             (SELECT count(*) FROM linkedin_ads.ad_analytics) AS li_rows, \
+             (SELECT CAST(round(sum(cost_in_local_currency) * 100) AS BIGINT) FROM linkedin_ads.ad_analytics) AS li_cost, \
+             (SELECT count(*) FROM linkedin_ads.campaigns) AS li_campaigns, \
+             (SELECT count(*) FROM mailchimp.reports) AS mc_reports, \
+             (SELECT sum(emails_sent) FROM mailchimp.reports) AS mc_sent, \
+             (SELECT count(*) FROM mailchimp.campaigns) AS mc_campaigns";
     let out = ok(cfg, &[], &["sql", q, "--format", "csv"]);
     let line = out.lines().nth(1).unwrap_or_else(|| panic!("{out}"));
     line.split(',').map(|v| v.parse().unwrap()).collect()
@@ -270,6 +294,12 @@ fn want(t: &Totals) -> Vec<i64> {
         t.ga4_sessions,
         t.contacts,
         t.deals,
+        t.linkedin_rows,
+        cents(t.linkedin_cost),
+        t.linkedin_campaigns,
+        t.mailchimp_reports,
+        t.mailchimp_sent,
+        t.mailchimp_campaigns,
     ]
 }
 
@@ -290,7 +320,14 @@ fn full_sync_then_lookback_then_revision_then_backfill() {
     let t = expected();
 
     let check = sb.ok(&cfg, &["check"]);
-    for source in ["google_ads", "meta_ads", "ga4", "hubspot"] {
+    for source in [
+        "google_ads",
+        "meta_ads",
+        "linkedin_ads",
+        "ga4",
+        "hubspot",
+        "mailchimp",
+    ] {
         assert!(
             check.contains(&format!("{source} ({source}): OK")),
             "{check}"
@@ -392,7 +429,7 @@ fn each_fault_recovers_with_the_right_data_or_changes_nothing() {
     let lake = dir.path().join("lake");
 
     // (source, fault rules, recovers?, words the error must have)
-    let cases: [(&str, &str, bool, &[&str]); 9] = [
+    let cases: [(&str, &str, bool, &[&str]); 13] = [
         (
             "google_ads",
             r#"[{"path_contains": ":searchStream", "kind": {"type": "too_many_requests", "retry_after_secs": 1}, "times": 2}]"#,
@@ -446,6 +483,30 @@ fn each_fault_recovers_with_the_right_data_or_changes_nothing() {
             r#"[{"path_contains": "/insights", "kind": {"type": "expired_token"}}]"#,
             false,
             &["meta_ads.ads_insights", "190"],
+        ),
+        (
+            "linkedin_ads",
+            r#"[{"path_contains": "/rest/adAnalytics", "kind": {"type": "too_many_requests", "retry_after_secs": 1}, "times": 2}]"#,
+            true,
+            &[],
+        ),
+        (
+            "linkedin_ads",
+            r#"[{"path_contains": "/rest/adAnalytics", "kind": {"type": "truncated"}, "after": 1}]"#,
+            false,
+            &["linkedin_ads.ad_analytics"],
+        ),
+        (
+            "mailchimp",
+            r#"[{"path_contains": "/3.0/reports", "kind": {"type": "server_error"}, "times": 2}]"#,
+            true,
+            &[],
+        ),
+        (
+            "mailchimp",
+            r#"[{"path_contains": "/3.0/campaigns", "kind": {"type": "expired_token"}}]"#,
+            false,
+            &["mailchimp.campaigns", "401"],
         ),
     ];
     for (source, rules, recovers, words) in cases {
@@ -557,7 +618,7 @@ fn a_sync_killed_mid_way_is_completed_by_the_next_with_each_day_once() {
     assert_eq!(got, t.google_rows);
 }
 
-/// `kpi demo` gets its Google Ads, Meta, GA4 and HubSpot data by syncing
+/// `kpi demo` gets the data of every source with a connector by syncing
 /// from its own sandbox over loopback: the lake holds the generator's rows,
 /// the cursors say so, and its kpi.toml points at `kpi sandbox serve`'s port.
 #[test]
@@ -599,7 +660,14 @@ fn the_demo_syncs_its_connector_sources_from_the_sandbox() {
     );
     assert_eq!(lake_totals(&cfg), want(&t));
     assert!(synced > 0);
-    for source in ["google_ads", "meta_ads", "ga4", "hubspot"] {
+    for source in [
+        "google_ads",
+        "meta_ads",
+        "linkedin_ads",
+        "ga4",
+        "hubspot",
+        "mailchimp",
+    ] {
         let state = std::fs::read_to_string(demo.join(format!("lake/_state/{source}.json")))
             .unwrap_or_else(|e| panic!("{source}: {e}"));
         assert!(

@@ -5,8 +5,8 @@
 //! that directory on the next run and refuse to touch any other.
 //!
 //! The data arrives the way it does in production: the sandbox serves the
-//! synthetic company through its emulated Google Ads, Meta, GA4 and HubSpot
-//! APIs on a loopback port, and `kpi sync` (the same runner, connectors and
+//! synthetic company through its emulation of every API that has a
+//! connector, on a loopback port, and `kpi sync` (the same runner, connectors and
 //! HTTP client) reads them into the lake. Sources that have no connector
 //! yet are written by the generator directly.
 

@@ -36,9 +36,10 @@ impl SandboxHandle {
     pub fn banner(&self) -> String {
         let data = self.data();
         let mut out = format!(
-            "# kpi sandbox: the synthetic company through the Google Ads, Meta, GA4 and HubSpot APIs\n\
+            "# kpi sandbox: the synthetic company through the {} APIs\n\
              # {} rows held ({:.1} MiB), data through {}\n\
              \n# Its credentials are fixed and public. In the shell that runs kpi:\n",
+            super::apis_served(),
             data.rows(),
             data.bytes() as f64 / 1_048_576.0,
             self.config().end_date()
