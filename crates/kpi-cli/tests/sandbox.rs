@@ -182,6 +182,9 @@ struct Totals {
     mailchimp_reports: i64,
     mailchimp_sent: i64,
     mailchimp_campaigns: i64,
+    search_rows: i64,
+    search_clicks: i64,
+    search_impressions: i64,
 }
 
 impl RawSink for Totals {
@@ -225,6 +228,11 @@ impl RawSink for Totals {
                 self.linkedin_rows += n;
                 self.linkedin_cost += f64s("cost_in_local_currency").values().iter().sum::<f64>();
             }
+            ("search_console", "search_analytics") => {
+                self.search_rows += n;
+                self.search_clicks += i64s("clicks").values().iter().sum::<i64>();
+                self.search_impressions += i64s("impressions").values().iter().sum::<i64>();
+            }
             ("mailchimp", "reports") => {
                 self.mailchimp_reports += n;
                 self.mailchimp_sent += i64s("emails_sent").values().iter().sum::<i64>();
@@ -252,6 +260,7 @@ fn expected() -> Totals {
     assert!(t.google_cost_micros > 0 && t.meta_rows > 0 && t.contacts > 0);
     assert!(t.linkedin_rows > 0 && t.linkedin_campaigns > 0);
     assert!(t.mailchimp_reports > 0 && t.mailchimp_campaigns > 0);
+    assert!(t.search_rows > 0 && t.search_clicks > 0);
     t
 }
 
@@ -276,7 +285,10 @@ fn lake_totals(cfg: &Path) -> Vec<i64> {
              (SELECT count(*) FROM linkedin_ads.campaigns) AS li_campaigns, \
              (SELECT count(*) FROM mailchimp.reports) AS mc_reports, \
              (SELECT sum(emails_sent) FROM mailchimp.reports) AS mc_sent, \
-             (SELECT count(*) FROM mailchimp.campaigns) AS mc_campaigns";
+             (SELECT count(*) FROM mailchimp.campaigns) AS mc_campaigns, \
+             (SELECT count(*) FROM search_console.search_analytics) AS sc_rows, \
+             (SELECT sum(clicks) FROM search_console.search_analytics) AS sc_clicks, \
+             (SELECT sum(impressions) FROM search_console.search_analytics) AS sc_impressions";
     let out = ok(cfg, &[], &["sql", q, "--format", "csv"]);
     let line = out.lines().nth(1).unwrap_or_else(|| panic!("{out}"));
     line.split(',').map(|v| v.parse().unwrap()).collect()
@@ -300,6 +312,9 @@ fn want(t: &Totals) -> Vec<i64> {
         t.mailchimp_reports,
         t.mailchimp_sent,
         t.mailchimp_campaigns,
+        t.search_rows,
+        t.search_clicks,
+        t.search_impressions,
     ]
 }
 
@@ -325,6 +340,7 @@ fn full_sync_then_lookback_then_revision_then_backfill() {
         "meta_ads",
         "linkedin_ads",
         "ga4",
+        "search_console",
         "hubspot",
         "mailchimp",
     ] {
@@ -429,7 +445,7 @@ fn each_fault_recovers_with_the_right_data_or_changes_nothing() {
     let lake = dir.path().join("lake");
 
     // (source, fault rules, recovers?, words the error must have)
-    let cases: [(&str, &str, bool, &[&str]); 13] = [
+    let cases: [(&str, &str, bool, &[&str]); 15] = [
         (
             "google_ads",
             r#"[{"path_contains": ":searchStream", "kind": {"type": "too_many_requests", "retry_after_secs": 1}, "times": 2}]"#,
@@ -507,6 +523,18 @@ fn each_fault_recovers_with_the_right_data_or_changes_nothing() {
             r#"[{"path_contains": "/3.0/campaigns", "kind": {"type": "expired_token"}}]"#,
             false,
             &["mailchimp.campaigns", "401"],
+        ),
+        (
+            "search_console",
+            r#"[{"path_contains": "/searchAnalytics/query", "kind": {"type": "too_many_requests", "retry_after_secs": 1}, "times": 2}]"#,
+            true,
+            &[],
+        ),
+        (
+            "search_console",
+            r#"[{"path_contains": "/searchAnalytics/query", "kind": {"type": "malformed"}}]"#,
+            false,
+            &["search_console.search_analytics"],
         ),
     ];
     for (source, rules, recovers, words) in cases {
@@ -665,6 +693,7 @@ fn the_demo_syncs_its_connector_sources_from_the_sandbox() {
         "meta_ads",
         "linkedin_ads",
         "ga4",
+        "search_console",
         "hubspot",
         "mailchimp",
     ] {

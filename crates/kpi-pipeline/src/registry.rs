@@ -38,7 +38,7 @@ pub const TYPES: &[SourceType] = &[
     connector::<kpi_connector_meta_ads::MetaAdsConfig>(),
     connector::<kpi_connector_linkedin_ads::LinkedInAdsSource>(),
     connector::<kpi_connector_ga4::Ga4Source>(),
-    loaded("search_console"),
+    connector::<kpi_connector_search_console::SearchConsoleSource>(),
     connector::<kpi_connector_hubspot::HubSpotConfig>(),
     connector::<kpi_connector_mailchimp::MailchimpSource>(),
     loaded("social"),
@@ -256,6 +256,7 @@ mod tests {
                 "meta_ads",
                 "linkedin_ads",
                 "ga4",
+                "search_console",
                 "hubspot",
                 "mailchimp"
             ]

@@ -658,11 +658,14 @@ mod tests {
                 r#"ad_account_ids = ["act_1"]
 access_token = { env = "T" }"#,
             ),
+            source("linkedin_ads", r#"account_ids = ["508000111"]"#),
             source("ga4", r#"property_ids = ["properties/1"]"#),
+            source("search_console", r#"site_urls = ["sc-domain:example.com"]"#),
             source(
                 "hubspot",
                 r#"auth = { type = "bearer", token = { env = "T" } }"#,
             ),
+            source("mailchimp", r#"base_url = "http://127.0.0.1:9""#),
         ];
         let specs = crate::stream_specs();
         for s in &sources {

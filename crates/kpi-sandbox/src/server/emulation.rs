@@ -46,6 +46,7 @@ pub(crate) trait Emulation: Send + Sync {
 /// routed in `mod.rs`).
 pub(crate) static EMULATIONS: &[&dyn Emulation] = &[
     &super::linkedin_ads::LinkedInAds,
+    &super::search_console::SearchConsole,
     &super::mailchimp::Mailchimp,
 ];
 

@@ -67,6 +67,7 @@ mod linkedin_ads;
 mod mailchimp;
 mod meta_ads;
 mod oauth;
+mod search_console;
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
