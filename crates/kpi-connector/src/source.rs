@@ -95,6 +95,9 @@ pub struct Prepared {
     /// The resolved credentials (already in `client`; for APIs whose
     /// address depends on them, such as Mailchimp's data centre).
     pub auth: Auth,
+    /// The auth as configured, secrets by environment variable name: for
+    /// messages that tell a person which variable to renew.
+    pub auth_config: AuthConfig,
     /// The client, with auth, limits and redaction set up; add headers the
     /// API needs with [`Prepared::client_with`].
     pub client: HttpClient,
@@ -130,6 +133,13 @@ pub trait HttpSource: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     /// Checks the connector's own settings without reading a secret; the
     /// message names the setting (`site_urls: ...`).
     fn validate(&self) -> Result<(), ConnectorError>;
+
+    /// The auth the connector's own settings ask for, if they have a
+    /// shorthand for it (Meta's `access_token = { env = ... }`, older than
+    /// the shared `auth`). Writing both is refused. `None`: the API's.
+    fn own_auth(&self) -> Option<AuthConfig> {
+        None
+    }
 
     /// The base URL when none is written, if it depends on the credentials
     /// (Mailchimp's data centre is the API key's suffix). `None`: the API's.
@@ -188,9 +198,14 @@ impl<S: HttpSource> SourceConfig<S> {
         }
     }
 
-    /// The auth written, or the connector's default.
+    /// The auth written (`auth`, or the connector's own shorthand for it),
+    /// or the connector's default.
     pub fn auth(&self) -> AuthConfig {
-        self.shared.auth.clone().unwrap_or_else(S::API.auth)
+        self.shared
+            .auth
+            .clone()
+            .or_else(|| self.own.own_auth())
+            .unwrap_or_else(S::API.auth)
     }
 
     /// The lookback written, or the connector's default.
@@ -219,6 +234,12 @@ impl<S: HttpSource> SourceConfig<S> {
 
     /// Every setting checked without reading a secret.
     pub fn validate(&self) -> Result<(), ConnectorError> {
+        if self.shared.auth.is_some() && self.own.own_auth().is_some() {
+            return Err(ConnectorError::Config(format!(
+                "auth: written twice, as `auth` and as the {} shorthand for it; keep one",
+                S::TYPE
+            )));
+        }
         self.endpoints()?;
         self.shared.http.resolve(&(S::API.http)())?;
         self.own.validate()
@@ -259,8 +280,8 @@ impl<S: HttpSource> SourceConfig<S> {
     ) -> Result<Prepared, ConnectorError> {
         self.validate()?;
         let endpoints = self.endpoints()?;
-        let auth = self
-            .auth()
+        let auth_config = self.auth();
+        let auth = auth_config
             .with_token_url(
                 self.shared.token_url.as_deref(),
                 &endpoints.base_url,
@@ -281,6 +302,7 @@ impl<S: HttpSource> SourceConfig<S> {
             base_url,
             lookback_days: self.lookback_days(),
             auth,
+            auth_config,
             client,
             builder_input: (self.shared.http.clone(), defaults),
         })

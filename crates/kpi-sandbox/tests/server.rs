@@ -21,7 +21,7 @@ use kpi_connector::{
 use kpi_connector_ga4::{BuildGa4, Ga4Config, Ga4Connector, Ga4Source};
 use kpi_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector};
 use kpi_connector_hubspot::{HubSpotConfig, HubSpotConnector};
-use kpi_connector_meta_ads::{MetaAdsConfig, MetaAdsConnector};
+use kpi_connector_meta_ads::{BuildMetaAds, MetaAdsConnector, MetaAdsSource};
 use kpi_lake::StreamSpec;
 use kpi_sandbox::server::{
     FaultKind, FaultRule, Revision, SandboxConfig, SandboxHandle, patterns, serve,
@@ -255,8 +255,8 @@ fn meta(sb: &SandboxHandle, account: &str, extra: &str) -> MetaAdsConnector {
          [http]\nbackoff_base_secs = 0.001\nbackoff_max_secs = 0.01\nmax_retries = 3\n",
         sb.base_url()
     );
-    let config: MetaAdsConfig = toml::from_str(&text).unwrap();
-    config.build_with("meta_ads", &secrets(sb)).unwrap()
+    let config: MetaAdsSource = toml::from_str(&text).unwrap();
+    config.connector_with(&secrets(sb)).unwrap()
 }
 
 fn hubspot(sb: &SandboxHandle, auth: &str, page_size: u32) -> HubSpotConnector {
@@ -521,9 +521,9 @@ async fn wrong_credentials_get_each_apis_own_refusal() {
         "ad_account_ids = [\"{account}\"]\naccess_token = {{ env = \"T\" }}\nbase_url = \"{}\"\n",
         sb.base_url()
     );
-    let config: MetaAdsConfig = toml::from_str(&text).unwrap();
+    let config: MetaAdsSource = toml::from_str(&text).unwrap();
     let c = config
-        .build_with("meta_ads", &|_| Some("EAAB-wrong".into()))
+        .connector_with(&|_| Some("EAAB-wrong".into()))
         .unwrap();
     let err = read(&c, "ads_insights", window())
         .await

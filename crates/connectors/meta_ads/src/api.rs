@@ -1,11 +1,12 @@
 //! Talking to the Graph API: one call with Meta's own throttling and token
 //! errors understood, and cursor paging.
 
-use kpi_connector::{CursorPager, CursorPaging, HttpError, HttpRequest};
+use kpi_connector::{
+    ConnectorError, ConvertError, CursorPager, CursorPaging, HttpError, HttpRequest,
+};
 use serde_json::Value;
 
 use crate::connector::MetaAdsConnector;
-use crate::error::MetaAdsError;
 
 /// Meta's rate-limit error codes: 4 (app), 17 (user), 32 (page), 613
 /// (calls within a window), 80000-80014 (business use case limits, e.g.
@@ -54,7 +55,7 @@ pub(crate) fn is_throttled(status: u16, message: &str) -> bool {
 impl MetaAdsConnector {
     /// Sends `request` and parses the JSON body. Meta's rate limits are
     /// waited out by the client (its throttle rule, [`is_throttled`]).
-    pub(crate) async fn call(&self, request: &HttpRequest) -> Result<Value, MetaAdsError> {
+    pub(crate) async fn call(&self, request: &HttpRequest) -> Result<Value, ConnectorError> {
         let response = self
             .client
             .send(request)
@@ -76,28 +77,45 @@ impl MetaAdsConnector {
         Ok(body)
     }
 
-    pub(crate) fn http_error(&self, error: HttpError) -> MetaAdsError {
-        let source = self.settings.source.clone();
-        if is_token_error(&error) {
-            MetaAdsError::AccessToken {
-                source_name: source,
-                env: self.settings.token_env.clone(),
-                error: Box::new(error),
-            }
-        } else {
-            MetaAdsError::Http {
-                source_name: source,
-                error: Box::new(error),
-            }
+    /// A failed request as the runner reports it. A refused token keeps
+    /// its status (the runner may look at it) and gains the remedy, with
+    /// the variable to renew.
+    pub(crate) fn http_error(&self, error: HttpError) -> ConnectorError {
+        if !is_token_error(&error) {
+            return ConnectorError::Http(error);
         }
+        let HttpError::Status {
+            origin,
+            status,
+            message,
+            retries,
+        } = error
+        else {
+            return ConnectorError::Http(error);
+        };
+        let env = &self.settings.token_env;
+        ConnectorError::Http(HttpError::Status {
+            origin,
+            status,
+            message: format!(
+                "{message} [Meta refused the access token in {env} (error 190: expired, revoked \
+                 or invalid); create a new token (a system-user token does not expire) and set {env}]"
+            ),
+            retries,
+        })
     }
 
-    pub(crate) fn response_error(&self, origin: &str, message: String) -> MetaAdsError {
-        MetaAdsError::Response {
-            source_name: self.settings.source.clone(),
+    /// An answer the connector cannot use, redacted.
+    pub(crate) fn response_error(&self, origin: &str, message: String) -> ConnectorError {
+        ConnectorError::Response {
             origin: origin.to_string(),
             message: self.client.redact(&message),
         }
+    }
+
+    /// A page that did not fit the stream's schema: the row, field and value.
+    pub(crate) fn convert_error(&self, origin: &str, error: ConvertError) -> ConnectorError {
+        self.response_error(origin, error.to_string())
     }
 
     /// `METHOD url` of `request`, redacted, for messages.
@@ -140,7 +158,7 @@ impl Pager {
     pub(crate) async fn next(
         &mut self,
         conn: &MetaAdsConnector,
-    ) -> Result<Option<Page>, MetaAdsError> {
+    ) -> Result<Option<Page>, ConnectorError> {
         let Some(request) = self.0.next_request() else {
             return Ok(None);
         };

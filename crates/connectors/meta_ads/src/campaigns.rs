@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 
 use crate::api::Pager;
 use crate::connector::MetaAdsConnector;
-use crate::error::MetaAdsError;
 
 /// The stream's name: `lake/raw/<source>/campaigns/`.
 pub const CAMPAIGNS: &str = "campaigns";
@@ -64,12 +63,8 @@ impl MetaAdsConnector {
                     .iter()
                     .map(|raw| campaign_row(raw, account))
                     .collect();
-                let batch =
-                    json_rows_to_batch(&schema, &rows).map_err(|error| MetaAdsError::Convert {
-                        source_name: self.settings.source.clone(),
-                        origin: page.origin.clone(),
-                        error: Box::new(error),
-                    })?;
+                let batch = json_rows_to_batch(&schema, &rows)
+                    .map_err(|e| self.convert_error(&page.origin, e))?;
                 stats.pages += 1;
                 stats.rows += batch.num_rows() as u64;
                 if batch.num_rows() > 0 {

@@ -30,11 +30,9 @@ pub(crate) struct Settings {
     pub async_after_days: u32,
     pub async_poll_interval: Duration,
     pub async_timeout: Duration,
-    pub throttle_wait: Duration,
-    pub throttle_retries: u32,
 }
 
-/// The Meta Ads connector, built by [`MetaAdsConfig::build`](crate::MetaAdsConfig::build).
+/// The Meta Ads connector, built from a [`MetaAdsSource`](crate::MetaAdsSource).
 #[derive(Debug)]
 pub struct MetaAdsConnector {
     pub(crate) settings: Settings,

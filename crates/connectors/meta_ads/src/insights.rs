@@ -13,7 +13,6 @@ use serde_json::{Map, Value, json};
 
 use crate::api::Pager;
 use crate::connector::MetaAdsConnector;
-use crate::error::MetaAdsError;
 
 /// The stream's name: `lake/raw/<source>/ads_insights/`.
 pub const ADS_INSIGHTS: &str = "ads_insights";
@@ -126,12 +125,8 @@ impl MetaAdsConnector {
                     .map(|(i, raw)| insight_row(raw, account, &self.settings.windows, i))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|m| self.response_error(&page.origin, m))?;
-                let batch =
-                    json_rows_to_batch(&schema, &rows).map_err(|error| MetaAdsError::Convert {
-                        source_name: self.settings.source.clone(),
-                        origin: page.origin.clone(),
-                        error: Box::new(error),
-                    })?;
+                let batch = json_rows_to_batch(&schema, &rows)
+                    .map_err(|e| self.convert_error(&page.origin, e))?;
                 stats.pages += 1;
                 stats.rows += batch.num_rows() as u64;
                 if batch.num_rows() > 0 {
@@ -150,7 +145,7 @@ impl MetaAdsConnector {
         &self,
         account: &str,
         window: SyncWindow,
-    ) -> Result<Pager, MetaAdsError> {
+    ) -> Result<Pager, ConnectorError> {
         let s = &self.settings;
         let mut start = HttpRequest::post(format!("{}/act_{account}/insights", s.api_root));
         for (k, v) in self.insights_params(window) {

@@ -2,8 +2,9 @@
 //! connector.
 //!
 //! It owns everything `kpi` knows about Meta's Graph API:
-//! - the `[sources.<name>]` settings ([`MetaAdsConfig`]), which build the
-//!   runtime connector ([`MetaAdsConnector`]);
+//! - the `[sources.<name>]` settings ([`MetaAdsConfig`], registered as
+//!   [`MetaAdsSource`] with the settings every source shares), which build
+//!   the runtime connector ([`MetaAdsConnector`]);
 //! - the request shapes: `GET /{version}/act_{id}/insights` with
 //!   `level=campaign`, `time_increment=1`, `time_range`, `fields` and
 //!   `action_attribution_windows`; asynchronous report runs for long windows
@@ -18,22 +19,21 @@
 //!   per campaign and day, `actions[]` and `action_values[]` flattened to
 //!   the action types staging reads) and `campaigns`.
 //!
-//! Retries, `Retry-After`, rate limits and secret redaction come from
-//! `kpi-connector`'s shared HTTP client; lake writes and cursors belong to
-//! the runner.
+//! Retries, `Retry-After`, rate limits (Meta's codes as a throttle rule)
+//! and secret redaction come from `kpi-connector`'s shared HTTP client, and
+//! errors are its `ConnectorError`: the runner names the source and stream.
+//! Lake writes and cursors belong to the runner.
 
 mod api;
 mod campaigns;
 mod config;
 mod connector;
-mod error;
 mod insights;
 
 pub use campaigns::{CAMPAIGNS, campaigns_schema};
 pub use config::{
-    DEFAULT_API_VERSION, DEFAULT_ASYNC_AFTER_DAYS, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_PAGE_SIZE, MetaAdsConfig,
+    BuildMetaAds, DEFAULT_API_VERSION, DEFAULT_ASYNC_AFTER_DAYS, DEFAULT_BASE_URL,
+    DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_ENV, MetaAdsConfig, MetaAdsSource,
 };
 pub use connector::MetaAdsConnector;
-pub use error::MetaAdsError;
 pub use insights::{ADS_INSIGHTS, ads_insights_schema};

@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
 use chrono::NaiveDate;
 use kpi_connector::testing::{RecordedRequest, TestResponse, TestServer};
 use kpi_connector::{CollectSink, Connector, ConnectorError, Context, StreamDef, SyncWindow};
-use kpi_connector_meta_ads::{MetaAdsConfig, MetaAdsConnector, ads_insights_schema};
+use kpi_connector_meta_ads::{BuildMetaAds, MetaAdsConnector, MetaAdsSource, ads_insights_schema};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "EAAB-test-token-5f3a9c";
@@ -29,11 +29,9 @@ fn connector(server: &TestServer, accounts: &[&str], extra: &str) -> MetaAdsConn
          [http]\nbackoff_base_secs = 0.01\nbackoff_max_secs = 0.05\ntimeout_secs = 10\n",
         server.url("")
     );
-    let config: MetaAdsConfig = toml::from_str(&text).unwrap();
+    let config: MetaAdsSource = toml::from_str(&text).unwrap();
     config
-        .build_with("meta_ads", &|name| {
-            (name == "META_ACCESS_TOKEN").then(|| TOKEN.to_string())
-        })
+        .connector_with(&|name| (name == "META_ACCESS_TOKEN").then(|| TOKEN.to_string()))
         .unwrap()
 }
 
@@ -472,7 +470,8 @@ async fn a_failed_async_run_is_a_clear_error() {
         err.contains("asynchronous report run 77 for act_1 (2024-01-01 to 2024-01-31) ended with async_status \"Job Failed\""),
         "{err}"
     );
-    assert!(err.contains("source meta_ads"), "{err}");
+    // The source and stream are the runner's to add (`meta_ads.ads_insights: ...`).
+    assert!(!err.contains("source meta_ads"), "{err}");
 }
 
 fn expired_token() -> TestResponse {
@@ -486,7 +485,7 @@ fn expired_token() -> TestResponse {
 }
 
 #[tokio::test]
-async fn an_expired_token_names_the_source_and_meta_message_but_not_the_token() {
+async fn an_expired_token_names_the_variable_and_meta_message_but_not_the_token() {
     let server = TestServer::start(|_| async { expired_token() }).await;
     let c = connector(&server, &["1"], "");
     let err = c
@@ -508,9 +507,7 @@ async fn an_expired_token_names_the_source_and_meta_message_but_not_the_token() 
         "{text}"
     );
     assert!(
-        text.contains(
-            "source meta_ads: Meta refused the access token in META_ACCESS_TOKEN (error 190"
-        ),
+        text.contains("[Meta refused the access token in META_ACCESS_TOKEN (error 190"),
         "{text}"
     );
     assert!(!text.contains(TOKEN), "{text}");
