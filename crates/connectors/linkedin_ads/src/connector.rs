@@ -109,29 +109,7 @@ impl LinkedInAdsConnector {
                 .to_string(),
             _ => return ConnectorError::Http(error),
         };
-        ConnectorError::Http(match error {
-            HttpError::Status {
-                origin,
-                status,
-                message,
-                retries,
-            } => HttpError::Status {
-                origin,
-                status,
-                message: format!("{message} [{hint}]"),
-                retries,
-            },
-            HttpError::TokenRefresh {
-                token_url,
-                status,
-                message,
-            } => HttpError::TokenRefresh {
-                token_url,
-                status,
-                message: format!("{message} [{hint}]"),
-            },
-            other => other,
-        })
+        ConnectorError::Http(error.with_hint(&hint))
     }
 
     fn credentials_hint(&self) -> String {

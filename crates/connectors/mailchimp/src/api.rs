@@ -117,19 +117,6 @@ impl MailchimpConnector {
                 .to_string(),
             _ => return ConnectorError::Http(error),
         };
-        match error {
-            HttpError::Status {
-                origin,
-                status,
-                message,
-                retries,
-            } => ConnectorError::Http(HttpError::Status {
-                origin,
-                status,
-                message: format!("{message} [source {}: {hint}]", self.source),
-                retries,
-            }),
-            other => ConnectorError::Http(other),
-        }
+        ConnectorError::Http(error.with_hint(&format!("source {}: {hint}", self.source)))
     }
 }

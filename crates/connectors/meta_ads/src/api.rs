@@ -84,25 +84,11 @@ impl MetaAdsConnector {
         if !is_token_error(&error) {
             return ConnectorError::Http(error);
         }
-        let HttpError::Status {
-            origin,
-            status,
-            message,
-            retries,
-        } = error
-        else {
-            return ConnectorError::Http(error);
-        };
         let env = &self.settings.token_env;
-        ConnectorError::Http(HttpError::Status {
-            origin,
-            status,
-            message: format!(
-                "{message} [Meta refused the access token in {env} (error 190: expired, revoked \
-                 or invalid); create a new token (a system-user token does not expire) and set {env}]"
-            ),
-            retries,
-        })
+        ConnectorError::Http(error.with_hint(&format!(
+            "Meta refused the access token in {env} (error 190: expired, revoked or invalid); \
+             create a new token (a system-user token does not expire) and set {env}"
+        )))
     }
 
     /// An answer the connector cannot use, redacted.

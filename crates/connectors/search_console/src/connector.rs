@@ -120,29 +120,7 @@ impl SearchConsoleConnector {
             ),
             _ => return ConnectorError::Http(error),
         };
-        ConnectorError::Http(match error {
-            HttpError::Status {
-                origin,
-                status,
-                message,
-                retries,
-            } => HttpError::Status {
-                origin,
-                status,
-                message: format!("{message} [{hint}]"),
-                retries,
-            },
-            HttpError::TokenRefresh {
-                token_url,
-                status,
-                message,
-            } => HttpError::TokenRefresh {
-                token_url,
-                status,
-                message: format!("{message} [{hint}]"),
-            },
-            other => other,
-        })
+        ConnectorError::Http(error.with_hint(&hint))
     }
 
     fn bad_response(&self, origin: &str, message: impl AsRef<str>) -> ConnectorError {

@@ -469,6 +469,36 @@ impl HttpError {
             _ => 0,
         }
     }
+
+    /// The error with what a person can do about it appended to the API's
+    /// message, as ` [hint]`, keeping the status (the runner and the tests
+    /// read it). Only refusals carry a message; other errors are returned
+    /// as they are.
+    pub fn with_hint(self, hint: &str) -> HttpError {
+        match self {
+            HttpError::Status {
+                origin,
+                status,
+                message,
+                retries,
+            } => HttpError::Status {
+                origin,
+                status,
+                message: format!("{message} [{hint}]"),
+                retries,
+            },
+            HttpError::TokenRefresh {
+                token_url,
+                status,
+                message,
+            } => HttpError::TokenRefresh {
+                token_url,
+                status,
+                message: format!("{message} [{hint}]"),
+            },
+            other => other,
+        }
+    }
 }
 
 fn after(retries: u32) -> String {
