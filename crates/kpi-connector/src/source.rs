@@ -126,6 +126,8 @@ pub trait HttpSource: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     const TYPE: &'static str;
     /// The API's defaults for the shared settings.
     const API: Api;
+    /// The connector it builds.
+    type Connector: Connector + 'static;
 
     /// Its streams, re-reading `lookback_days` on each sync.
     fn streams(lookback_days: u32) -> Vec<StreamDef>;
@@ -133,6 +135,13 @@ pub trait HttpSource: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     /// Checks the connector's own settings without reading a secret; the
     /// message names the setting (`site_urls: ...`).
     fn validate(&self) -> Result<(), ConnectorError>;
+
+    /// Checks the auth decided (written, shorthand or default) without
+    /// reading a secret: an API that retired a kind of credential refuses
+    /// it here, before its variable is looked for.
+    fn validate_auth(&self, _auth: &AuthConfig) -> Result<(), ConnectorError> {
+        Ok(())
+    }
 
     /// The auth the connector's own settings ask for, if they have a
     /// shorthand for it (Meta's `access_token = { env = ... }`, older than
@@ -147,8 +156,8 @@ pub trait HttpSource: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
         Ok(None)
     }
 
-    /// The connector.
-    fn build(&self, prepared: Prepared) -> Result<Box<dyn Connector>, ConnectorError>;
+    /// The connector, from the shared settings decided.
+    fn build(&self, prepared: Prepared) -> Result<Self::Connector, ConnectorError>;
 }
 
 /// A `[sources.<name>]` section of an [`HttpSource`]: the shared settings
@@ -240,6 +249,7 @@ impl<S: HttpSource> SourceConfig<S> {
                 S::TYPE
             )));
         }
+        self.own.validate_auth(&self.auth())?;
         self.endpoints()?;
         self.shared.http.resolve(&(S::API.http)())?;
         self.own.validate()
@@ -267,7 +277,25 @@ impl<S: HttpSource> SourceConfig<S> {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Box<dyn Connector>, ConnectorError> {
         let prepared = self.prepare(source, lookup)?;
-        self.own.build(prepared)
+        Ok(Box::new(self.own.build(prepared)?))
+    }
+
+    /// The connector with its concrete type, for tests that look inside it;
+    /// messages name the source by its type.
+    pub fn connector_with(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<S::Connector, ConnectorError> {
+        self.connector_named(S::TYPE, lookup)
+    }
+
+    /// [`SourceConfig::connector_with`] for the source named `source`.
+    pub fn connector_named(
+        &self,
+        source: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<S::Connector, ConnectorError> {
+        self.own.build(self.prepare(source, lookup)?)
     }
 
     /// Every setting checked, the shared ones decided and the secrets read
@@ -383,6 +411,7 @@ mod tests {
             },
             http: HttpSettings::default,
         };
+        type Connector = Built;
         fn streams(_lookback_days: u32) -> Vec<StreamDef> {
             Vec::new()
         }
@@ -392,11 +421,11 @@ mod tests {
             }
             Ok(())
         }
-        fn build(&self, p: Prepared) -> Result<Box<dyn Connector>, ConnectorError> {
-            Ok(Box::new(Built {
+        fn build(&self, p: Prepared) -> Result<Built, ConnectorError> {
+            Ok(Built {
                 base_url: p.base_url,
                 lookback_days: p.lookback_days,
-            }))
+            })
         }
     }
 

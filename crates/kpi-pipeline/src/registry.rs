@@ -39,7 +39,7 @@ pub const TYPES: &[SourceType] = &[
     connector::<kpi_connector_linkedin_ads::LinkedInAdsSource>(),
     connector::<kpi_connector_ga4::Ga4Source>(),
     connector::<kpi_connector_search_console::SearchConsoleSource>(),
-    connector::<kpi_connector_hubspot::HubSpotConfig>(),
+    connector::<kpi_connector_hubspot::HubSpotSource>(),
     connector::<kpi_connector_mailchimp::MailchimpSource>(),
     loaded("social"),
     loaded("backlinks"),

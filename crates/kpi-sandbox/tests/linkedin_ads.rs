@@ -15,7 +15,7 @@ use kpi_connector::{
     CollectSink, Connector, ConnectorError, Context, ReadStats, StreamDef, SyncWindow,
 };
 use kpi_connector_linkedin_ads::{
-    AD_ANALYTICS, BuildLinkedInAds, CAMPAIGNS, LinkedInAdsConnector, LinkedInAdsSource,
+    AD_ANALYTICS, CAMPAIGNS, LinkedInAdsConnector, LinkedInAdsSource,
 };
 use kpi_lake::StreamSpec;
 use kpi_sandbox::server::{FaultKind, FaultRule, SandboxConfig, SandboxHandle, serve};

@@ -17,9 +17,7 @@ use chrono::NaiveDate;
 use kpi_connector::{
     CollectSink, Connector, ConnectorError, Context, HttpRequest, ReadStats, SyncWindow,
 };
-use kpi_connector_search_console::{
-    BuildSearchConsole, SearchConsoleConnector, SearchConsoleSource,
-};
+use kpi_connector_search_console::{SearchConsoleConnector, SearchConsoleSource};
 use kpi_lake::StreamSpec;
 use kpi_sandbox::server::{FaultKind, FaultRule, SandboxConfig, SandboxHandle, serve};
 use kpi_sandbox::{RawSink, SinkError};
@@ -192,7 +190,7 @@ fn connector(sb: &SandboxHandle, page_size: u32, max_retries: u32) -> SearchCons
     section.insert("page_size".into(), toml::Value::Integer(page_size.into()));
     let config: SearchConsoleSource = toml::Value::Table(section).try_into().unwrap();
     config
-        .connector_with("search_console", &|name| {
+        .connector_named("search_console", &|name| {
             sb.config().credentials.lookup(name)
         })
         .unwrap()
@@ -324,7 +322,7 @@ async fn another_site_is_refused_and_check_names_the_permission() {
     );
     let config: SearchConsoleSource = toml::from_str(&text).unwrap();
     let c = config
-        .connector_with("other", &|name| sb.config().credentials.lookup(name))
+        .connector_named("other", &|name| sb.config().credentials.lookup(name))
         .unwrap();
     let e = read(&c, june()).await.unwrap_err().to_string();
     assert!(

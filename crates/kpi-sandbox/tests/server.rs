@@ -18,10 +18,10 @@ use kpi_connector::{
     Auth, AuthConfig, CollectSink, Connector, ConnectorError, Context, HttpClient, HttpConfig,
     HttpError, HttpRequest, HttpSettings, ReadStats, SecretRef, StreamDef, SyncWindow,
 };
-use kpi_connector_ga4::{BuildGa4, Ga4Config, Ga4Connector, Ga4Source};
+use kpi_connector_ga4::{Ga4Config, Ga4Connector, Ga4Source};
 use kpi_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector};
-use kpi_connector_hubspot::{HubSpotConfig, HubSpotConnector};
-use kpi_connector_meta_ads::{BuildMetaAds, MetaAdsConnector, MetaAdsSource};
+use kpi_connector_hubspot::{HubSpotConnector, HubSpotSource};
+use kpi_connector_meta_ads::{MetaAdsConnector, MetaAdsSource};
 use kpi_lake::StreamSpec;
 use kpi_sandbox::server::{
     FaultKind, FaultRule, Revision, SandboxConfig, SandboxHandle, patterns, serve,
@@ -265,8 +265,8 @@ fn hubspot(sb: &SandboxHandle, auth: &str, page_size: u32) -> HubSpotConnector {
          [http]\nbackoff_base_secs = 0.001\nbackoff_max_secs = 0.01\nmax_retries = 3\nrequests_per_second = 0\n",
         sb.base_url()
     );
-    let config: HubSpotConfig = toml::from_str(&text).unwrap();
-    config.build_with("hubspot", &secrets(sb)).unwrap()
+    let config: HubSpotSource = toml::from_str(&text).unwrap();
+    config.connector_with(&secrets(sb)).unwrap()
 }
 
 const HUBSPOT_BEARER: &str = "auth = { type = \"bearer\", token = { env = \"HUBSPOT_TOKEN\" } }";
@@ -445,9 +445,9 @@ async fn hubspot_reads_what_the_generator_made() {
              [http]\nbackoff_base_secs = 0.001\nbackoff_max_secs = 0.01\nrequests_per_second = 0\n",
             sb.base_url()
         );
-        toml::from_str::<HubSpotConfig>(&text)
+        toml::from_str::<HubSpotSource>(&text)
             .unwrap()
-            .build_with("hubspot", &secrets(&sb))
+            .connector_with(&secrets(&sb))
             .unwrap()
     };
     let (stats, rows) = read(&list(100), "contacts", window()).await.unwrap();
@@ -472,8 +472,8 @@ async fn hubspot_reads_what_the_generator_made() {
         "base_url = \"{}\"\npage_size = 100\n{auth}\n",
         sb.base_url()
     );
-    let config: HubSpotConfig = toml::from_str(&text).unwrap();
-    let c = config.build_with("hubspot", &secrets(&sb)).unwrap();
+    let config: HubSpotSource = toml::from_str(&text).unwrap();
+    let c = config.connector_with(&secrets(&sb)).unwrap();
     let (_, rows) = read(&c, "contacts", window()).await.unwrap();
     assert_same_rows(
         "hubspot/contacts (oauth)",
@@ -537,9 +537,9 @@ async fn wrong_credentials_get_each_apis_own_refusal() {
 
     // HubSpot: 401 INVALID_AUTHENTICATION with HubSpot's message.
     let text = format!("{HUBSPOT_BEARER}\nbase_url = \"{}\"\n", sb.base_url());
-    let config: HubSpotConfig = toml::from_str(&text).unwrap();
+    let config: HubSpotSource = toml::from_str(&text).unwrap();
     let c = config
-        .build_with("hubspot", &|_| Some("pat-na1-wrong".into()))
+        .connector_with(&|_| Some("pat-na1-wrong".into()))
         .unwrap();
     let err = read(&c, "contacts", window())
         .await

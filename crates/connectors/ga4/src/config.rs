@@ -4,8 +4,8 @@
 //! GA4's defaults for them and its own settings.
 
 use kpi_connector::{
-    Api, AuthConfig, Connector, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints,
-    SecretRef, SourceConfig, StreamDef,
+    Api, AuthConfig, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints, SecretRef,
+    SourceConfig, StreamDef,
 };
 use serde::Deserialize;
 
@@ -174,6 +174,7 @@ impl HttpSource for Ga4Config {
         auth: default_auth,
         http: http_defaults,
     };
+    type Connector = Ga4Connector;
 
     fn streams(lookback_days: u32) -> Vec<StreamDef> {
         crate::connector::stream_defs(lookback_days)
@@ -187,26 +188,8 @@ impl HttpSource for Ga4Config {
         Ok(())
     }
 
-    fn build(&self, p: Prepared) -> Result<Box<dyn Connector>, ConnectorError> {
-        Ok(Box::new(self.connector(p)?))
-    }
-}
-
-/// Builds a GA4 source's connector with its concrete type.
-pub trait BuildGa4 {
-    /// The connector, with secrets read through `lookup`.
-    fn connector_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Ga4Connector, ConnectorError>;
-}
-
-impl BuildGa4 for Ga4Source {
-    fn connector_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Ga4Connector, ConnectorError> {
-        self.own.connector(self.prepare(Ga4Config::TYPE, lookup)?)
+    fn build(&self, p: Prepared) -> Result<Ga4Connector, ConnectorError> {
+        self.connector(p)
     }
 }
 

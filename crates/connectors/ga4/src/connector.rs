@@ -200,7 +200,6 @@ mod tests {
 
     #[test]
     fn stream_definition_is_valid() {
-        use crate::BuildGa4;
         let c = crate::Ga4Source::new(crate::Ga4Config::new(["123"]))
             .connector_with(&|_| Some("x-secret".into()))
             .unwrap();

@@ -34,8 +34,8 @@ mod connector;
 mod report;
 
 pub use config::{
-    BuildError, BuildGa4, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE,
-    DEFAULT_TOKEN_URL, Ga4Config, Ga4Source, MAX_PAGE_SIZE, REAL_ENDPOINTS,
+    BuildError, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_URL,
+    Ga4Config, Ga4Source, MAX_PAGE_SIZE, REAL_ENDPOINTS,
 };
 pub use connector::Ga4Connector;
 pub use report::traffic_schema;

@@ -14,7 +14,7 @@ use kpi_connector::{
     AuthConfig, CollectSink, Connector, ConnectorError, Context, HttpConfig, SecretRef, StreamDef,
     SyncWindow,
 };
-use kpi_connector_ga4::{BuildGa4, Ga4Config, Ga4Connector, Ga4Source, TRAFFIC, traffic_schema};
+use kpi_connector_ga4::{Ga4Config, Ga4Connector, Ga4Source, TRAFFIC, traffic_schema};
 use serde_json::{Value, json};
 
 const TRAFFIC_BODY: &str = include_str!("fixtures/run_report_traffic.json");

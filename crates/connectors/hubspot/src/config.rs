@@ -1,21 +1,23 @@
-//! `[sources.<name>]` with `type = "hubspot"`: the user's settings, and the
-//! step that turns them into a running connector.
+//! `[sources.<name>]` with `type = "hubspot"`, and building the connector
+//! from it. The settings every source has (`base_url`, `token_url`, `auth`,
+//! `http`, `lookback_days`) are `kpi_connector::SharedSettings`; this file
+//! declares HubSpot's defaults for them and its own settings.
 
-use kpi_connector::{AuthConfig, Endpoints, HttpClient, HttpConfig, HttpSettings, RealEndpoints};
+use kpi_connector::{
+    Api, AuthConfig, ConnectorError, HttpSettings, HttpSource, Prepared, SecretRef, SourceConfig,
+    StreamDef,
+};
 use serde::Deserialize;
 
 use crate::connector::{HubSpotConnector, Settings};
-use crate::error::HubSpotError;
 
 /// The real API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
 /// HubSpot's OAuth2 token endpoint, for a public app's refresh token.
 pub const DEFAULT_TOKEN_URL: &str = "https://api.hubapi.com/oauth/v1/token";
-/// The real endpoints, for `token_url`'s default and safety rule.
-pub const REAL_ENDPOINTS: RealEndpoints = RealEndpoints {
-    base_url: DEFAULT_BASE_URL,
-    token_url: DEFAULT_TOKEN_URL,
-};
+/// The variable the private app token is read from when `auth` is not
+/// written.
+pub const DEFAULT_TOKEN_ENV: &str = "HUBSPOT_TOKEN";
 /// Objects per page; 100 is the most the CRM v3 list endpoints return.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// HubSpot has no standard churn date; this custom contact property fills
@@ -55,13 +57,17 @@ pub const DEAL_PROPERTIES: [&str; 9] = [
     "hs_is_closed_won",
 ];
 
-/// `[sources.<name>]` for `type = "hubspot"`.
+/// A HubSpot source: [`HubSpotConfig`] with the settings every source
+/// shares.
+pub type HubSpotSource = SourceConfig<HubSpotConfig>;
+
+/// HubSpot's own settings in `[sources.<name>]` for `type = "hubspot"`.
 ///
 /// ```toml
 /// [sources.hubspot]
 /// type = "hubspot"
 /// # A private app token (Settings > Integrations > Private apps) with the
-/// # crm.objects.contacts.read and crm.objects.deals.read scopes:
+/// # crm.objects.contacts.read and crm.objects.deals.read scopes (the default):
 /// auth = { type = "bearer", token = { env = "HUBSPOT_TOKEN" } }
 /// # Or a public app's refresh token:
 /// # token_url = "https://api.hubapi.com/oauth/v1/token"   # the default, with the default base_url
@@ -72,7 +78,6 @@ pub const DEAL_PROPERTIES: [&str; 9] = [
 /// # refresh_token = { env = "HUBSPOT_REFRESH_TOKEN" }
 ///
 /// # Optional, with their defaults:
-/// base_url = "https://api.hubapi.com"
 /// company_currency = "EUR"               # default: asked from the portal
 /// churn_date_property = "churn_date"
 /// extra_contact_properties = []
@@ -80,28 +85,27 @@ pub const DEAL_PROPERTIES: [&str; 9] = [
 /// page_size = 100
 /// read_with = "search"
 /// search_requests_per_second = 4.0
+/// # Shared settings, with HubSpot's defaults:
+/// base_url = "https://api.hubapi.com"
 /// ```
+///
+/// Shared settings, with HubSpot's defaults: `base_url`
+/// `https://api.hubapi.com` (point it at the sandbox,
+/// `http://127.0.0.1:PORT`, to try a configuration); `token_url`
+/// `https://api.hubapi.com/oauth/v1/token`, for `auth` type `oauth2` and
+/// only while `base_url` is the real API (`auth.token_url` is accepted too;
+/// both set must agree; not allowed with a bearer token, which has no token
+/// endpoint); `auth` a private app token (`type = "bearer"`) from
+/// `HUBSPOT_TOKEN`, or `type = "oauth2"` with a public app's client id,
+/// secret and refresh token, whose access token is cached and refreshed
+/// once on a 401 (HubSpot retired API keys: `api_key` and `basic` are
+/// refused); `http` at most 10 requests per second (private apps may make
+/// 100 per 10 seconds on Free and Starter, more on higher tiers; HubSpot
+/// answers 429 with Retry-After beyond that). Both streams are snapshots,
+/// read whole on every sync, so `lookback_days` changes nothing.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubSpotConfig {
-    /// How requests authenticate: `type = "bearer"` with a private app token
-    /// (the usual choice for one portal), or `type = "oauth2"` with a public
-    /// app's client id, secret and refresh token (posted to `token_url`);
-    /// the access token is cached
-    /// and refreshed once on a 401. Secrets are environment variable names.
-    pub auth: AuthConfig,
-    /// Where the API lives. Default `https://api.hubapi.com`; point it at the
-    /// sandbox (`http://127.0.0.1:PORT`) to try a configuration.
-    #[serde(default = "default_base_url")]
-    pub base_url: String,
-    /// With `auth` type `oauth2`: where the refresh-token grant posts the
-    /// client secret and refresh token. Default
-    /// `https://api.hubapi.com/oauth/v1/token`, but only while `base_url` is
-    /// the real API: a `base_url` pointed elsewhere without a `token_url` is
-    /// refused. `auth.token_url` is accepted too; both set must agree. Not
-    /// allowed with a bearer token, which has no token endpoint.
-    #[serde(default)]
-    pub token_url: Option<String>,
     /// The currency of deals whose `deal_currency_code` is empty, as HubSpot
     /// leaves it in single-currency portals. Default: the portal's company
     /// currency, read once per sync from `/account-info/v3/details` when a
@@ -144,13 +148,6 @@ pub struct HubSpotConfig {
     /// limit in `http`. Default 4; `0` lifts it (for the sandbox).
     #[serde(default = "default_search_rps")]
     pub search_requests_per_second: f64,
-    /// Timeouts, retries and rate limit of the HTTP client; see
-    /// `kpi_connector::HttpConfig`. The HubSpot default limit is 10 requests
-    /// per second (private apps may make 100 per 10 seconds on Free and
-    /// Starter, more on higher tiers; HubSpot answers 429 with Retry-After
-    /// beyond that).
-    #[serde(default)]
-    pub http: HttpConfig,
 }
 
 /// See [`HubSpotConfig::read_with`].
@@ -164,12 +161,22 @@ pub enum ReadWith {
     List,
 }
 
-fn default_search_rps() -> f64 {
-    4.0
+impl Default for HubSpotConfig {
+    fn default() -> Self {
+        HubSpotConfig {
+            company_currency: None,
+            churn_date_property: default_churn_date_property(),
+            extra_contact_properties: Vec::new(),
+            extra_deal_properties: Vec::new(),
+            page_size: default_page_size(),
+            read_with: ReadWith::default(),
+            search_requests_per_second: default_search_rps(),
+        }
+    }
 }
 
-fn default_base_url() -> String {
-    DEFAULT_BASE_URL.to_string()
+fn default_search_rps() -> f64 {
+    4.0
 }
 fn default_page_size() -> u32 {
     DEFAULT_PAGE_SIZE
@@ -178,6 +185,15 @@ fn default_churn_date_property() -> String {
     DEFAULT_CHURN_DATE_PROPERTY.to_string()
 }
 
+/// A private app token: what one portal's sync usually runs with.
+fn default_auth() -> AuthConfig {
+    AuthConfig::Bearer {
+        token: SecretRef::env(DEFAULT_TOKEN_ENV),
+    }
+}
+
+/// HubSpot's general limit for private apps is 100 requests per 10
+/// seconds on the lower tiers: 10 a second keeps every portal under it.
 fn http_defaults() -> HttpSettings {
     HttpSettings {
         requests_per_second: Some(10.0),
@@ -185,104 +201,41 @@ fn http_defaults() -> HttpSettings {
     }
 }
 
-impl HubSpotConfig {
-    /// Checks the settings, reads the secrets from the process environment
-    /// and builds the connector. `source` is the source's name in
-    /// `kpi.toml`, used in messages.
-    pub fn build(&self, source: &str) -> Result<HubSpotConnector, HubSpotError> {
-        self.build_with(source, &|name| std::env::var(name).ok())
-    }
+/// What HubSpot's own settings decide, before the shared ones are known.
+struct Own {
+    company_currency: Option<String>,
+    churn_date_property: Option<String>,
+    extra_contact_properties: Vec<String>,
+    extra_deal_properties: Vec<String>,
+}
 
-    /// [`build`](Self::build), reading secrets through `lookup` (a secrets
-    /// file layered over the environment, or a fixed map in tests).
-    pub fn build_with(
-        &self,
-        source: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<HubSpotConnector, HubSpotError> {
-        let settings = self.validate(source)?;
-        let auth = self
-            .auth
-            .with_token_url(
-                self.token_url.as_deref(),
-                &settings.base_url,
-                REAL_ENDPOINTS,
-            )
-            .map_err(|e| HubSpotError::Config {
-                source_name: source.to_string(),
-                message: e.to_string(),
-            })?
-            .resolve_with(lookup)
-            .map_err(|error| HubSpotError::Secret {
-                source_name: source.to_string(),
-                error,
-            })?;
-        let client = HttpClient::new(&self.http, http_defaults(), auth).map_err(|error| {
-            HubSpotError::Http {
-                source_name: source.to_string(),
-                hint: String::new(),
-                error: Box::new(error),
-            }
-        })?;
+impl HubSpotConfig {
+    /// The connector, from the shared settings decided.
+    pub fn connector(&self, p: Prepared) -> Result<HubSpotConnector, ConnectorError> {
+        let own = self.check()?;
+        let auth_hint = auth_hint(&p.auth_config)?;
+        // HubSpot's search endpoints have their own per-token limit, below
+        // the general one the client keeps: a second limiter for them.
         let search_limit = kpi_connector::http::RateLimiter::new(
             Some(self.search_requests_per_second).filter(|r| *r > 0.0),
-            client.settings().max_concurrency,
+            p.client.settings().max_concurrency,
         );
-        Ok(HubSpotConnector::new(settings, client, search_limit))
+        let settings = Settings {
+            base_url: p.base_url,
+            auth_hint,
+            company_currency: own.company_currency,
+            churn_date_property: own.churn_date_property,
+            extra_contact_properties: own.extra_contact_properties,
+            extra_deal_properties: own.extra_deal_properties,
+            page_size: self.page_size,
+            read_with: self.read_with,
+        };
+        Ok(HubSpotConnector::new(settings, p.client, search_limit))
     }
 
-    /// Where requests go: the API and, with OAuth2, the token endpoint.
-    /// Refuses a `base_url` other than the real API with OAuth2 and no
-    /// `token_url`.
-    pub fn endpoints(&self, source: &str) -> Result<Endpoints, HubSpotError> {
-        let settings = self.validate(source)?;
-        let token_url = self
-            .auth
-            .token_url(
-                self.token_url.as_deref(),
-                &settings.base_url,
-                REAL_ENDPOINTS,
-            )
-            .map_err(|e| HubSpotError::Config {
-                source_name: source.to_string(),
-                message: e.to_string(),
-            })?;
-        Ok(Endpoints {
-            base_url: settings.base_url,
-            token_url,
-        })
-    }
-
-    fn validate(&self, source: &str) -> Result<Settings, HubSpotError> {
-        let invalid = |message: String| HubSpotError::Config {
-            source_name: source.to_string(),
-            message,
-        };
-        let base_url = self.base_url.trim().trim_end_matches('/');
-        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-            return Err(invalid(format!(
-                "base_url {base_url:?} must start with https:// (or http:// for a local sandbox)"
-            )));
-        }
-        let auth_hint = match &self.auth {
-            AuthConfig::ApiKey { .. } | AuthConfig::Basic { .. } => {
-                return Err(invalid(
-                    "auth: HubSpot retired API keys in 2022; use type = \"bearer\" with a private app token".into(),
-                ));
-            }
-            AuthConfig::Bearer { token } => format!(
-                "HubSpot refused the private app token in {}: check that it is current and that the app has the crm.objects.contacts.read and crm.objects.deals.read scopes",
-                token.env
-            ),
-            AuthConfig::OAuth2 { refresh_token, .. } => format!(
-                "HubSpot refused the OAuth access token obtained with the refresh token in {}: reinstall the app or issue a new refresh token",
-                refresh_token.env
-            ),
-            AuthConfig::None => "HubSpot needs credentials: set [auth]".into(),
-        };
-        self.auth
-            .token_url(self.token_url.as_deref(), base_url, REAL_ENDPOINTS)
-            .map_err(|e| invalid(e.to_string()))?;
+    /// Every own setting checked; the message names the setting.
+    fn check(&self) -> Result<Own, ConnectorError> {
+        let invalid = ConnectorError::Config;
         if !(self.search_requests_per_second.is_finite() && self.search_requests_per_second >= 0.0)
         {
             return Err(invalid(format!(
@@ -310,17 +263,17 @@ impl HubSpotConfig {
         };
         let churn = self.churn_date_property.trim().to_string();
         if !churn.is_empty() {
-            check_property_name("churn_date_property", &churn).map_err(&invalid)?;
+            check_property_name("churn_date_property", &churn).map_err(invalid)?;
         }
         let extra = |what: &str,
                      names: &[String],
                      standard: &[&str],
                      reserved: &[&str]|
-         -> Result<Vec<String>, HubSpotError> {
+         -> Result<Vec<String>, ConnectorError> {
             let mut out: Vec<String> = Vec::new();
             for name in names {
                 let name = name.trim();
-                check_property_name(what, name).map_err(&invalid)?;
+                check_property_name(what, name).map_err(invalid)?;
                 if standard.contains(&name) || reserved.contains(&name) {
                     return Err(invalid(format!(
                         "{what}: {name:?} is already a column of the stream"
@@ -332,10 +285,7 @@ impl HubSpotConfig {
             }
             Ok(out)
         };
-        Ok(Settings {
-            source: source.to_string(),
-            base_url: base_url.to_string(),
-            auth_hint,
+        Ok(Own {
             company_currency,
             churn_date_property: (!churn.is_empty()).then_some(churn),
             extra_contact_properties: extra(
@@ -350,10 +300,30 @@ impl HubSpotConfig {
                 &DEAL_PROPERTIES,
                 &["id", "associated_contact_id"],
             )?,
-            page_size: self.page_size,
-            read_with: self.read_with,
         })
     }
+}
+
+/// What to tell a person when HubSpot answers 401, naming the variable to
+/// renew; or why `auth` cannot work with HubSpot at all (also checked by
+/// [`HttpSource::validate_auth`], before any secret is read).
+fn auth_hint(auth: &AuthConfig) -> Result<String, ConnectorError> {
+    Ok(match auth {
+        AuthConfig::ApiKey { .. } | AuthConfig::Basic { .. } => {
+            return Err(ConnectorError::Config(
+                "auth: HubSpot retired API keys in 2022; use type = \"bearer\" with a private app token".into(),
+            ));
+        }
+        AuthConfig::Bearer { token } => format!(
+            "HubSpot refused the private app token in {}: check that it is current and that the app has the crm.objects.contacts.read and crm.objects.deals.read scopes",
+            token.env
+        ),
+        AuthConfig::OAuth2 { refresh_token, .. } => format!(
+            "HubSpot refused the OAuth access token obtained with the refresh token in {}: reinstall the app or issue a new refresh token",
+            refresh_token.env
+        ),
+        AuthConfig::None => "HubSpot needs credentials: set [auth]".into(),
+    })
 }
 
 /// HubSpot internal property names are lower case letters, digits and
@@ -373,28 +343,37 @@ fn check_property_name(what: &str, name: &str) -> Result<(), String> {
     }
 }
 
-impl kpi_connector::ConnectorType for HubSpotConfig {
+impl HttpSource for HubSpotConfig {
     const TYPE: &'static str = "hubspot";
+    const API: Api = Api {
+        base_url: DEFAULT_BASE_URL,
+        token_url: DEFAULT_TOKEN_URL,
+        // Both streams are snapshots: there are no days to read again.
+        lookback_days: 0,
+        auth: default_auth,
+        http: http_defaults,
+    };
+    type Connector = HubSpotConnector;
 
-    fn streams() -> Vec<kpi_connector::StreamDef> {
+    /// The streams without extra properties: those are columns of one
+    /// source's files only (see [`HubSpotConnector`]'s own `streams`).
+    fn streams(_lookback_days: u32) -> Vec<StreamDef> {
         vec![
             crate::contacts::stream_def(&[]),
             crate::deals::stream_def(&[]),
         ]
     }
 
-    fn endpoints(&self, source: &str) -> Result<Endpoints, String> {
-        HubSpotConfig::endpoints(self, source).map_err(|e| e.to_string())
+    fn validate(&self) -> Result<(), ConnectorError> {
+        self.check().map(|_| ())
     }
 
-    fn connect(
-        &self,
-        source: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn kpi_connector::Connector>, String> {
-        Ok(Box::new(
-            self.build_with(source, lookup).map_err(|e| e.to_string())?,
-        ))
+    fn validate_auth(&self, auth: &AuthConfig) -> Result<(), ConnectorError> {
+        auth_hint(auth).map(|_| ())
+    }
+
+    fn build(&self, p: Prepared) -> Result<HubSpotConnector, ConnectorError> {
+        self.connector(p)
     }
 }
 
@@ -404,33 +383,41 @@ mod tests {
 
     const MINIMAL: &str = "auth = { type = \"bearer\", token = { env = \"HUBSPOT_TOKEN\" } }\n";
 
-    fn parse(text: &str) -> HubSpotConfig {
+    fn parse(text: &str) -> HubSpotSource {
         toml::from_str(text).unwrap()
+    }
+
+    fn env(name: &str) -> Option<String> {
+        Some(format!("value-of-{name}"))
     }
 
     #[test]
     fn defaults() {
         let c = parse(MINIMAL);
-        assert_eq!(c.base_url, "https://api.hubapi.com");
-        assert_eq!(c.page_size, 100);
-        assert_eq!(c.churn_date_property, "churn_date");
-        assert_eq!(c.company_currency, None);
-        let s = c.validate("hubspot").unwrap();
+        assert_eq!(c.endpoints().unwrap().base_url, "https://api.hubapi.com");
+        assert_eq!(c.own.page_size, 100);
+        assert_eq!(c.own.churn_date_property, "churn_date");
+        assert_eq!(c.own.company_currency, None);
+        let s = c.connector_with(&env).unwrap().settings;
+        assert_eq!(s.base_url, "https://api.hubapi.com");
         assert_eq!(s.churn_date_property.as_deref(), Some("churn_date"));
         assert!(s.auth_hint.contains("HUBSPOT_TOKEN"));
+        // Without `auth`: the private app token in HUBSPOT_TOKEN.
+        let s = parse("").connector_with(&env).unwrap().settings;
+        assert!(s.auth_hint.contains("private app token in HUBSPOT_TOKEN"));
     }
 
     #[test]
     fn invalid_settings_are_named() {
         let err = |extra: &str| {
             parse(&format!("{MINIMAL}{extra}\n"))
-                .validate("crm")
+                .validate()
                 .unwrap_err()
                 .to_string()
         };
         assert_eq!(
             err("page_size = 500"),
-            "source crm: page_size must be between 1 and 100, got 500"
+            "page_size must be between 1 and 100, got 500"
         );
         assert!(err("company_currency = \"euro\"").contains("not an ISO 4217 code"));
         assert!(
@@ -440,11 +427,21 @@ mod tests {
         assert!(
             err("extra_deal_properties = [\"amount\"]").contains("\"amount\" is already a column")
         );
+        assert!(err("search_requests_per_second = -1.0").starts_with("search_requests_per_second"));
+        assert!(err("base_url = \"api.hubapi.com\"").starts_with("base_url:"));
+        // A retired kind of auth is refused by `kpi check` without reading
+        // a secret: its variable need not be set to be told so.
         let api_key = parse("auth = { type = \"api_key\", header = \"x\", key = { env = \"K\" } }")
-            .validate("crm")
+            .connector_with(&|_| None)
             .unwrap_err();
-        assert!(api_key.to_string().contains("retired API keys"));
-        assert!(toml::from_str::<HubSpotConfig>(&format!("{MINIMAL}portal_id = 1")).is_err());
+        assert!(
+            api_key
+                .to_string()
+                .starts_with("auth: HubSpot retired API keys"),
+            "{api_key}"
+        );
+        let e = toml::from_str::<HubSpotSource>(&format!("{MINIMAL}portal_id = 1")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `portal_id`"), "{e}");
     }
 
     const OAUTH: &str = "[auth]\ntype = \"oauth2\"\nclient_id = { env = \"HUBSPOT_CLIENT_ID\" }\n\
@@ -455,35 +452,39 @@ mod tests {
     fn token_url_defaults_for_the_real_api_and_is_required_elsewhere() {
         let c = parse(OAUTH);
         assert_eq!(
-            c.endpoints("crm").unwrap().token_url.as_deref(),
+            c.endpoints().unwrap().token_url.as_deref(),
             Some(DEFAULT_TOKEN_URL)
         );
-        let local = parse(&format!("base_url = \"http://127.0.0.1:9\"\n{OAUTH}"));
-        let e = local.validate("crm").unwrap_err().to_string();
+        let s = c.connector_with(&env).unwrap().settings;
         assert!(
-            e.starts_with("source crm: token_url is not set, and base_url http://127.0.0.1:9"),
+            s.auth_hint.contains("HUBSPOT_REFRESH_TOKEN"),
+            "{}",
+            s.auth_hint
+        );
+        let local = parse(&format!("base_url = \"http://127.0.0.1:9\"\n{OAUTH}"));
+        let e = local.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("token_url is not set, and base_url http://127.0.0.1:9"),
             "{e}"
         );
         // Refused before a secret is read.
-        let e = local.build_with("crm", &|_| None).unwrap_err().to_string();
+        let e = local.connector_with(&|_| None).unwrap_err().to_string();
         assert!(e.contains("token_url is not set"), "{e}");
         let local = parse(&format!(
             "base_url = \"http://127.0.0.1:9\"\ntoken_url = \"http://127.0.0.1:9/oauth/v1/token\"\n{OAUTH}"
         ));
         assert_eq!(
-            local.endpoints("crm").unwrap().to_string(),
+            local.endpoints().unwrap().to_string(),
             "base_url http://127.0.0.1:9, token_url http://127.0.0.1:9/oauth/v1/token"
         );
-        local
-            .build_with("crm", &|n| Some(format!("value-of-{n}")))
-            .unwrap();
+        local.connector_with(&env).unwrap();
         // A private app token has no token endpoint, whatever base_url says.
         let bearer = parse(&format!("{MINIMAL}base_url = \"http://127.0.0.1:9\"\n"));
-        assert_eq!(bearer.endpoints("crm").unwrap().token_url, None);
+        assert_eq!(bearer.endpoints().unwrap().token_url, None);
         let bearer = parse(&format!("{MINIMAL}token_url = \"http://127.0.0.1:9/t\"\n"));
         assert!(
             bearer
-                .validate("crm")
+                .validate()
                 .unwrap_err()
                 .to_string()
                 .contains("remove token_url")
@@ -492,10 +493,10 @@ mod tests {
 
     #[test]
     fn missing_secret_names_the_variable() {
-        let e = parse(MINIMAL).build_with("hubspot", &|_| None).unwrap_err();
+        let e = parse(MINIMAL).connector_with(&|_| None).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "source hubspot: environment variable HUBSPOT_TOKEN is not set"
+            "environment variable HUBSPOT_TOKEN is not set"
         );
     }
 }

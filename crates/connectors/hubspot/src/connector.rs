@@ -4,24 +4,22 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate};
 use kpi_connector::{
-    BatchSink, CheckReport, Connector, ConnectorError, Context, CursorPager, CursorPaging,
-    HttpClient, HttpError, HttpRequest, ReadStats, StreamDef, SyncWindow,
+    BatchSink, CheckReport, Connector, ConnectorError, Context, ConvertError, CursorPager,
+    CursorPaging, HttpClient, HttpError, HttpRequest, ReadStats, StreamDef, SyncWindow,
 };
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::contacts::{self, CONTACTS};
 use crate::deals::{self, DEALS};
-use crate::error::HubSpotError;
 
 /// Settings after validation, in the form the requests use.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    /// The source's name in `kpi.toml`, for messages.
-    pub source: String,
     /// Without a trailing `/`.
     pub base_url: String,
-    /// What to tell the user when HubSpot answers 401.
+    /// What to tell the user when HubSpot answers 401: names the variable
+    /// to renew.
     pub auth_hint: String,
     pub company_currency: Option<String>,
     pub churn_date_property: Option<String>,
@@ -31,7 +29,7 @@ pub(crate) struct Settings {
     pub read_with: crate::config::ReadWith,
 }
 
-/// The HubSpot connector, built by [`HubSpotConfig::build`](crate::HubSpotConfig::build).
+/// The HubSpot connector, built from a [`HubSpotSource`](crate::HubSpotSource).
 #[derive(Debug)]
 pub struct HubSpotConnector {
     pub(crate) settings: Settings,
@@ -66,7 +64,7 @@ impl HubSpotConnector {
     }
 
     /// Sends `request` and parses the JSON body.
-    pub(crate) async fn call(&self, request: &HttpRequest) -> Result<Value, HubSpotError> {
+    pub(crate) async fn call(&self, request: &HttpRequest) -> Result<Value, ConnectorError> {
         let response = self
             .client
             .send(request)
@@ -75,25 +73,32 @@ impl HubSpotConnector {
         response.json().map_err(|e| self.http_error(e))
     }
 
-    fn http_error(&self, error: HttpError) -> HubSpotError {
+    /// A failed request as the runner reports it. A refused credential or
+    /// a missing scope keeps its status (the runner may look at it) and
+    /// gains the remedy: for a 401, the variable to renew.
+    fn http_error(&self, error: HttpError) -> ConnectorError {
         let hint = match error.status() {
-            Some(401) => self.settings.auth_hint.clone(),
-            Some(403) => "the credentials lack a scope this request needs (HubSpot's message names it); add it to the app".into(),
-            _ => String::new(),
+            Some(401) => self.settings.auth_hint.as_str(),
+            Some(403) => {
+                "the credentials lack a scope this request needs (HubSpot's message names it); add it to the app"
+            }
+            _ => return ConnectorError::Http(error),
         };
-        HubSpotError::Http {
-            source_name: self.settings.source.clone(),
-            hint,
-            error: Box::new(error),
-        }
+        ConnectorError::Http(error.with_hint(hint))
     }
 
-    pub(crate) fn response_error(&self, origin: &str, message: String) -> HubSpotError {
-        HubSpotError::Response {
-            source_name: self.settings.source.clone(),
+    /// An answer the connector cannot use, redacted.
+    pub(crate) fn response_error(&self, origin: &str, message: String) -> ConnectorError {
+        ConnectorError::Response {
             origin: origin.to_string(),
             message: self.client.redact(&message),
         }
+    }
+
+    /// A page that did not fit the stream's schema: the row, field and
+    /// value, with the request that fetched it.
+    pub(crate) fn convert_error(&self, origin: &str, error: ConvertError) -> ConnectorError {
+        self.response_error(origin, error.to_string())
     }
 
     /// `METHOD url` of `request`, redacted, for messages.
@@ -107,7 +112,7 @@ impl HubSpotConnector {
 
     /// The currency of deals that have none: the configured one, or the
     /// portal's company currency from `/account-info/v3/details`.
-    pub(crate) async fn company_currency(&self) -> Result<&str, HubSpotError> {
+    pub(crate) async fn company_currency(&self) -> Result<&str, ConnectorError> {
         let currency = self
             .company_currency
             .get_or_try_init(|| async {
@@ -188,7 +193,7 @@ impl Pager {
     pub(crate) async fn next(
         &mut self,
         conn: &HubSpotConnector,
-    ) -> Result<Option<Page>, HubSpotError> {
+    ) -> Result<Option<Page>, ConnectorError> {
         let Some(request) = self.0.next_request() else {
             return Ok(None);
         };
@@ -258,9 +263,7 @@ impl Connector for HubSpotConnector {
         let origin = self.origin(&request);
         let body = self.call(&request).await?;
         if !body.get("results").is_some_and(Value::is_array) {
-            return Err(self
-                .response_error(&origin, "the body has no `results` array".into())
-                .into());
+            return Err(self.response_error(&origin, "the body has no `results` array".into()));
         }
         Ok(CheckReport {
             summary: "HubSpot CRM: contacts readable".into(),

@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 use crate::config::CONTACT_PROPERTIES;
 use crate::config::ReadWith;
 use crate::connector::{HubSpotConnector, Page, Settings, timestamp};
-use crate::error::HubSpotError;
 use futures::StreamExt;
 
 /// The stream's name: `lake/raw/<source>/contacts/`.
@@ -100,11 +99,7 @@ impl HubSpotConnector {
                 .iter()
                 .map(|o| contact_row(o, &self.settings))
                 .collect();
-            json_rows_to_batch(&schema, &rows).map_err(|error| HubSpotError::Convert {
-                source_name: self.settings.source.clone(),
-                origin: page.origin.clone(),
-                error: Box::new(error),
-            })
+            json_rows_to_batch(&schema, &rows).map_err(|e| self.convert_error(&page.origin, e))
         };
         match self.settings.read_with {
             ReadWith::List => {

@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 
 use crate::config::{DEAL_PROPERTIES, ReadWith};
 use crate::connector::{HubSpotConnector, Page, Settings, timestamp};
-use crate::error::HubSpotError;
 use futures::StreamExt;
 
 /// The stream's name: `lake/raw/<source>/deals/`.
@@ -112,7 +111,7 @@ impl HubSpotConnector {
         &self,
         schema: &arrow::datatypes::SchemaRef,
         page: Page,
-    ) -> Result<arrow::record_batch::RecordBatch, HubSpotError> {
+    ) -> Result<arrow::record_batch::RecordBatch, ConnectorError> {
         // Single-currency portals leave deal_currency_code empty: such
         // amounts are in the company currency, asked for only if needed.
         let currency = if page
@@ -129,11 +128,7 @@ impl HubSpotConnector {
             .iter()
             .map(|d| deal_row(d, &self.settings, currency))
             .collect();
-        json_rows_to_batch(schema, &rows).map_err(|error| HubSpotError::Convert {
-            source_name: self.settings.source.clone(),
-            origin: page.origin.clone(),
-            error: Box::new(error),
-        })
+        json_rows_to_batch(schema, &rows).map_err(|e| self.convert_error(&page.origin, e))
     }
 }
 

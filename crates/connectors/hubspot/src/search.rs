@@ -10,11 +10,10 @@
 //! results per search.
 
 use futures::{Stream, StreamExt, TryStreamExt};
-use kpi_connector::HttpRequest;
+use kpi_connector::{ConnectorError, HttpRequest};
 use serde_json::{Value, json};
 
 use crate::connector::{HubSpotConnector, Page};
-use crate::error::HubSpotError;
 
 /// HubSpot's largest search page.
 pub(crate) const SEARCH_PAGE: usize = 200;
@@ -64,7 +63,7 @@ impl HubSpotConnector {
     }
 
     /// One search request: the parsed body and the request's origin.
-    async fn search(&self, object: &str, body: Value) -> Result<(Value, String), HubSpotError> {
+    async fn search(&self, object: &str, body: Value) -> Result<(Value, String), ConnectorError> {
         let request = HttpRequest::post(self.search_url(object)).json(&body);
         let origin = self.origin(&request);
         let _slot = self.search_limit.acquire().await;
@@ -72,7 +71,7 @@ impl HubSpotConnector {
     }
 
     /// The span of ids of `object`, or `None` when there are none.
-    pub(crate) async fn id_span(&self, object: &str) -> Result<Option<IdSpan>, HubSpotError> {
+    pub(crate) async fn id_span(&self, object: &str) -> Result<Option<IdSpan>, ConnectorError> {
         let probe = |direction: &'static str| async move {
             let body = json!({
                 "sorts": [{"propertyName": "hs_object_id", "direction": direction}],
@@ -91,7 +90,7 @@ impl HubSpotConnector {
                     self.response_error(&origin, format!("an object without a numeric id: {o}"))
                 })?),
             };
-            Ok::<_, HubSpotError>((id, total))
+            Ok::<_, ConnectorError>((id, total))
         };
         // Both ends at once: one round trip, not two.
         let (low, high) = futures::try_join!(probe("ASCENDING"), probe("DESCENDING"))?;
@@ -107,7 +106,7 @@ impl HubSpotConnector {
         object: &'a str,
         properties: &'a [String],
         (lo, hi): (u64, u64),
-    ) -> impl Stream<Item = Result<Page, HubSpotError>> + 'a {
+    ) -> impl Stream<Item = Result<Page, ConnectorError>> + 'a {
         futures::stream::try_unfold(Some(lo), move |next| async move {
             let Some(from) = next.filter(|f| *f < hi) else {
                 return Ok(None);
@@ -163,7 +162,7 @@ impl HubSpotConnector {
         &'a self,
         object: &'a str,
         properties: &'a [String],
-    ) -> Result<impl Stream<Item = Result<Page, HubSpotError>> + 'a, HubSpotError> {
+    ) -> Result<impl Stream<Item = Result<Page, ConnectorError>> + 'a, ConnectorError> {
         let readers = self.client.settings().max_concurrency;
         let ranges = match self.id_span(object).await? {
             Some(span) => ranges(span, readers),
@@ -189,7 +188,7 @@ impl HubSpotConnector {
 
     /// `page` of deals with `associations.contacts` filled in as the list
     /// API would, from the associations batch API (search leaves them out).
-    async fn attach_deal_contacts(&self, mut page: Page) -> Result<Page, HubSpotError> {
+    async fn attach_deal_contacts(&self, mut page: Page) -> Result<Page, ConnectorError> {
         let ids: Vec<String> = page
             .objects
             .iter()
@@ -222,7 +221,7 @@ impl HubSpotConnector {
     pub(crate) async fn deal_contacts(
         &self,
         deal_ids: &[String],
-    ) -> Result<Vec<(String, String)>, HubSpotError> {
+    ) -> Result<Vec<(String, String)>, ConnectorError> {
         if deal_ids.is_empty() {
             return Ok(Vec::new());
         }

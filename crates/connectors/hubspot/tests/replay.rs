@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMillisecondType
 use chrono::NaiveDate;
 use kpi_connector::testing::{RecordedRequest, TestResponse, TestServer};
 use kpi_connector::{CollectSink, Connector, ConnectorError, Context, StreamDef, SyncWindow};
-use kpi_connector_hubspot::{HubSpotConfig, HubSpotConnector, contacts_schema, deals_schema};
+use kpi_connector_hubspot::{HubSpotConnector, HubSpotSource, contacts_schema, deals_schema};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "pat-eu1-5c1e0a7b-test-token";
@@ -31,9 +31,9 @@ fn connector_with_auth(server: &TestServer, auth: &str, extra: &str) -> HubSpotC
          [http]\nbackoff_base_secs = 0.01\nbackoff_max_secs = 0.05\ntimeout_secs = 10\nrequests_per_second = 0\n",
         server.url("")
     );
-    let config: HubSpotConfig = toml::from_str(&text).unwrap();
+    let config: HubSpotSource = toml::from_str(&text).unwrap();
     config
-        .build_with("hubspot", &|name| match name {
+        .connector_with(&|name| match name {
             "HUBSPOT_TOKEN" => Some(TOKEN.to_string()),
             "HUBSPOT_CLIENT_ID" => Some("client-id-123".to_string()),
             "HUBSPOT_CLIENT_SECRET" => Some("client-secret-456".to_string()),
@@ -515,9 +515,9 @@ async fn oauth2_refresh_token_is_exchanged_and_the_access_token_sent() {
         "base_url = \"{}\"\nread_with = \"list\"\n{auth}",
         server.url("")
     );
-    let config: HubSpotConfig = toml::from_str(&text).unwrap();
+    let config: HubSpotSource = toml::from_str(&text).unwrap();
     let c = config
-        .build_with("hubspot", &|name| match name {
+        .connector_with(&|name| match name {
             "HUBSPOT_CLIENT_ID" => Some("client-id-123".into()),
             "HUBSPOT_CLIENT_SECRET" => Some("client-secret-456".into()),
             "HUBSPOT_REFRESH_TOKEN" => Some("refresh-token-789".into()),
@@ -538,7 +538,7 @@ async fn oauth2_refresh_token_is_exchanged_and_the_access_token_sent() {
 }
 
 #[tokio::test]
-async fn a_refused_token_names_the_source_and_hubspot_message_but_not_the_token() {
+async fn a_refused_token_names_the_variable_and_hubspot_message_but_not_the_token() {
     let server = TestServer::start(|_| async {
         TestResponse::json(
             401,
@@ -567,12 +567,12 @@ async fn a_refused_token_names_the_source_and_hubspot_message_but_not_the_token(
             text.contains("returned 401 Unauthorized: Authentication credentials not found."),
             "{text}"
         );
+        // The source and stream are the runner's to add (`hubspot.contacts: ...`).
         assert!(
-            text.contains(
-                "[source hubspot: HubSpot refused the private app token in HUBSPOT_TOKEN"
-            ),
+            text.contains("[HubSpot refused the private app token in HUBSPOT_TOKEN"),
             "{text}"
         );
+        assert!(!text.contains("source hubspot"), "{text}");
         assert!(!text.contains(TOKEN), "{text}");
     }
     // A refusal is not retried.

@@ -5,8 +5,8 @@
 //! for them and LinkedIn's own settings.
 
 use kpi_connector::{
-    Api, AuthConfig, Connector, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints,
-    SecretRef, SourceConfig, StreamDef,
+    Api, AuthConfig, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints, SecretRef,
+    SourceConfig, StreamDef,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -221,6 +221,7 @@ impl HttpSource for LinkedInAdsConfig {
         auth: default_auth,
         http: HttpSettings::default,
     };
+    type Connector = LinkedInAdsConnector;
 
     fn streams(lookback_days: u32) -> Vec<StreamDef> {
         crate::connector::stream_defs(lookback_days)
@@ -235,27 +236,8 @@ impl HttpSource for LinkedInAdsConfig {
         Ok(())
     }
 
-    fn build(&self, p: Prepared) -> Result<Box<dyn Connector>, ConnectorError> {
-        Ok(Box::new(self.connector(p)?))
-    }
-}
-
-/// Builds a LinkedIn Ads source's connector with its concrete type.
-pub trait BuildLinkedInAds {
-    /// The connector, with secrets read through `lookup`.
-    fn connector_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<LinkedInAdsConnector, ConnectorError>;
-}
-
-impl BuildLinkedInAds for LinkedInAdsSource {
-    fn connector_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<LinkedInAdsConnector, ConnectorError> {
-        self.own
-            .connector(self.prepare(LinkedInAdsConfig::TYPE, lookup)?)
+    fn build(&self, p: Prepared) -> Result<LinkedInAdsConnector, ConnectorError> {
+        self.connector(p)
     }
 }
 

@@ -52,9 +52,8 @@ mod restli;
 pub use analytics::{MAX_ELEMENTS, MAX_FIELDS_PER_REQUEST, ad_analytics_schema};
 pub use campaigns::campaigns_schema;
 pub use config::{
-    BuildError, BuildLinkedInAds, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_URL, LinkedInAdsConfig, LinkedInAdsSource, MAX_PAGE_SIZE,
-    REAL_ENDPOINTS,
+    BuildError, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE,
+    DEFAULT_TOKEN_URL, LinkedInAdsConfig, LinkedInAdsSource, MAX_PAGE_SIZE, REAL_ENDPOINTS,
 };
 pub use connector::LinkedInAdsConnector;
 

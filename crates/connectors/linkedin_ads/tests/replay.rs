@@ -14,8 +14,8 @@ use kpi_connector::{
     CollectSink, Connector, ConnectorError, Context, HttpConfig, ReadStats, StreamDef, SyncWindow,
 };
 use kpi_connector_linkedin_ads::{
-    AD_ANALYTICS, BuildLinkedInAds, CAMPAIGNS, LinkedInAdsConfig, LinkedInAdsConnector,
-    LinkedInAdsSource, MAX_ELEMENTS, ad_analytics_schema,
+    AD_ANALYTICS, CAMPAIGNS, LinkedInAdsConfig, LinkedInAdsConnector, LinkedInAdsSource,
+    MAX_ELEMENTS, ad_analytics_schema,
 };
 use serde_json::{Value, json};
 

@@ -3,8 +3,7 @@
 //! read from the API key.
 
 use kpi_connector::{
-    Api, Auth, AuthConfig, Connector, ConnectorError, HttpSettings, HttpSource, Prepared,
-    SecretRef, StreamDef,
+    Api, Auth, AuthConfig, ConnectorError, HttpSettings, HttpSource, Prepared, SecretRef, StreamDef,
 };
 use serde::Deserialize;
 
@@ -104,6 +103,7 @@ impl HttpSource for MailchimpConfig {
         auth: default_auth,
         http: http_defaults,
     };
+    type Connector = MailchimpConnector;
 
     fn streams(lookback_days: u32) -> Vec<StreamDef> {
         stream_defs(lookback_days)
@@ -134,8 +134,8 @@ impl HttpSource for MailchimpConfig {
         }
     }
 
-    fn build(&self, prepared: Prepared) -> Result<Box<dyn Connector>, ConnectorError> {
-        Ok(Box::new(MailchimpConnector::new(prepared, self.page_size)))
+    fn build(&self, prepared: Prepared) -> Result<MailchimpConnector, ConnectorError> {
+        Ok(MailchimpConnector::new(prepared, self.page_size))
     }
 }
 

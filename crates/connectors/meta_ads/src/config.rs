@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use kpi_connector::{
-    Api, AuthConfig, Connector, ConnectorError, HttpSettings, HttpSource, Prepared, SecretRef,
-    SourceConfig, StreamDef, ThrottleRule,
+    Api, AuthConfig, ConnectorError, HttpSettings, HttpSource, Prepared, SecretRef, SourceConfig,
+    StreamDef, ThrottleRule,
 };
 use serde::Deserialize;
 
@@ -310,6 +310,7 @@ impl HttpSource for MetaAdsConfig {
         auth: default_auth,
         http: http_defaults,
     };
+    type Connector = MetaAdsConnector;
 
     fn streams(lookback_days: u32) -> Vec<StreamDef> {
         vec![
@@ -328,27 +329,8 @@ impl HttpSource for MetaAdsConfig {
             .map(|token| AuthConfig::Bearer { token })
     }
 
-    fn build(&self, p: Prepared) -> Result<Box<dyn Connector>, ConnectorError> {
-        Ok(Box::new(self.connector(p)?))
-    }
-}
-
-/// Builds a Meta Ads source's connector with its concrete type.
-pub trait BuildMetaAds {
-    /// The connector, with secrets read through `lookup`.
-    fn connector_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<MetaAdsConnector, ConnectorError>;
-}
-
-impl BuildMetaAds for MetaAdsSource {
-    fn connector_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<MetaAdsConnector, ConnectorError> {
-        self.own
-            .connector(self.prepare(MetaAdsConfig::TYPE, lookup)?)
+    fn build(&self, p: Prepared) -> Result<MetaAdsConnector, ConnectorError> {
+        self.connector(p)
     }
 }
 

@@ -32,8 +32,8 @@ mod insights;
 
 pub use campaigns::{CAMPAIGNS, campaigns_schema};
 pub use config::{
-    BuildMetaAds, DEFAULT_API_VERSION, DEFAULT_ASYNC_AFTER_DAYS, DEFAULT_BASE_URL,
-    DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_ENV, MetaAdsConfig, MetaAdsSource,
+    DEFAULT_API_VERSION, DEFAULT_ASYNC_AFTER_DAYS, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_ENV, MetaAdsConfig, MetaAdsSource,
 };
 pub use connector::MetaAdsConnector;
 pub use insights::{ADS_INSIGHTS, ads_insights_schema};

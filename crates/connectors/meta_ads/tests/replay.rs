@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
 use chrono::NaiveDate;
 use kpi_connector::testing::{RecordedRequest, TestResponse, TestServer};
 use kpi_connector::{CollectSink, Connector, ConnectorError, Context, StreamDef, SyncWindow};
-use kpi_connector_meta_ads::{BuildMetaAds, MetaAdsConnector, MetaAdsSource, ads_insights_schema};
+use kpi_connector_meta_ads::{MetaAdsConnector, MetaAdsSource, ads_insights_schema};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "EAAB-test-token-5f3a9c";

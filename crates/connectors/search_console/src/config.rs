@@ -5,8 +5,8 @@
 //! defaults for them and its own settings.
 
 use kpi_connector::{
-    Api, AuthConfig, Connector, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints,
-    SecretRef, SourceConfig, StreamDef,
+    Api, AuthConfig, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints, SecretRef,
+    SourceConfig, StreamDef,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -277,6 +277,7 @@ impl HttpSource for SearchConsoleConfig {
         auth: default_auth,
         http: http_defaults,
     };
+    type Connector = SearchConsoleConnector;
 
     fn streams(lookback_days: u32) -> Vec<StreamDef> {
         crate::connector::stream_defs(lookback_days)
@@ -290,28 +291,8 @@ impl HttpSource for SearchConsoleConfig {
         Ok(())
     }
 
-    fn build(&self, p: Prepared) -> Result<Box<dyn Connector>, ConnectorError> {
-        Ok(Box::new(self.connector(p)?))
-    }
-}
-
-/// Builds a Search Console source's connector with its concrete type.
-pub trait BuildSearchConsole {
-    /// The connector of source `source`, with secrets read through `lookup`.
-    fn connector_with(
-        &self,
-        source: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<SearchConsoleConnector, ConnectorError>;
-}
-
-impl BuildSearchConsole for SearchConsoleSource {
-    fn connector_with(
-        &self,
-        source: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<SearchConsoleConnector, ConnectorError> {
-        self.own.connector(self.prepare(source, lookup)?)
+    fn build(&self, p: Prepared) -> Result<SearchConsoleConnector, ConnectorError> {
+        self.connector(p)
     }
 }
 
@@ -361,7 +342,7 @@ mod tests {
                 "SEARCH_CONSOLE_REFRESH_TOKEN"
             ]
         );
-        let built = c.connector_with("sc", &env).unwrap();
+        let built = c.connector_named("sc", &env).unwrap();
         assert_eq!(built.site_urls().len(), 2);
         assert_eq!(built.client().settings().requests_per_second, Some(20.0));
         let c = parse("site_urls = [\"sc-domain:a.com\"]\ndata_state = \"ALL\"\npage_size = 10")
@@ -416,7 +397,7 @@ mod tests {
             "{e}"
         );
         let c = parse(r#"site_urls = ["sc-domain:a.com"]"#).unwrap();
-        let e = c.connector_with("sc", &|_| None).unwrap_err().to_string();
+        let e = c.connector_named("sc", &|_| None).unwrap_err().to_string();
         assert_eq!(
             e,
             "environment variable SEARCH_CONSOLE_CLIENT_ID is not set"
@@ -430,7 +411,7 @@ mod tests {
         let e = c.validate().unwrap_err().to_string();
         assert!(e.starts_with("token_url is not set"), "{e}");
         // Refused before a secret is read: no value in the message.
-        let e = c.connector_with("sc", &env).unwrap_err().to_string();
+        let e = c.connector_named("sc", &env).unwrap_err().to_string();
         assert!(!e.contains("value-of"), "{e}");
         let c = parse(
             "site_urls = [\"sc-domain:a.com\"]\nbase_url = \"http://127.0.0.1:9/\"\n\
@@ -438,7 +419,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            c.connector_with("sc", &env).unwrap().base_url(),
+            c.connector_named("sc", &env).unwrap().base_url(),
             "http://127.0.0.1:9"
         );
     }

@@ -50,9 +50,9 @@ mod connector;
 
 pub use analytics::{MAX_PAGE_SIZE, encode_site_url, search_analytics_schema};
 pub use config::{
-    BuildError, BuildSearchConsole, CLIENT_ID_ENV, CLIENT_SECRET_ENV, DEFAULT_BASE_URL,
-    DEFAULT_LOOKBACK_DAYS, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_URL, DataState, REAL_ENDPOINTS,
-    REFRESH_TOKEN_ENV, SearchConsoleConfig, SearchConsoleSource,
+    BuildError, CLIENT_ID_ENV, CLIENT_SECRET_ENV, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_URL, DataState, REAL_ENDPOINTS, REFRESH_TOKEN_ENV,
+    SearchConsoleConfig, SearchConsoleSource,
 };
 pub use connector::SearchConsoleConnector;
 

@@ -16,8 +16,8 @@ use kpi_connector::{
     CollectSink, Connector, ConnectorError, Context, HttpConfig, ReadStats, StreamDef, SyncWindow,
 };
 use kpi_connector_search_console::{
-    BuildSearchConsole, DataState, SEARCH_ANALYTICS, SearchConsoleConfig, SearchConsoleConnector,
-    SearchConsoleSource, search_analytics_schema,
+    DataState, SEARCH_ANALYTICS, SearchConsoleConfig, SearchConsoleConnector, SearchConsoleSource,
+    search_analytics_schema,
 };
 use serde_json::{Value, json};
 
@@ -91,7 +91,7 @@ fn connector_for(server: &TestServer, own: SearchConsoleConfig) -> SearchConsole
         max_retries: Some(2),
         ..HttpConfig::default()
     };
-    config.connector_with("search_console", &secrets).unwrap()
+    config.connector_named("search_console", &secrets).unwrap()
 }
 
 fn connector(server: &TestServer) -> SearchConsoleConnector {
