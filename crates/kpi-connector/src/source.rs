@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use crate::auth::{Auth, AuthConfig, Endpoints, RealEndpoints};
 use crate::contract::{Connector, ConnectorError, ConnectorType, StreamDef};
 use crate::http::{HttpClient, HttpClientBuilder, HttpConfig, HttpSettings};
+use crate::secret::{Secret, SecretRef};
 
 /// The keys of [`SharedSettings`], as written in `kpi.toml`.
 pub const SHARED_KEYS: [&str; 5] = ["base_url", "token_url", "auth", "http", "lookback_days"];
@@ -101,7 +102,16 @@ pub struct Prepared {
     /// The client, with auth, limits and redaction set up; add headers the
     /// API needs with [`Prepared::client_with`].
     pub client: HttpClient,
-    builder_input: (HttpConfig, HttpSettings),
+    builder_input: BuilderInput,
+}
+
+/// What `client` was built from, so [`Prepared::client_with`] builds one
+/// like it: the secret headers too, or a client with extra headers would
+/// lose Google Ads' developer token.
+struct BuilderInput {
+    http: HttpConfig,
+    defaults: HttpSettings,
+    secret_headers: Vec<(&'static str, Secret)>,
 }
 
 impl Prepared {
@@ -111,10 +121,13 @@ impl Prepared {
         &self,
         extra: impl FnOnce(HttpClientBuilder) -> HttpClientBuilder,
     ) -> Result<HttpClient, ConnectorError> {
-        let (config, defaults) = &self.builder_input;
-        let builder = HttpClient::builder(config, defaults.clone())
+        let input = &self.builder_input;
+        let mut builder = HttpClient::builder(&input.http, input.defaults.clone())
             .auth(self.auth.clone())
             .redactor(self.client.redactor().clone());
+        for (name, value) in &input.secret_headers {
+            builder = builder.secret_header(*name, value);
+        }
         Ok(extra(builder).build()?)
     }
 }
@@ -148,6 +161,13 @@ pub trait HttpSource: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     /// the shared `auth`). Writing both is refused. `None`: the API's.
     fn own_auth(&self) -> Option<AuthConfig> {
         None
+    }
+
+    /// Headers whose value is a secret, read like the auth's: Google Ads'
+    /// `developer-token`. Each is resolved through the same lookup, sent
+    /// with every request and known to the redactor. Default: none.
+    fn secret_headers(&self) -> Vec<(&'static str, SecretRef)> {
+        Vec::new()
     }
 
     /// The base URL when none is written, if it depends on the credentials
@@ -308,6 +328,15 @@ impl<S: HttpSource> SourceConfig<S> {
     ) -> Result<Prepared, ConnectorError> {
         self.validate()?;
         let endpoints = self.endpoints()?;
+        // The secret headers are read before the auth, so a source missing
+        // every variable names its first own one (Google Ads' developer
+        // token), as it did before it shared this code.
+        let secret_headers = self
+            .own
+            .secret_headers()
+            .into_iter()
+            .map(|(name, secret)| Ok((name, secret.resolve_with(lookup)?)))
+            .collect::<Result<Vec<_>, ConnectorError>>()?;
         let auth_config = self.auth();
         let auth = auth_config
             .with_token_url(
@@ -322,9 +351,12 @@ impl<S: HttpSource> SourceConfig<S> {
             None => self.own.base_url_from(&auth)?.unwrap_or(endpoints.base_url),
         };
         let defaults = (S::API.http)();
-        let client = HttpClient::builder(&self.shared.http, defaults.clone())
-            .auth(auth.clone())
-            .build()?;
+        let mut builder =
+            HttpClient::builder(&self.shared.http, defaults.clone()).auth(auth.clone());
+        for (name, value) in &secret_headers {
+            builder = builder.secret_header(*name, value);
+        }
+        let client = builder.build()?;
         Ok(Prepared {
             source: source.to_string(),
             base_url,
@@ -332,7 +364,11 @@ impl<S: HttpSource> SourceConfig<S> {
             auth,
             auth_config,
             client,
-            builder_input: (self.shared.http.clone(), defaults),
+            builder_input: BuilderInput {
+                http: self.shared.http.clone(),
+                defaults,
+                secret_headers,
+            },
         })
     }
 }
@@ -361,7 +397,6 @@ impl<S: HttpSource> ConnectorType for SourceConfig<S> {
 mod tests {
     use super::*;
     use crate::contract::{BatchSink, CheckReport, Context, ReadStats, SyncWindow};
-    use crate::secret::SecretRef;
     use async_trait::async_trait;
 
     #[derive(Debug, Clone, Deserialize)]

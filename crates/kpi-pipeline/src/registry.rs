@@ -34,7 +34,7 @@ struct Ops {
 
 /// Every source type, in the order the lake lists them.
 pub const TYPES: &[SourceType] = &[
-    connector::<kpi_connector_google_ads::GoogleAdsConfig>(),
+    connector::<kpi_connector_google_ads::GoogleAdsSource>(),
     connector::<kpi_connector_meta_ads::MetaAdsSource>(),
     connector::<kpi_connector_linkedin_ads::LinkedInAdsSource>(),
     connector::<kpi_connector_ga4::Ga4Source>(),

@@ -19,7 +19,7 @@ use kpi_connector::{
     HttpError, HttpRequest, HttpSettings, ReadStats, SecretRef, StreamDef, SyncWindow,
 };
 use kpi_connector_ga4::{Ga4Config, Ga4Connector, Ga4Source};
-use kpi_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector};
+use kpi_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector, GoogleAdsSource};
 use kpi_connector_hubspot::{HubSpotConnector, HubSpotSource};
 use kpi_connector_meta_ads::{MetaAdsConnector, MetaAdsSource};
 use kpi_lake::StreamSpec;
@@ -227,12 +227,12 @@ fn secrets(sb: &SandboxHandle) -> impl Fn(&str) -> Option<String> + '_ {
 }
 
 fn google_ads(sb: &SandboxHandle, customer: &str) -> GoogleAdsConnector {
-    let mut c = GoogleAdsConfig::new([customer]);
-    c.base_url = sb.base_url();
-    c.login_customer_id = Some("111-222-3333".into());
-    c.auth = oauth(sb, "GOOGLE_ADS", "/token");
-    c.http = fast_http();
-    c.build_with(&secrets(sb)).unwrap()
+    let mut c = GoogleAdsSource::new(GoogleAdsConfig::new([customer]));
+    c.shared.base_url = Some(sb.base_url());
+    c.own.login_customer_id = Some("111-222-3333".into());
+    c.shared.auth = Some(oauth(sb, "GOOGLE_ADS", "/token"));
+    c.shared.http = fast_http();
+    c.connector_with(&secrets(sb)).unwrap()
 }
 
 fn ga4(sb: &SandboxHandle, property: &str, page_size: u32) -> Ga4Connector {
@@ -552,12 +552,12 @@ async fn wrong_credentials_get_each_apis_own_refusal() {
 
     // Google Ads: a wrong developer token is a 401 in the searchStream error array.
     let customer = g.first("google_ads", "campaign_stats", "customer_id");
-    let mut c = GoogleAdsConfig::new([customer.as_str()]);
-    c.base_url = sb.base_url();
-    c.auth = oauth(&sb, "GOOGLE_ADS", "/token");
-    c.http = fast_http();
+    let mut c = GoogleAdsSource::new(GoogleAdsConfig::new([customer.as_str()]));
+    c.shared.base_url = Some(sb.base_url());
+    c.shared.auth = Some(oauth(&sb, "GOOGLE_ADS", "/token"));
+    c.shared.http = fast_http();
     let c = c
-        .build_with(&|name| match name {
+        .connector_with(&|name| match name {
             "GOOGLE_ADS_DEVELOPER_TOKEN" => Some("wrong-dev-token".into()),
             other => sb.config().credentials.lookup(other),
         })

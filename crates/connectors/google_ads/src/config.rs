@@ -1,9 +1,12 @@
 //! `[sources.<name>]` with `type = "google_ads"`, and building the connector
-//! from it.
+//! from it. The settings every source has (`base_url`, `token_url`, `auth`,
+//! `http`, `lookback_days`) are `kpi_connector::SharedSettings`; this file
+//! declares Google Ads' defaults for them and its own settings, the
+//! developer token among them (a second secret, sent as a header).
 
 use kpi_connector::{
-    Auth, AuthConfig, ConnectorError, Endpoints, HttpClient, HttpConfig, HttpError, HttpSettings,
-    RealEndpoints, Secret, SecretError, SecretRef, TokenUrlError,
+    Api, AuthConfig, ConnectorError, HttpSettings, HttpSource, Prepared, RealEndpoints, SecretRef,
+    SourceConfig, StreamDef,
 };
 use serde::Deserialize;
 
@@ -27,7 +30,11 @@ pub const REAL_ENDPOINTS: RealEndpoints = RealEndpoints {
 /// conversions for weeks (they are attributed to the day of the click).
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;
 
-/// `[sources.<name>]` for `type = "google_ads"`.
+/// A Google Ads source: [`GoogleAdsConfig`] with the settings every source
+/// shares.
+pub type GoogleAdsSource = SourceConfig<GoogleAdsConfig>;
+
+/// Google Ads' own settings in `[sources.<name>]` for `type = "google_ads"`.
 ///
 /// ```toml
 /// [sources.google_ads]
@@ -46,6 +53,17 @@ pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;
 /// client_secret = { env = "GOOGLE_ADS_CLIENT_SECRET" }
 /// refresh_token = { env = "GOOGLE_ADS_REFRESH_TOKEN" }
 /// ```
+///
+/// Shared settings, with Google Ads' defaults: `base_url`
+/// `https://googleads.googleapis.com`; `token_url`
+/// `https://oauth2.googleapis.com/token` (only while `base_url` is the real
+/// API: a `base_url` pointed elsewhere without a `token_url` is refused);
+/// `auth` the OAuth2 refresh-token grant with `GOOGLE_ADS_CLIENT_ID`,
+/// `GOOGLE_ADS_CLIENT_SECRET` and `GOOGLE_ADS_REFRESH_TOKEN`;
+/// `lookback_days` 30, so late conversions land in the day they belong to;
+/// `http` the client's defaults: Google Ads publishes no fixed request rate,
+/// it answers `RESOURCE_EXHAUSTED` (429) when an account's quota runs out,
+/// which is retried after the wait it asks for.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GoogleAdsConfig {
@@ -63,45 +81,15 @@ pub struct GoogleAdsConfig {
     /// the one in use.
     #[serde(default = "default_api_version")]
     pub api_version: String,
-    /// Where the API lives. Default `https://googleads.googleapis.com`; point
-    /// it at `kpi sandbox serve` to try a config without a Google account.
-    #[serde(default = "default_base_url")]
-    pub base_url: String,
-    /// Where the OAuth2 refresh-token grant posts the client secret and
-    /// refresh token. Default `https://oauth2.googleapis.com/token`, but
-    /// only while `base_url` is the real API: a `base_url` pointed elsewhere
-    /// without a `token_url` is refused. `auth.token_url` is accepted too;
-    /// both set must agree.
-    #[serde(default)]
-    pub token_url: Option<String>,
     /// The environment variable holding the developer token (Google Ads API
-    /// Center of the manager account). Default `GOOGLE_ADS_DEVELOPER_TOKEN`.
+    /// Center of the manager account), sent as the `developer-token` header.
+    /// Default `GOOGLE_ADS_DEVELOPER_TOKEN`.
     #[serde(default = "default_developer_token")]
     pub developer_token: SecretRef,
-    /// How requests authenticate. Default: the OAuth2 refresh-token grant at
-    /// `token_url` with the client id, client
-    /// secret and refresh token read from `GOOGLE_ADS_CLIENT_ID`,
-    /// `GOOGLE_ADS_CLIENT_SECRET` and `GOOGLE_ADS_REFRESH_TOKEN`.
-    #[serde(default = "default_auth")]
-    pub auth: AuthConfig,
-    /// Days before the last synced day that every sync reads again, so late
-    /// conversions land in the day they belong to. Default 30.
-    #[serde(default = "default_lookback_days")]
-    pub lookback_days: u32,
-    /// Timeouts, retries and rate limits (see `kpi-connector`'s `HttpConfig`).
-    /// Google Ads publishes no fixed request rate; it answers
-    /// `RESOURCE_EXHAUSTED` (429) when an account's quota runs out, which is
-    /// retried after the wait it asks for.
-    #[serde(default)]
-    pub http: HttpConfig,
 }
 
 fn default_api_version() -> String {
     DEFAULT_API_VERSION.to_string()
-}
-
-fn default_base_url() -> String {
-    DEFAULT_BASE_URL.to_string()
 }
 
 fn default_developer_token() -> SecretRef {
@@ -118,12 +106,8 @@ fn default_auth() -> AuthConfig {
     }
 }
 
-fn default_lookback_days() -> u32 {
-    DEFAULT_LOOKBACK_DAYS
-}
-
-/// The config could not become a connector. Messages name settings and
-/// environment variables, never secret values.
+/// A setting of Google Ads' own that is wrong. Messages name the setting,
+/// never a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// `customer_ids` is empty.
@@ -143,28 +127,11 @@ pub enum BuildError {
     /// `api_version` is not `v<number>`.
     #[error("api_version: `{0}` is not a Google Ads API version such as `{DEFAULT_API_VERSION}`")]
     InvalidApiVersion(String),
-    /// `base_url` is not an http(s) URL.
-    #[error("base_url: `{0}` is not an http:// or https:// URL")]
-    InvalidBaseUrl(String),
-    /// The token endpoint is missing (for a `base_url` not the real API),
-    /// conflicting or not a URL.
-    #[error(transparent)]
-    TokenUrl(#[from] TokenUrlError),
-    /// A secret's environment variable is missing or empty.
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    /// The HTTP settings are invalid.
-    #[error(transparent)]
-    Http(#[from] HttpError),
 }
 
 impl From<BuildError> for ConnectorError {
     fn from(e: BuildError) -> Self {
-        match e {
-            BuildError::Secret(e) => ConnectorError::Secret(e),
-            BuildError::Http(e) => ConnectorError::Http(e),
-            other => ConnectorError::Config(other.to_string()),
-        }
+        ConnectorError::Config(e.to_string())
     }
 }
 
@@ -175,45 +142,8 @@ impl GoogleAdsConfig {
             customer_ids: customer_ids.into_iter().map(Into::into).collect(),
             login_customer_id: None,
             api_version: default_api_version(),
-            base_url: default_base_url(),
-            token_url: None,
             developer_token: default_developer_token(),
-            auth: default_auth(),
-            lookback_days: default_lookback_days(),
-            http: HttpConfig::default(),
         }
-    }
-
-    /// The connector, with secrets read from the process environment.
-    pub fn build(&self) -> Result<GoogleAdsConnector, BuildError> {
-        self.validate()?;
-        let developer_token = self.developer_token.resolve()?;
-        let auth = self.decided_auth()?.resolve()?;
-        self.assemble(developer_token, auth)
-    }
-
-    /// The connector, with secrets read through `lookup` (a secrets file
-    /// layered over the environment, or a fixed map in tests).
-    pub fn build_with(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<GoogleAdsConnector, BuildError> {
-        self.validate()?;
-        let developer_token = self.developer_token.resolve_with(lookup)?;
-        let auth = self.decided_auth()?.resolve_with(lookup)?;
-        self.assemble(developer_token, auth)
-    }
-
-    /// Checks every setting that needs no secret, so `kpi check` reports a
-    /// typo before complaining about a missing variable.
-    pub fn validate(&self) -> Result<(), BuildError> {
-        self.customer_ids()?;
-        if let Some(id) = &self.login_customer_id {
-            normalize_customer_id(id, "login_customer_id")?;
-        }
-        self.api_version()?;
-        self.endpoints()?;
-        Ok(())
     }
 
     /// The customer ids without dashes.
@@ -232,6 +162,14 @@ impl GoogleAdsConfig {
         Ok(ids)
     }
 
+    /// `login_customer_id` without dashes, if set.
+    fn login_customer_id(&self) -> Result<Option<String>, BuildError> {
+        self.login_customer_id
+            .as_deref()
+            .map(|id| normalize_customer_id(id, "login_customer_id"))
+            .transpose()
+    }
+
     fn api_version(&self) -> Result<String, BuildError> {
         let v = self.api_version.trim();
         let digits = v.strip_prefix('v').unwrap_or("");
@@ -240,62 +178,48 @@ impl GoogleAdsConfig {
         }
         Ok(v.to_string())
     }
+}
 
-    /// Where requests go: the API and the OAuth2 token endpoint. Refuses a
-    /// `base_url` other than the real API with no `token_url`.
-    pub fn endpoints(&self) -> Result<Endpoints, BuildError> {
-        let base_url = self.base_url()?;
-        let token_url =
-            self.auth
-                .token_url(self.token_url.as_deref(), &base_url, REAL_ENDPOINTS)?;
-        Ok(Endpoints {
-            base_url,
-            token_url,
-        })
+impl HttpSource for GoogleAdsConfig {
+    const TYPE: &'static str = "google_ads";
+    const API: Api = Api {
+        base_url: DEFAULT_BASE_URL,
+        token_url: DEFAULT_TOKEN_URL,
+        lookback_days: DEFAULT_LOOKBACK_DAYS,
+        auth: default_auth,
+        http: HttpSettings::default,
+    };
+    type Connector = GoogleAdsConnector;
+
+    fn streams(lookback_days: u32) -> Vec<StreamDef> {
+        crate::connector::stream_defs(lookback_days)
     }
 
-    /// `auth` with the token endpoint of [`GoogleAdsConfig::endpoints`] in it.
-    fn decided_auth(&self) -> Result<AuthConfig, BuildError> {
-        Ok(self.auth.with_token_url(
-            self.token_url.as_deref(),
-            &self.base_url()?,
-            REAL_ENDPOINTS,
-        )?)
+    /// Checks every setting that needs no secret, so `kpi check` reports a
+    /// typo before complaining about a missing variable.
+    fn validate(&self) -> Result<(), ConnectorError> {
+        self.customer_ids()?;
+        self.login_customer_id()?;
+        self.api_version()?;
+        Ok(())
     }
 
-    fn base_url(&self) -> Result<String, BuildError> {
-        let url = self.base_url.trim().trim_end_matches('/');
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        match rest {
-            Some(host) if !host.is_empty() => Ok(url.to_string()),
-            _ => Err(BuildError::InvalidBaseUrl(self.base_url.clone())),
-        }
+    fn secret_headers(&self) -> Vec<(&'static str, SecretRef)> {
+        vec![("developer-token", self.developer_token.clone())]
     }
 
-    fn assemble(
-        &self,
-        developer_token: Secret,
-        auth: Auth,
-    ) -> Result<GoogleAdsConnector, BuildError> {
-        let customer_ids = self.customer_ids()?;
-        let api_root = format!("{}/{}", self.base_url()?, self.api_version()?);
-        let mut builder = HttpClient::builder(&self.http, HttpSettings::default())
-            .auth(auth)
-            .secret_header("developer-token", &developer_token);
-        if let Some(id) = &self.login_customer_id {
-            builder = builder.header(
-                "login-customer-id",
-                normalize_customer_id(id, "login_customer_id")?,
-            );
-        }
-        let client = builder.build()?;
+    fn build(&self, p: Prepared) -> Result<GoogleAdsConnector, ConnectorError> {
+        let api_root = format!("{}/{}", p.base_url, self.api_version()?);
+        // A plain header: the manager account's id is no secret.
+        let client = match self.login_customer_id()? {
+            Some(id) => p.client_with(|b| b.header("login-customer-id", id))?,
+            None => p.client,
+        };
         Ok(GoogleAdsConnector::new(
             client,
             api_root,
-            customer_ids,
-            self.lookback_days,
+            self.customer_ids()?,
+            p.lookback_days,
         ))
     }
 }
@@ -313,50 +237,33 @@ fn normalize_customer_id(raw: &str, setting: &'static str) -> Result<String, Bui
     Ok(id)
 }
 
-impl kpi_connector::ConnectorType for GoogleAdsConfig {
-    const TYPE: &'static str = "google_ads";
-
-    fn streams() -> Vec<kpi_connector::StreamDef> {
-        crate::connector::stream_defs(default_lookback_days())
-    }
-
-    fn endpoints(&self, _source: &str) -> Result<Endpoints, String> {
-        GoogleAdsConfig::endpoints(self).map_err(|e| e.to_string())
-    }
-
-    fn connect(
-        &self,
-        _source: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn kpi_connector::Connector>, String> {
-        Ok(Box::new(
-            self.build_with(lookup).map_err(|e| e.to_string())?,
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kpi_connector::{Endpoints, TokenUrlError};
 
     fn env(name: &str) -> Option<String> {
         Some(format!("value-of-{name}"))
     }
 
+    fn parse(text: &str) -> Result<GoogleAdsSource, toml::de::Error> {
+        toml::from_str(text)
+    }
+
     #[test]
     fn toml_with_defaults() {
-        let config: GoogleAdsConfig = toml::from_str(
+        let config = parse(
             r#"
 customer_ids = ["123-456-7890"]
 login_customer_id = "111-222-3333"
 "#,
         )
         .unwrap();
-        assert_eq!(config.api_version, DEFAULT_API_VERSION);
-        assert_eq!(config.base_url, DEFAULT_BASE_URL);
-        assert_eq!(config.lookback_days, 30);
-        assert_eq!(config.developer_token.env, "GOOGLE_ADS_DEVELOPER_TOKEN");
-        let AuthConfig::OAuth2 { refresh_token, .. } = &config.auth else {
+        assert_eq!(config.own.api_version, DEFAULT_API_VERSION);
+        assert_eq!(config.endpoints().unwrap().base_url, DEFAULT_BASE_URL);
+        assert_eq!(config.lookback_days(), 30);
+        assert_eq!(config.own.developer_token.env, "GOOGLE_ADS_DEVELOPER_TOKEN");
+        let AuthConfig::OAuth2 { refresh_token, .. } = &config.auth() else {
             panic!("the default auth is oauth2");
         };
         assert_eq!(refresh_token.env, "GOOGLE_ADS_REFRESH_TOKEN");
@@ -367,13 +274,25 @@ login_customer_id = "111-222-3333"
                 token_url: Some(DEFAULT_TOKEN_URL.into()),
             }
         );
-        assert_eq!(config.customer_ids().unwrap(), vec!["1234567890"]);
-        config.build_with(&env).unwrap();
+        assert_eq!(config.own.customer_ids().unwrap(), vec!["1234567890"]);
+        let c = config.connector_with(&env).unwrap();
+        assert_eq!(c.customer_ids(), ["1234567890"]);
+        // The developer token is a secret: the redactor knows it.
+        let redacted = c
+            .client()
+            .redactor()
+            .redact("developer-token: value-of-GOOGLE_ADS_DEVELOPER_TOKEN");
+        assert!(!redacted.contains("value-of"), "{redacted}");
     }
 
     #[test]
     fn invalid_settings_are_named() {
-        let err = |c: GoogleAdsConfig| c.build_with(&env).unwrap_err().to_string();
+        let err = |c: GoogleAdsConfig| {
+            GoogleAdsSource::new(c)
+                .connector_with(&env)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(GoogleAdsConfig::new(Vec::<String>::new())),
             "customer_ids is empty: list at least one Google Ads account"
@@ -389,58 +308,57 @@ login_customer_id = "111-222-3333"
         let mut c = GoogleAdsConfig::new(["1"]);
         c.api_version = "21".into();
         assert!(err(c).starts_with("api_version: `21` is not"));
-        let mut c = GoogleAdsConfig::new(["1"]);
-        c.base_url = "googleads.googleapis.com".into();
-        assert!(err(c).starts_with("base_url:"));
+        let mut c = GoogleAdsSource::new(GoogleAdsConfig::new(["1"]));
+        c.shared.base_url = Some("googleads.googleapis.com".into());
+        let e = c.connector_with(&env).unwrap_err().to_string();
+        assert!(e.starts_with("base_url:"), "{e}");
         let mut c = GoogleAdsConfig::new(["1"]);
         c.login_customer_id = Some("mcc".into());
         assert!(err(c).starts_with("login_customer_id: `mcc`"));
         // Unknown keys are typos, not silently ignored settings.
-        assert!(toml::from_str::<GoogleAdsConfig>("customer_ids = [\"1\"]\nlookback = 3").is_err());
+        assert!(parse("customer_ids = [\"1\"]\nlookback = 3").is_err());
     }
 
     #[test]
     fn token_url_beside_base_url() {
-        let mut c = GoogleAdsConfig::new(["1234567890"]);
-        c.base_url = "http://127.0.0.1:9".into();
+        let mut c = GoogleAdsSource::new(GoogleAdsConfig::new(["1234567890"]));
+        c.shared.base_url = Some("http://127.0.0.1:9".into());
         // Refused before any secret is looked up.
-        let e = c.build_with(&|_| None).unwrap_err();
-        assert!(matches!(
-            e,
-            BuildError::TokenUrl(TokenUrlError::Missing { .. })
-        ));
+        let e = c.connector_with(&|_| None).unwrap_err();
+        assert!(matches!(e, ConnectorError::Config(_)), "{e}");
         assert!(
             e.to_string().contains("set token_url beside base_url"),
             "{e}"
         );
-        c.token_url = Some("http://127.0.0.1:9/token".into());
+        c.shared.token_url = Some("http://127.0.0.1:9/token".into());
         assert_eq!(
             c.endpoints().unwrap().to_string(),
             "base_url http://127.0.0.1:9, token_url http://127.0.0.1:9/token"
         );
-        c.build_with(&env).unwrap();
+        c.connector_with(&env).unwrap();
         // Both forms, disagreeing: refused.
-        c.auth = AuthConfig::OAuth2 {
+        c.shared.auth = Some(AuthConfig::OAuth2 {
             token_url: Some("https://oauth2.googleapis.com/token".into()),
             client_id: SecretRef::env("A"),
             client_secret: SecretRef::env("B"),
             refresh_token: SecretRef::env("C"),
             scope: None,
+        });
+        let conflict = TokenUrlError::Conflict {
+            beside: "http://127.0.0.1:9/token".into(),
+            inside: "https://oauth2.googleapis.com/token".into(),
         };
-        assert!(matches!(
-            c.validate(),
-            Err(BuildError::TokenUrl(TokenUrlError::Conflict { .. }))
-        ));
+        assert_eq!(c.validate().unwrap_err().to_string(), conflict.to_string());
     }
 
     #[test]
     fn missing_secret_names_the_variable() {
-        let c = GoogleAdsConfig::new(["1234567890"]);
-        let e = c.build_with(&|_| None).unwrap_err();
+        let c = GoogleAdsSource::new(GoogleAdsConfig::new(["1234567890"]));
+        let e = c.connector_with(&|_| None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "environment variable GOOGLE_ADS_DEVELOPER_TOKEN is not set"
         );
-        assert!(matches!(ConnectorError::from(e), ConnectorError::Secret(_)));
+        assert!(matches!(e, ConnectorError::Secret(_)));
     }
 }

@@ -13,7 +13,7 @@ use crate::json_array::ArraySplitter;
 use crate::rows::{campaign_stats_schema, campaigns_schema, results_to_batch};
 use crate::{CAMPAIGN_STATS, CAMPAIGNS, gaql};
 
-/// The Google Ads source, built by [`GoogleAdsConfig::build`](crate::GoogleAdsConfig::build).
+/// The Google Ads source, built from a [`GoogleAdsSource`](crate::GoogleAdsSource).
 #[derive(Debug, Clone)]
 pub struct GoogleAdsConnector {
     client: HttpClient,
@@ -249,8 +249,8 @@ mod tests {
 
     #[test]
     fn stream_definitions_are_valid() {
-        let c = crate::GoogleAdsConfig::new(["1234567890"])
-            .build_with(&|_| Some("x-secret".into()))
+        let c = crate::GoogleAdsSource::new(crate::GoogleAdsConfig::new(["1234567890"]))
+            .connector_with(&|_| Some("x-secret".into()))
             .unwrap();
         let streams = c.streams();
         assert_eq!(streams.len(), 2);

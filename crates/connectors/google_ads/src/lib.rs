@@ -18,17 +18,21 @@
 //! (`metrics.costMicros` -> `metrics_cost_micros`), as the staging SQL in
 //! `queries/staging/google_ads__*.sql` reads them; money stays in micros of
 //! the account currency, converted in staging. Retries, quotas, token refresh
-//! and secret redaction are `kpi-connector`'s.
+//! and secret redaction are `kpi-connector`'s, and so are the settings every
+//! source has (`base_url`, `token_url`, `auth`, `http`, `lookback_days`):
+//! the source is registered as [`GoogleAdsSource`], `kpi-connector`'s
+//! `SourceConfig` over [`GoogleAdsConfig`], which holds only Google Ads' own
+//! settings (customer ids, login customer id, API version, developer token).
 //!
 //! ```
-//! use kpi_connector_google_ads::GoogleAdsConfig;
+//! use kpi_connector_google_ads::GoogleAdsSource;
 //!
-//! let config: GoogleAdsConfig = serde_json::from_value(serde_json::json!({
+//! let config: GoogleAdsSource = serde_json::from_value(serde_json::json!({
 //!     "customer_ids": ["123-456-7890"],
 //!     "login_customer_id": "1112223333",
 //! }))
 //! .unwrap();
-//! assert_eq!(config.lookback_days, 30);
+//! assert_eq!((config.own.api_version.as_str(), config.lookback_days()), ("v26", 30));
 //! ```
 
 mod config;
@@ -39,7 +43,7 @@ mod rows;
 
 pub use config::{
     BuildError, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_LOOKBACK_DAYS, DEFAULT_TOKEN_URL,
-    GoogleAdsConfig, REAL_ENDPOINTS,
+    GoogleAdsConfig, GoogleAdsSource, REAL_ENDPOINTS,
 };
 pub use connector::GoogleAdsConnector;
 pub use rows::{campaign_stats_schema, campaigns_schema};

@@ -15,7 +15,8 @@ use kpi_connector::{
     SyncWindow,
 };
 use kpi_connector_google_ads::{
-    CAMPAIGN_STATS, CAMPAIGNS, GoogleAdsConfig, GoogleAdsConnector, campaign_stats_schema,
+    CAMPAIGN_STATS, CAMPAIGNS, GoogleAdsConfig, GoogleAdsConnector, GoogleAdsSource,
+    campaign_stats_schema,
 };
 use serde_json::{Value, json};
 
@@ -56,22 +57,22 @@ where
 }
 
 fn connector(server: &TestServer, customers: &[&str]) -> GoogleAdsConnector {
-    let mut config = GoogleAdsConfig::new(customers.iter().copied());
-    config.base_url = server.url("");
-    config.login_customer_id = Some("111-222-3333".into());
-    config.auth = AuthConfig::OAuth2 {
+    let mut config = GoogleAdsSource::new(GoogleAdsConfig::new(customers.iter().copied()));
+    config.shared.base_url = Some(server.url(""));
+    config.own.login_customer_id = Some("111-222-3333".into());
+    config.shared.auth = Some(AuthConfig::OAuth2 {
         token_url: Some(server.url("/token")),
         client_id: SecretRef::env("GOOGLE_ADS_CLIENT_ID"),
         client_secret: SecretRef::env("GOOGLE_ADS_CLIENT_SECRET"),
         refresh_token: SecretRef::env("GOOGLE_ADS_REFRESH_TOKEN"),
         scope: None,
-    };
-    config.http = HttpConfig {
+    });
+    config.shared.http = HttpConfig {
         backoff_base_secs: Some(0.001),
         backoff_max_secs: Some(0.01),
         ..HttpConfig::default()
     };
-    config.build_with(&secrets).unwrap()
+    config.connector_with(&secrets).unwrap()
 }
 
 fn stream(c: &GoogleAdsConnector, name: &str) -> StreamDef {
