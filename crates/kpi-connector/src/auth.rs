@@ -70,6 +70,25 @@ pub enum AuthConfig {
 }
 
 impl AuthConfig {
+    /// The environment variables its secrets are read from, the one a
+    /// person renews when the API refuses the credentials first (the
+    /// refresh token, then the OAuth client id and secret): for messages
+    /// that name the variables actually configured.
+    pub fn secret_vars(&self) -> Vec<&str> {
+        match self {
+            AuthConfig::None => Vec::new(),
+            AuthConfig::Bearer { token } => vec![&token.env],
+            AuthConfig::ApiKey { key, .. } => vec![&key.env],
+            AuthConfig::Basic { password, .. } => vec![&password.env],
+            AuthConfig::OAuth2 {
+                client_id,
+                client_secret,
+                refresh_token,
+                ..
+            } => vec![&refresh_token.env, &client_id.env, &client_secret.env],
+        }
+    }
+
     /// The token endpoint the OAuth2 refresh-token grant posts the client
     /// secret and refresh token to; `Ok(None)` for auth that has none.
     ///

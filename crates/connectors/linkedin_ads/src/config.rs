@@ -204,6 +204,10 @@ impl LinkedInAdsConfig {
             client,
             p.base_url,
             p.source,
+            p.auth_config.secret_vars().first().map_or_else(
+                || "(no variable: auth is none)".to_string(),
+                |v| v.to_string(),
+            ),
             self.account_ids()?,
             version,
             self.page_size,

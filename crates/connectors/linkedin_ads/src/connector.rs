@@ -25,6 +25,9 @@ pub struct LinkedInAdsConnector {
     client: HttpClient,
     base_url: String,
     source: String,
+    /// The refresh token's variable, as configured, for the hint of a
+    /// refused credential.
+    refresh_var: String,
     account_ids: Vec<String>,
     api_version: String,
     page_size: u32,
@@ -51,6 +54,7 @@ impl LinkedInAdsConnector {
         client: HttpClient,
         base_url: String,
         source: String,
+        refresh_var: String,
         account_ids: Vec<String>,
         api_version: String,
         page_size: u32,
@@ -60,6 +64,7 @@ impl LinkedInAdsConnector {
             client,
             base_url,
             source,
+            refresh_var,
             account_ids,
             api_version,
             page_size,
@@ -114,11 +119,10 @@ impl LinkedInAdsConnector {
 
     fn credentials_hint(&self) -> String {
         format!(
-            "LinkedIn refused the credentials of source {}: the refresh token (in \
-             LINKEDIN_REFRESH_TOKEN unless [sources.{}.auth] names another variable) has expired \
+            "LinkedIn refused the credentials of source {}: the refresh token in {} has expired \
              (they last 365 days), was revoked, or belongs to another app; authorize the app \
              again and set the new refresh token",
-            self.source, self.source
+            self.source, self.refresh_var
         )
     }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::SEARCH_ANALYTICS;
 use crate::analytics::{QueryResponse, Seen, page_to_batch, query_url, request_body, site_url};
-use crate::config::{CLIENT_ID_ENV, DataState, REFRESH_TOKEN_ENV};
+use crate::config::DataState;
 
 /// The Search Console source, built by
 /// [`SearchConsoleConfig::connector`](crate::SearchConsoleConfig::connector).
@@ -24,6 +24,9 @@ pub struct SearchConsoleConnector {
     page_size: u32,
     data_state: DataState,
     lookback_days: u32,
+    /// The refresh token's and client id's variables, as configured, for
+    /// the hints of a refused credential.
+    credential_vars: String,
 }
 
 /// `sites.get`: the site and the account's permission on it.
@@ -46,7 +49,13 @@ impl SearchConsoleConnector {
         page_size: u32,
         data_state: DataState,
     ) -> Self {
+        let credential_vars = match p.auth_config.secret_vars()[..] {
+            [refresh, client_id, ..] => format!("{refresh} and {client_id}"),
+            [one] => one.to_string(),
+            [] => "no variable: auth is none".to_string(),
+        };
         SearchConsoleConnector {
+            credential_vars,
             client: p.client,
             base_url: p.base_url,
             source: p.source,
@@ -78,10 +87,7 @@ impl SearchConsoleConnector {
     /// token.
     fn explain(&self, error: HttpError, site: &str) -> ConnectorError {
         let source = &self.source;
-        let variables = format!(
-            "{REFRESH_TOKEN_ENV} and {CLIENT_ID_ENV}, unless [sources.{source}.auth] names other \
-             variables"
-        );
+        let variables = &self.credential_vars;
         let refresh = matches!(error, HttpError::TokenRefresh { .. });
         // Google answers 403 for an API the OAuth client's project has not
         // enabled too: that is not the site's fault.

@@ -550,6 +550,35 @@ async fn a_refused_refresh_token_names_its_variable_and_never_its_value() {
     assert!(query_requests(&server).is_empty());
 }
 
+/// With `[auth]` naming other variables, the hint names those, not the
+/// defaults: the person is told which variable to renew.
+#[tokio::test]
+async fn a_refused_refresh_token_names_the_variables_the_config_names() {
+    let server = TestServer::start(|req| async move {
+        if req.path() == TOKEN_PATH {
+            TestResponse::json(400, &json!({"error": "invalid_grant"}))
+        } else {
+            json_body(200, ROWS)
+        }
+    })
+    .await;
+    let text = format!(
+        "site_urls = [\"sc-domain:example.com\"]\nbase_url = \"{}\"\ntoken_url = \"{}\"\n\
+         [auth]\ntype = \"oauth2\"\nclient_id = {{ env = \"GSC_ID\" }}\n\
+         client_secret = {{ env = \"GSC_SECRET\" }}\nrefresh_token = {{ env = \"GSC_REFRESH\" }}\n",
+        server.url(""),
+        server.url(TOKEN_PATH)
+    );
+    let config: SearchConsoleSource = toml::from_str(&text).unwrap();
+    let c = config
+        .connector_with(&|name| name.starts_with("GSC_").then(|| format!("value-of-{name}")))
+        .unwrap();
+    let e = read_err(&c).await.to_string();
+    assert!(e.contains("(GSC_REFRESH and GSC_ID)"), "{e}");
+    assert!(!e.contains("SEARCH_CONSOLE_REFRESH_TOKEN"), "{e}");
+    assert!(!e.contains("value-of-GSC_REFRESH"), "{e}");
+}
+
 // ---------------------------------------------------------------------------
 // kpi check
 // ---------------------------------------------------------------------------
