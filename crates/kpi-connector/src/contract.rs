@@ -245,6 +245,19 @@ pub struct CheckReport {
     pub accounts: Vec<String>,
 }
 
+impl CheckReport {
+    /// The report of a check that probed each of `accounts`: the one line
+    /// itself when there is one, else how many `plural` there are
+    /// ("3 sites").
+    pub fn of(accounts: Vec<String>, plural: &str) -> Self {
+        let summary = match accounts.as_slice() {
+            [one] => one.clone(),
+            many => format!("{} {plural}", many.len()),
+        };
+        CheckReport { summary, accounts }
+    }
+}
+
 /// What a check or read may need beyond the connector's own config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Context {
@@ -359,6 +372,20 @@ mod tests {
     }
 
     const START: &str = "2024-01-01";
+
+    #[test]
+    fn a_check_report_is_its_one_line_or_a_count() {
+        let one = CheckReport::of(
+            vec!["site sc-domain:example.com (siteOwner)".into()],
+            "sites",
+        );
+        assert_eq!(one.summary, "site sc-domain:example.com (siteOwner)");
+        let three = CheckReport::of(vec!["a".into(), "b".into(), "c".into()], "sites");
+        assert_eq!(
+            (three.summary.as_str(), three.accounts.len()),
+            ("3 sites", 3)
+        );
+    }
 
     #[test]
     fn first_sync_reads_from_the_configured_start_to_yesterday() {

@@ -142,11 +142,7 @@ impl Connector for Ga4Connector {
         for id in &self.property_ids {
             accounts.push(self.check_property(id).await?);
         }
-        let summary = match accounts.as_slice() {
-            [one] => one.clone(),
-            many => format!("{} properties", many.len()),
-        };
-        Ok(CheckReport { summary, accounts })
+        Ok(CheckReport::of(accounts, "properties"))
     }
 
     async fn read(

@@ -188,11 +188,7 @@ impl Connector for GoogleAdsConnector {
         for id in &self.customer_ids {
             accounts.push(self.check_customer(id).await?);
         }
-        let summary = match accounts.as_slice() {
-            [one] => one.clone(),
-            many => format!("{} customers", many.len()),
-        };
-        Ok(CheckReport { summary, accounts })
+        Ok(CheckReport::of(accounts, "customers"))
     }
 
     async fn read(

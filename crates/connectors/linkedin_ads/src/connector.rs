@@ -308,11 +308,7 @@ impl Connector for LinkedInAdsConnector {
                 a.status.as_deref().unwrap_or("?")
             ));
         }
-        let summary = match accounts.as_slice() {
-            [one] => one.clone(),
-            many => format!("{} ad accounts", many.len()),
-        };
-        Ok(CheckReport { summary, accounts })
+        Ok(CheckReport::of(accounts, "ad accounts"))
     }
 
     async fn read(

@@ -232,11 +232,7 @@ impl Connector for SearchConsoleConnector {
         for site in &self.site_urls {
             accounts.push(self.check_site(site).await?);
         }
-        let summary = match accounts.as_slice() {
-            [one] => one.clone(),
-            many => format!("{} sites", many.len()),
-        };
-        Ok(CheckReport { summary, accounts })
+        Ok(CheckReport::of(accounts, "sites"))
     }
 
     async fn read(
