@@ -4,31 +4,22 @@
 //! (same columns, types and values); with faults injected the totals still
 //! match, and the failures that cannot be retried say what went wrong.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+mod common;
 
-use arrow::array::{ArrayRef, Date32Array, RecordBatch};
-use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use chrono::NaiveDate;
+use common::{Generated, Row, assert_same_rows, day, rows_of};
+
 use kpi_connector::{
     CollectSink, Connector, ConnectorError, Context, ReadStats, StreamDef, SyncWindow,
 };
 use kpi_connector_linkedin_ads::{
     AD_ANALYTICS, CAMPAIGNS, LinkedInAdsConnector, LinkedInAdsSource,
 };
-use kpi_lake::StreamSpec;
-use kpi_sandbox::server::{FaultKind, FaultRule, SandboxConfig, SandboxHandle, serve};
-use kpi_sandbox::{RawSink, SinkError};
+use kpi_sandbox::server::{FaultKind, FaultRule, SandboxConfig, SandboxHandle};
 
 const ANALYTICS: &str = "GET /rest/adAnalytics";
 const SEARCH: &str = "GET /rest/adAccounts/{account_id}/adCampaigns";
 const ACCOUNT: &str = "GET /rest/adAccounts/{account_id}";
 const TOKEN: &str = "POST /oauth/v2/accessToken";
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
 
 /// One market, three months ending 2024-06-30: four LinkedIn campaigns.
 fn config() -> SandboxConfig {
@@ -41,8 +32,7 @@ fn config() -> SandboxConfig {
 }
 
 async fn start() -> SandboxHandle {
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    serve(config(), addr).await.expect("the sandbox starts")
+    common::start(config()).await
 }
 
 /// Every day of the company.
@@ -53,105 +43,8 @@ fn history() -> SyncWindow {
     }
 }
 
-/// The generator's LinkedIn rows, kept whole.
-#[derive(Default)]
-struct Generated {
-    analytics: Vec<(NaiveDate, RecordBatch)>,
-    campaigns: Vec<RecordBatch>,
-}
-
-impl RawSink for Generated {
-    fn daily(
-        &mut self,
-        spec: &StreamSpec,
-        date: NaiveDate,
-        b: RecordBatch,
-    ) -> Result<(), SinkError> {
-        if (spec.source_type, spec.stream) == ("linkedin_ads", "ad_analytics") {
-            self.analytics.push((date, b));
-        }
-        Ok(())
-    }
-
-    fn snapshot(&mut self, spec: &StreamSpec, b: RecordBatch) -> Result<(), SinkError> {
-        if (spec.source_type, spec.stream) == ("linkedin_ads", "campaigns") {
-            self.campaigns.push(b);
-        }
-        Ok(())
-    }
-}
-
 fn generated() -> Generated {
-    let mut g = Generated::default();
-    kpi_sandbox::generate(&config().company(), &mut g).unwrap();
-    g
-}
-
-/// A row as column -> (type, displayed value).
-type Row = BTreeMap<String, (DataType, String)>;
-
-fn rows_of(batch: &RecordBatch) -> Vec<Row> {
-    let options = FormatOptions::default().with_null("NULL");
-    let formatters: Vec<_> = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-        .collect();
-    (0..batch.num_rows())
-        .map(|i| {
-            batch
-                .schema()
-                .fields()
-                .iter()
-                .zip(&formatters)
-                .map(|(f, fmt)| {
-                    (
-                        f.name().clone(),
-                        (f.data_type().clone(), fmt.value(i).to_string()),
-                    )
-                })
-                .collect()
-        })
-        .collect()
-}
-
-impl Generated {
-    /// The generator's analytics rows in `w`, with the `date` the
-    /// connector's batches carry.
-    fn analytics_rows(&self, w: SyncWindow) -> Vec<Row> {
-        let mut out = Vec::new();
-        for (date, batch) in self.analytics.iter().filter(|(d, _)| w.contains(*d)) {
-            let days = (*date - day("1970-01-01")).num_days() as i32;
-            let col: ArrayRef = std::sync::Arc::new(Date32Array::from(vec![days]));
-            let text = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
-                .unwrap()
-                .value(0)
-                .to_string();
-            for mut row in rows_of(batch) {
-                row.insert("date".into(), (DataType::Date32, text.clone()));
-                out.push(row);
-            }
-        }
-        out
-    }
-
-    fn campaign_rows(&self) -> Vec<Row> {
-        self.campaigns.iter().flat_map(rows_of).collect()
-    }
-}
-
-fn sorted(mut rows: Vec<Row>, key: &[&str]) -> Vec<Row> {
-    rows.sort_by_key(|r| key.iter().map(|k| r[*k].1.clone()).collect::<Vec<_>>());
-    rows
-}
-
-fn assert_same_rows(what: &str, got: Vec<Row>, want: Vec<Row>, key: &[&str]) {
-    assert!(!want.is_empty(), "{what}: the generator made no rows");
-    let (got, want) = (sorted(got, key), sorted(want, key));
-    assert_eq!(got.len(), want.len(), "{what}: row count");
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{what}: row {i} differs");
-    }
+    Generated::of(&config(), "linkedin_ads")
 }
 
 /// Impressions, clicks, local cost (in cents) and conversions.
@@ -206,12 +99,12 @@ async fn linkedin_reads_what_the_generator_made() {
     let g = generated();
     let sb = start().await;
     let c = linkedin(&sb, "page_size = 3");
-    let account = &g.campaign_rows()[0]["account_id"].1;
+    let account = &g.snapshot_rows("campaigns")[0]["account_id"].1;
     assert_eq!(c.account_ids(), [account.as_str()]);
 
     // A backfill of the whole history: one request holds it.
     let (stats, rows) = read(&c, AD_ANALYTICS, history()).await.unwrap();
-    let want = g.analytics_rows(history());
+    let want = g.daily_rows("ad_analytics", history());
     assert_eq!(totals(&rows), totals(&want));
     assert_same_rows("ad_analytics", rows, want, &["date", "campaign_id"]);
     assert_eq!(stats.pages, 1);
@@ -227,14 +120,14 @@ async fn linkedin_reads_what_the_generator_made() {
     assert_same_rows(
         "ad_analytics (split)",
         rows,
-        g.analytics_rows(w),
+        g.daily_rows("ad_analytics", w),
         &["date", "campaign_id"],
     );
 
     // Four campaigns, three a page.
     let (stats, rows) = read(&c, CAMPAIGNS, history()).await.unwrap();
     assert_eq!(stats.pages, 2);
-    assert_same_rows("campaigns", rows, g.campaign_rows(), &["id"]);
+    assert_same_rows("campaigns", rows, g.snapshot_rows("campaigns"), &["id"]);
 
     let ctx = Context {
         source: "linkedin_ads".into(),
@@ -280,7 +173,10 @@ async fn faults_are_retried_and_the_totals_still_match() {
     ]);
     let c = linkedin(&sb, "");
     let (stats, rows) = read(&c, AD_ANALYTICS, history()).await.unwrap();
-    assert_eq!(totals(&rows), totals(&g.analytics_rows(history())));
+    assert_eq!(
+        totals(&rows),
+        totals(&g.daily_rows("ad_analytics", history()))
+    );
     // 429, 500, the expired token's refresh and the cut body: four retries.
     assert_eq!(stats.retries, 4, "{stats:?}");
     assert_eq!(stats.throttled_waits, 1);
@@ -288,7 +184,7 @@ async fn faults_are_retried_and_the_totals_still_match() {
 
     let (stats, rows) = read(&c, CAMPAIGNS, history()).await.unwrap();
     assert_eq!(stats.retries, 1);
-    assert_same_rows("campaigns", rows, g.campaign_rows(), &["id"]);
+    assert_same_rows("campaigns", rows, g.snapshot_rows("campaigns"), &["id"]);
     assert!(
         sb.faults().iter().all(|f| f.fired == 1),
         "{:?}",

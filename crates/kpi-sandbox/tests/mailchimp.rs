@@ -4,26 +4,18 @@
 //! a truncated body on the way, and `kpi check`, a refused key, the sources
 //! section and the API's own filters and errors.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+mod common;
 
-use arrow::array::{ArrayRef, Date32Array, RecordBatch};
-use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use chrono::NaiveDate;
+use common::{Generated, Row, assert_same_rows, day, rows_of};
+use std::collections::HashMap;
+
 use kpi_connector::{
     Auth, CollectSink, Connector, Context, HttpClient, HttpConfig, HttpRequest, HttpSettings,
     ReadStats, Secret, SyncWindow,
 };
 use kpi_connector_mailchimp::MailchimpSource;
-use kpi_lake::StreamSpec;
-use kpi_sandbox::server::{FaultKind, FaultRule, SandboxConfig, SandboxHandle, serve};
-use kpi_sandbox::{RawSink, SinkError};
+use kpi_sandbox::server::{FaultKind, FaultRule, SandboxConfig, SandboxHandle};
 use serde_json::Value;
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
 
 /// One market, five months: about forty sends.
 fn config() -> SandboxConfig {
@@ -36,8 +28,7 @@ fn config() -> SandboxConfig {
 }
 
 async fn start(config: SandboxConfig) -> SandboxHandle {
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    serve(config, addr).await.expect("the sandbox starts")
+    common::start(config).await
 }
 
 fn window() -> SyncWindow {
@@ -54,101 +45,8 @@ fn ctx() -> Context {
     }
 }
 
-/// What the generator made for Mailchimp, kept whole.
-#[derive(Default)]
-struct Generated {
-    reports: Vec<(NaiveDate, RecordBatch)>,
-    campaigns: Vec<RecordBatch>,
-}
-
-impl RawSink for Generated {
-    fn daily(
-        &mut self,
-        spec: &StreamSpec,
-        date: NaiveDate,
-        b: RecordBatch,
-    ) -> Result<(), SinkError> {
-        if (spec.source_type, spec.stream) == ("mailchimp", "reports") {
-            self.reports.push((date, b));
-        }
-        Ok(())
-    }
-
-    fn snapshot(&mut self, spec: &StreamSpec, b: RecordBatch) -> Result<(), SinkError> {
-        if (spec.source_type, spec.stream) == ("mailchimp", "campaigns") {
-            self.campaigns.push(b);
-        }
-        Ok(())
-    }
-}
-
 fn generated(config: &SandboxConfig) -> Generated {
-    let mut g = Generated::default();
-    kpi_sandbox::generate(&config.company(), &mut g).unwrap();
-    g
-}
-
-/// A row as column name -> (type, displayed value).
-type Row = BTreeMap<String, (DataType, String)>;
-
-fn rows_of(batch: &RecordBatch) -> Vec<Row> {
-    let options = FormatOptions::default().with_null("NULL");
-    let formatters: Vec<_> = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-        .collect();
-    let schema = batch.schema();
-    (0..batch.num_rows())
-        .map(|i| {
-            schema
-                .fields()
-                .iter()
-                .zip(&formatters)
-                .map(|(f, fmt)| {
-                    let value = fmt.value(i).to_string();
-                    (f.name().clone(), (f.data_type().clone(), value))
-                })
-                .collect()
-        })
-        .collect()
-}
-
-impl Generated {
-    /// The generator's reports sent in `w`, with the `date` column the
-    /// connector adds.
-    fn reports_in(&self, w: SyncWindow) -> Vec<Row> {
-        let mut out = Vec::new();
-        for (date, batch) in self.reports.iter().filter(|(d, _)| w.contains(*d)) {
-            let days = (*date - day("1970-01-01")).num_days() as i32;
-            let col: ArrayRef = std::sync::Arc::new(Date32Array::from(vec![days]));
-            let text = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
-                .unwrap()
-                .value(0)
-                .to_string();
-            for mut row in rows_of(batch) {
-                row.insert("date".into(), (DataType::Date32, text.clone()));
-                out.push(row);
-            }
-        }
-        out
-    }
-
-    fn campaigns(&self) -> Vec<Row> {
-        self.campaigns.iter().flat_map(rows_of).collect()
-    }
-}
-
-/// Same rows whatever the order (sorted by id), compared whole.
-fn assert_same_rows(what: &str, mut got: Vec<Row>, mut want: Vec<Row>) {
-    assert!(!want.is_empty(), "{what}: the generator made no rows");
-    let id = |r: &Row| r["id"].1.clone();
-    got.sort_by_key(id);
-    want.sort_by_key(id);
-    assert_eq!(got.len(), want.len(), "{what}: row count");
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{what}: row {i} differs");
-    }
+    Generated::of(config, "mailchimp")
 }
 
 /// The sum of an integer column, as displayed.
@@ -201,7 +99,7 @@ async fn reports_and_campaigns_equal_what_the_generator_made() {
     let c = connector(&sb, 4);
 
     let (stats, rows) = read(c.as_ref(), "reports", window()).await;
-    let want = g.reports_in(window());
+    let want = g.daily_rows("reports", window());
     let n = want.len() as u64;
     assert!(n > 20, "{n} reports");
     // Pages of four, the last one stopped by total_items.
@@ -216,16 +114,16 @@ async fn reports_and_campaigns_equal_what_the_generator_made() {
     ] {
         assert_eq!(total(&rows, column), total(&want, column), "{column}");
     }
-    assert_same_rows("mailchimp/reports", rows, want);
+    assert_same_rows("mailchimp/reports", rows, want, &["id"]);
 
     // The campaign list is the whole snapshot, whatever the window.
     let (_, rows) = read(c.as_ref(), "campaigns", window()).await;
-    let want = g.campaigns();
+    let want = g.snapshot_rows("campaigns");
     assert!(
         want.iter()
             .all(|r| r["tracking_google_analytics"].1 != "NULL")
     );
-    assert_same_rows("mailchimp/campaigns", rows, want);
+    assert_same_rows("mailchimp/campaigns", rows, want, &["id"]);
 }
 
 #[tokio::test]
@@ -250,9 +148,9 @@ async fn faults_on_the_way_change_nothing() {
             .times(1),
     ]);
     let (stats, rows) = read(c.as_ref(), "reports", window()).await;
-    let want = g.reports_in(window());
+    let want = g.daily_rows("reports", window());
     assert_eq!(total(&rows, "emails_sent"), total(&want, "emails_sent"));
-    assert_same_rows("mailchimp/reports after faults", rows, want);
+    assert_same_rows("mailchimp/reports after faults", rows, want, &["id"]);
     assert_eq!(stats.throttled_waits, 2, "{stats:?}");
     assert_eq!(stats.retries, 4, "{stats:?}");
     assert!(sb.faults().iter().all(|f| f.fired == 1 || f.fired == 2));
@@ -370,7 +268,7 @@ async fn the_api_filters_pages_and_refuses_like_mailchimp() {
         )
         .await
         .unwrap();
-    let want = g.reports_in(w);
+    let want = g.daily_rows("reports", w);
     assert_eq!(body["total_items"], want.len());
     let first = &body["reports"][0];
     assert_eq!(first.as_object().unwrap().len(), 2, "{first}");
