@@ -157,9 +157,10 @@ pub trait HttpSource: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     }
 
     /// The auth the connector's own settings ask for, if they have a
-    /// shorthand for it (Meta's `access_token = { env = ... }`, older than
-    /// the shared `auth`). Writing both is refused. `None`: the API's.
-    fn own_auth(&self) -> Option<AuthConfig> {
+    /// shorthand for it, with the shorthand's key (Meta's `access_token =
+    /// { env = ... }`, older than the shared `auth`). Writing both is
+    /// refused, naming the two keys. `None`: the API's.
+    fn own_auth(&self) -> Option<(&'static str, AuthConfig)> {
         None
     }
 
@@ -233,7 +234,7 @@ impl<S: HttpSource> SourceConfig<S> {
         self.shared
             .auth
             .clone()
-            .or_else(|| self.own.own_auth())
+            .or_else(|| self.own.own_auth().map(|(_, auth)| auth))
             .unwrap_or_else(S::API.auth)
     }
 
@@ -263,10 +264,9 @@ impl<S: HttpSource> SourceConfig<S> {
 
     /// Every setting checked without reading a secret.
     pub fn validate(&self) -> Result<(), ConnectorError> {
-        if self.shared.auth.is_some() && self.own.own_auth().is_some() {
+        if let (Some(_), Some((key, _))) = (&self.shared.auth, self.own.own_auth()) {
             return Err(ConnectorError::Config(format!(
-                "auth: written twice, as `auth` and as the {} shorthand for it; keep one",
-                S::TYPE
+                "auth: written twice, as `auth` and as `{key}`; keep one"
             )));
         }
         self.own.validate_auth(&self.auth())?;

@@ -323,10 +323,10 @@ impl HttpSource for MetaAdsConfig {
         self.check().map(|_| ())
     }
 
-    fn own_auth(&self) -> Option<AuthConfig> {
+    fn own_auth(&self) -> Option<(&'static str, AuthConfig)> {
         self.access_token
             .clone()
-            .map(|token| AuthConfig::Bearer { token })
+            .map(|token| ("access_token", AuthConfig::Bearer { token }))
     }
 
     fn build(&self, p: Prepared) -> Result<MetaAdsConnector, ConnectorError> {
@@ -382,11 +382,9 @@ mod tests {
             "{MINIMAL}[auth]\ntype = \"bearer\"\ntoken = {{ env = \"FB\" }}\n"
         ))
         .unwrap();
-        assert!(
-            both.validate()
-                .unwrap_err()
-                .to_string()
-                .starts_with("auth: written twice")
+        assert_eq!(
+            both.validate().unwrap_err().to_string(),
+            "auth: written twice, as `auth` and as `access_token`; keep one"
         );
     }
 
