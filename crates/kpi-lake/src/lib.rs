@@ -28,7 +28,7 @@ pub use lock::WriteLock;
 pub use register::{RegisteredStream, enable_checked_url_tables, register_stream, table_schema};
 pub use spec::{Layout, StreamSpec};
 pub use staged::{StageError, StagedStream};
-pub use state::{SourceState, StreamCursor};
+pub use state::{LoadedFile, SourceState, StreamCursor};
 pub use write::{Durability, PART_FILE, SnapshotWriter, StagedFile, WriteStats};
 
 /// Name of the file a lake root holds so that tools know what it is.

@@ -17,6 +17,31 @@ pub struct SourceState {
     /// Cursor per stream name.
     #[serde(default)]
     pub streams: BTreeMap<String, StreamCursor>,
+    /// For a source that comes as files: what each stream has loaded, by
+    /// stream and then by file name. A file whose content hash is here is
+    /// not loaded again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, BTreeMap<String, LoadedFile>>,
+}
+
+/// One file as a sync loaded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedFile {
+    /// SHA-256 of its bytes, in hex.
+    pub sha256: String,
+    /// A fingerprint of the settings that read it: read with other
+    /// settings (a fixed column mapping), the file is loaded again.
+    #[serde(default)]
+    pub read_with: String,
+    /// Rows loaded from it.
+    pub rows: u64,
+    /// Bad rows left out of it (`on_bad_rows = "skip"`).
+    #[serde(default)]
+    pub rejected: u64,
+    /// The first and last day of its rows (`None`: it had none).
+    pub days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    /// When it was loaded (UTC, RFC 3339).
+    pub loaded_at: String,
 }
 
 /// How far one stream has been synced.
