@@ -50,9 +50,8 @@ pub async fn sync(config: &Config, opts: &SyncOptions) -> Result<()> {
                 bar.set_message(format!("{rows} rows"));
             }
         }
-        SyncEvent::Skipped { source, kind } => {
-            let line =
-                format!("{source}: type {kind} has no connector in this build: left as it is");
+        SyncEvent::Note { stream, text } => {
+            let line = format!("{stream}: {text}");
             if tty {
                 let _ = bars.println(line);
             } else {

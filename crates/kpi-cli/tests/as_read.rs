@@ -697,7 +697,8 @@ fn a_source_named_table_reads_like_any_other() {
     .unwrap();
     let toml = std::fs::read_to_string(base.join("kpi.toml"))
         .unwrap()
-        .replace("[sources.costs]", "[sources.table]")
+        // The section and its subtables ([sources.costs.columns]).
+        .replace("[sources.costs", "[sources.table")
         .replace(
             "dir = \"queries\"",
             &format!("dir = {:?}", base.join("queries").display().to_string()),

@@ -359,7 +359,7 @@ fn names_that_cannot_be_folders_or_sql_identifiers_are_refused_by_every_command(
         assert!(!text.contains("panicked"), "{text}");
         text
     };
-    // `costs` has no connector: `kpi check` has nothing to probe over the network.
+    // `costs` reads files: `kpi check` has nothing to probe over the network.
     let long = "a".repeat(300);
     std::fs::write(
         &cfg,

@@ -7,17 +7,17 @@
 //! The data arrives the way it does in production: the sandbox serves the
 //! synthetic company through its emulation of every API that has a
 //! connector, on a loopback port, and `kpi sync` (the same runner, connectors and
-//! HTTP client) reads them into the lake. Sources that have no connector
-//! yet are written by the generator directly.
+//! HTTP client) reads them into the lake. The sources that come as files
+//! (costs, backlinks, social) arrive as a person would export them: the
+//! generator writes them to `inputs/` in the layouts finance, Ahrefs and
+//! the social tools use, and the same `kpi sync` loads them.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
-use kpi_lake::{Durability, Lake, SnapshotWriter, StreamSpec};
+use kpi_lake::{Durability, Lake};
+use kpi_sandbox::Company;
 use kpi_sandbox::server::{SandboxConfig, SandboxHandle};
-use kpi_sandbox::{Company, RawSink, SinkError};
 
 use crate::registry;
 use crate::sync::{SecretLookup, StreamReport, SyncOptions};
@@ -85,6 +85,10 @@ pub struct DemoOutcome {
     pub last_day: NaiveDate,
     /// The streams synced from the sandbox over HTTP.
     pub synced: Vec<StreamReport>,
+    /// The streams loaded from the demo's files.
+    pub loaded: Vec<StreamReport>,
+    /// Where those files are.
+    pub inputs: PathBuf,
     /// Where the demo's sandbox listened while it ran.
     pub sandbox_url: String,
 }
@@ -95,7 +99,7 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
     let dir = &opts.dir;
     prepare_dir(dir)?;
     let lake_dir = dir.join("lake");
-    let lake = Lake::create(&lake_dir)?.with_durability(Durability::Os);
+    Lake::create(&lake_dir)?;
     let company = Company {
         end_date: opts.end_date,
         months: opts.months,
@@ -114,12 +118,12 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
     .await
     .map_err(|e| PipelineError::Demo(format!("starting the sandbox: {e}")))?;
 
-    // The sources without a connector, straight from the generator, while
-    // the others sync.
-    let direct = {
-        let lake = lake.clone();
+    // The files the file sources load, from the generator, while the
+    // connector sources sync from the sandbox.
+    let inputs = {
+        let dir = dir.clone();
         let company = company.clone();
-        tokio::task::spawn_blocking(move || write_direct(&lake, &company))
+        tokio::task::spawn_blocking(move || write_inputs(&dir, &company))
     };
     let config_path = dir.join("kpi.toml");
     let text = demo_config(
@@ -127,15 +131,16 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
         company.start_date(),
     );
     std::fs::write(&config_path, &text).map_err(|e| io(&config_path, e))?;
-    let synced = sync_from(&sandbox, &config_path, opts.end_date).await;
+    let synced = sync_from(&sandbox, &config_path, opts.end_date, false).await;
     let sandbox_url = sandbox.base_url();
     sandbox.shutdown().await;
-    let written = direct
+    inputs
         .await
         .map_err(|e| PipelineError::Demo(format!("generating the company: {e}")))??;
     let synced = synced?;
-    let mut rows = written;
-    for r in &synced {
+    let loaded = sync_from_files(&config_path, opts.end_date).await?;
+    let mut rows = RowCounts::new();
+    for r in synced.iter().chain(&loaded) {
         *rows.entry(r.stream.clone()).or_default() += r.rows;
     }
     // The demo's own query overrides: the campaigns only HubSpot and GA4
@@ -198,6 +203,8 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
         first_day: company.start_date(),
         last_day: opts.end_date,
         synced,
+        loaded,
+        inputs: dir.join("inputs"),
         sandbox_url,
     })
 }
@@ -208,10 +215,14 @@ async fn sync_from(
     sandbox: &SandboxHandle,
     config_path: &Path,
     end_date: NaiveDate,
+    files: bool,
 ) -> Result<Vec<StreamReport>, PipelineError> {
     // The file names the address `kpi sandbox serve` uses; this sync goes
     // to the demo's own sandbox.
     let mut config = kpi_core::Config::load(config_path)?;
+    config
+        .sources
+        .retain(|_, s| registry::find(&s.kind).is_some_and(|t| t.is_files()) == files);
     for source in config.sources.values_mut() {
         point_at(&mut source.settings, &sandbox.base_url());
     }
@@ -234,6 +245,30 @@ async fn sync_from(
     Ok(outcome.reports)
 }
 
+/// Loads the file sources of the demo's `kpi.toml`, as `kpi sync` would.
+async fn sync_from_files(
+    config_path: &Path,
+    end_date: NaiveDate,
+) -> Result<Vec<StreamReport>, PipelineError> {
+    let mut config = kpi_core::Config::load(config_path)?;
+    config
+        .sources
+        .retain(|_, s| registry::find(&s.kind).is_some_and(|t| t.is_files()));
+    let opts = SyncOptions {
+        today: end_date.succ_opt().unwrap_or(end_date),
+        durability: Some(Durability::Os),
+        ..SyncOptions::default()
+    };
+    let outcome = crate::sync::sync(&config, &opts, &mut |_| {}).await?;
+    if let Some(f) = outcome.failures.first() {
+        return Err(PipelineError::Demo(format!(
+            "loading the demo's files: {}",
+            f.error
+        )));
+    }
+    Ok(outcome.reports)
+}
+
 /// Replaces [`SANDBOX_DEFAULT_URL`] with `base` in every URL of a source's
 /// settings (`base_url`, the OAuth2 `token_url`).
 fn point_at(settings: &mut toml::Table, base: &str) {
@@ -248,39 +283,6 @@ fn point_at(settings: &mut toml::Table, base: &str) {
         }
     }
     settings.iter_mut().for_each(|(_, v)| walk(v, base));
-}
-
-/// Writes the sources that have no connector straight from the generator,
-/// and records them as synced through the end date.
-fn write_direct(lake: &Lake, company: &Company) -> Result<RowCounts, PipelineError> {
-    let mut sink = LakeSink {
-        lake,
-        snapshots: BTreeMap::new(),
-        rows: BTreeMap::new(),
-    };
-    kpi_sandbox::generate(company, &mut sink).map_err(|e| PipelineError::Demo(e.to_string()))?;
-    // Snapshots become visible only now, each replacing the previous one whole.
-    for writer in std::mem::take(&mut sink.snapshots).into_values() {
-        writer.commit()?;
-    }
-    let now = chrono::Utc::now().to_rfc3339();
-    let mut states: BTreeMap<&str, kpi_lake::SourceState> = BTreeMap::new();
-    for spec in crate::stream_specs() {
-        if has_connector(spec.source_type) {
-            continue;
-        }
-        states.entry(spec.source_type).or_default().streams.insert(
-            spec.stream.to_string(),
-            kpi_lake::StreamCursor {
-                synced_through: company.end_date,
-                synced_at: now.clone(),
-            },
-        );
-    }
-    for (source, state) in &states {
-        lake.write_state(source, state)?;
-    }
-    Ok(sink.rows)
 }
 
 /// Parquet files under `dir` and their bytes.
@@ -332,6 +334,7 @@ fn prepare_dir(dir: &Path) -> Result<(), PipelineError> {
         }
         // Only what the demo writes is removed: a user's extra files stay.
         for name in [
+            "inputs",
             "lake",
             "kpi.toml",
             "queries",
@@ -356,61 +359,9 @@ fn prepare_dir(dir: &Path) -> Result<(), PipelineError> {
     .map_err(|e| io(&marker, e))
 }
 
-/// The generator's rows of the sources without a connector; the others
-/// come through the sandbox.
-struct LakeSink<'a> {
-    lake: &'a Lake,
-    snapshots: BTreeMap<(String, String), SnapshotWriter>,
-    rows: RowCounts,
-}
-
-impl RawSink for LakeSink<'_> {
-    fn daily(
-        &mut self,
-        spec: &StreamSpec,
-        date: NaiveDate,
-        batch: RecordBatch,
-    ) -> Result<(), SinkError> {
-        if has_connector(spec.source_type) {
-            return Ok(());
-        }
-        let stats = self
-            .lake
-            .write_daily(
-                spec.source_type,
-                spec.stream,
-                date,
-                spec.schema.clone(),
-                &[batch],
-            )
-            .map_err(|e| SinkError(e.to_string()))?;
-        *self
-            .rows
-            .entry(format!("{}.{}", spec.source_type, spec.stream))
-            .or_default() += stats.rows;
-        Ok(())
-    }
-
-    fn snapshot(&mut self, spec: &StreamSpec, batch: RecordBatch) -> Result<(), SinkError> {
-        if has_connector(spec.source_type) {
-            return Ok(());
-        }
-        let key = (spec.source_type.to_string(), spec.stream.to_string());
-        if !self.snapshots.contains_key(&key) {
-            let w = self
-                .lake
-                .snapshot_writer(spec.source_type, spec.stream, spec.schema.clone())
-                .map_err(|e| SinkError(e.to_string()))?;
-            self.snapshots.insert(key.clone(), w);
-        }
-        let w = self.snapshots.get_mut(&key).expect("inserted");
-        w.write(&batch).map_err(|e| SinkError(e.to_string()))?;
-        *self
-            .rows
-            .entry(format!("{}.{}", spec.source_type, spec.stream))
-            .or_default() += batch.num_rows() as u64;
-        Ok(())
-    }
+/// Writes the demo's input files (see [`crate::demo_inputs`]).
+fn write_inputs(dir: &Path, company: &Company) -> Result<(), PipelineError> {
+    crate::demo_inputs::write(&dir.join("inputs"), company)
 }
 
 fn demo_config(sandbox_sources: &str, start: NaiveDate) -> String {
@@ -423,14 +374,12 @@ fn demo_config(sandbox_sources: &str, start: NaiveDate) -> String {
             connectors.push_str(&format!("start_date = \"{start}\"\n"));
         }
     }
-    // The types without a connector yet, from the one registry.
-    let mut loaded = String::from("# No connector yet: the demo wrote these from the generator.");
-    for t in registry::TYPES.iter().filter(|t| !t.has_connector()) {
-        loaded.push_str(&format!("\n[sources.{0}]\ntype = \"{0}\"\n", t.name));
-    }
     DEMO_CONFIG
         .replace("{{sandbox_sources}}", connectors.trim_end())
-        .replace("{{loaded_sources}}", loaded.trim_end())
+        .replace(
+            "{{file_sources}}",
+            crate::demo_inputs::SOURCES_TOML.trim_end(),
+        )
 }
 
 const DEMO_CONFIG: &str = r#"# kpi.toml written by `kpi demo` for the synthetic company "Example SaaS".
@@ -459,7 +408,7 @@ dir = "queries"
 #   kpi --config kpi-demo/kpi.toml sync
 {{sandbox_sources}}
 
-{{loaded_sources}}
+{{file_sources}}
 
 # Company-wide targets by KPI key (percentages as fractions).
 [targets]
@@ -493,9 +442,3 @@ alerts = [
     "change_vs_previous(cac) > 0.2",
 ]
 "#;
-
-/// Whether `source_type` reaches the demo's lake through its connector (from
-/// the sandbox) rather than from the generator.
-fn has_connector(source_type: &str) -> bool {
-    registry::find(source_type).is_some_and(|t| t.has_connector())
-}

@@ -5,6 +5,8 @@
 //! arithmetic (that is `queries/`) and no argument parsing (that is `kpi-cli`).
 
 mod demo;
+mod demo_inputs;
+mod files;
 pub mod registry;
 mod report;
 pub mod schedules;

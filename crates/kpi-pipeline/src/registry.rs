@@ -1,14 +1,16 @@
-//! The one list of source types. Config checks, `kpi sync`, `kpi check`, the
-//! engine's tables and the demo all read it; no other list of types exists.
+//! The one list of source types. Config checks, `kpi sync`, `kpi check`,
+//! the engine's tables and the demo all read it; no other list of types
+//! exists.
 //!
 //! A type with a connector is one line, `connector::<ItsConfig>()`: the
 //! connector crate's [`ConnectorType`] says the rest (its streams, and so
-//! the lake layout and the engine's tables; its endpoints; how it is built).
-//! A type without one yet (`loaded("social")`) is data that reaches the lake
-//! another way; its streams still have the shapes the sandbox's generator
-//! writes, until its connector declares them.
+//! the lake layout and the engine's tables; its endpoints; how it is
+//! built). A type whose data comes as files is one line too,
+//! `files::<ItsConfig>()`: its [`FileType`] names its streams and which
+//! settings load each one, and `crate::files` loads them.
 
 use kpi_connector::{Connector, ConnectorType, Endpoints, StreamDef, WriteMode};
+use kpi_connector_files::{FileSettings, FileStream, FileType};
 use kpi_lake::{Layout, StreamSpec};
 
 /// Settings in `[sources.<name>]` that belong to the runner, not to the
@@ -22,7 +24,21 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub struct SourceType {
     /// The `type = "..."` value.
     pub name: &'static str,
-    connector: Option<Ops>,
+    kind: Kind,
+}
+
+/// How a type's data arrives.
+enum Kind {
+    /// From an API, through its connector.
+    Connector(Ops),
+    /// As files in a folder.
+    Files(FileOps),
+}
+
+/// What a file type can do, monomorphised from its config type.
+struct FileOps {
+    streams: fn() -> Vec<FileStream>,
+    inputs: fn(toml::Value) -> Result<Vec<(String, FileSettings)>, String>,
 }
 
 /// What a type with a connector can do, monomorphised from its config type.
@@ -41,15 +57,15 @@ pub const TYPES: &[SourceType] = &[
     connector::<kpi_connector_search_console::SearchConsoleSource>(),
     connector::<kpi_connector_hubspot::HubSpotSource>(),
     connector::<kpi_connector_mailchimp::MailchimpSource>(),
-    loaded("social"),
-    loaded("backlinks"),
-    loaded("costs"),
+    files::<kpi_connector_files::SocialSource>(),
+    files::<kpi_connector_files::BacklinksSource>(),
+    files::<kpi_connector_files::CostsSource>(),
 ];
 
 const fn connector<C: ConnectorType>() -> SourceType {
     SourceType {
         name: C::TYPE,
-        connector: Some(Ops {
+        kind: Kind::Connector(Ops {
             streams: C::streams,
             endpoints: endpoints_of::<C>,
             connect: connect_of::<C>,
@@ -57,15 +73,46 @@ const fn connector<C: ConnectorType>() -> SourceType {
     }
 }
 
-const fn loaded(name: &'static str) -> SourceType {
+const fn files<F: FileType>() -> SourceType {
     SourceType {
-        name,
-        connector: None,
+        name: F::TYPE,
+        kind: Kind::Files(FileOps {
+            streams: F::streams,
+            inputs: inputs_of::<F>,
+        }),
     }
 }
 
+/// A file type's settings, each checked against the stream it loads.
+fn inputs_of<F: FileType>(settings: toml::Value) -> Result<Vec<(String, FileSettings)>, String> {
+    let config = parse::<F>(settings)?;
+    let streams = F::streams();
+    let inputs = config.inputs();
+    if inputs.is_empty() {
+        let names: Vec<String> = streams.iter().map(|s| s.def.name.clone()).collect();
+        return Err(format!(
+            "no files configured: add a {} table with the path of its files",
+            names.join(" or ")
+        ));
+    }
+    inputs
+        .into_iter()
+        .map(|(stream, s)| {
+            let def = streams
+                .iter()
+                .find(|f| f.def.name == stream)
+                .expect("a type's inputs are its streams");
+            s.validate(def).map_err(|e| match streams.len() {
+                1 => e,
+                _ => format!("{stream}.{e}"),
+            })?;
+            Ok((stream.to_string(), s.clone()))
+        })
+        .collect()
+}
+
 /// The connector's config parsed from the section's settings.
-fn parse<C: ConnectorType>(settings: toml::Value) -> Result<C, String> {
+fn parse<C: serde::de::DeserializeOwned>(settings: toml::Value) -> Result<C, String> {
     settings
         .try_into::<C>()
         .map_err(|e| e.to_string().trim().to_string())
@@ -87,9 +134,34 @@ fn connect_of<C: ConnectorType>(
 }
 
 impl SourceType {
-    /// Whether this build syncs the type through a connector.
+    /// Whether this build syncs the type through a connector (an API).
     pub fn has_connector(&self) -> bool {
-        self.connector.is_some()
+        matches!(self.kind, Kind::Connector(_))
+    }
+
+    /// Whether the type's data comes as files.
+    pub fn is_files(&self) -> bool {
+        matches!(self.kind, Kind::Files(_))
+    }
+
+    /// A file type's streams with their presets (`None`: not a file type).
+    pub fn file_streams(&self) -> Option<Vec<FileStream>> {
+        match &self.kind {
+            Kind::Files(ops) => Some((ops.streams)()),
+            Kind::Connector(_) => None,
+        }
+    }
+
+    /// A file type's settings per stream, checked (`None`: not a file
+    /// type). The settings are the section's, runner keys included.
+    pub fn file_inputs(
+        &self,
+        settings: &toml::Table,
+    ) -> Option<Result<Vec<(String, FileSettings)>, String>> {
+        match &self.kind {
+            Kind::Files(ops) => Some((ops.inputs)(connector_settings(settings))),
+            Kind::Connector(_) => None,
+        }
     }
 
     /// The type's raw streams as the lake keeps them.
@@ -101,16 +173,11 @@ impl SourceType {
     }
 
     fn derive_streams(&self) -> Vec<StreamSpec> {
-        match &self.connector {
-            Some(ops) => (ops.streams)()
-                .iter()
-                .map(|d| lake_spec(self.name, d))
-                .collect(),
-            None => kpi_sandbox::raw_streams()
-                .into_iter()
-                .filter(|s| s.source_type == self.name)
-                .collect(),
-        }
+        let defs = match &self.kind {
+            Kind::Connector(ops) => (ops.streams)(),
+            Kind::Files(ops) => (ops.streams)().into_iter().map(|f| f.def).collect(),
+        };
+        defs.iter().map(|d| lake_spec(self.name, d)).collect()
     }
 
     /// Where source `source` sends requests (`None`: no connector). The
@@ -120,7 +187,9 @@ impl SourceType {
         source: &str,
         settings: &toml::Table,
     ) -> Option<Result<Endpoints, String>> {
-        let ops = self.connector.as_ref()?;
+        let Kind::Connector(ops) = &self.kind else {
+            return None;
+        };
         Some((ops.endpoints)(source, connector_settings(settings)))
     }
 
@@ -131,7 +200,9 @@ impl SourceType {
         settings: &toml::Table,
         lookup: Lookup,
     ) -> Option<Result<Box<dyn Connector>, String>> {
-        let ops = self.connector.as_ref()?;
+        let Kind::Connector(ops) = &self.kind else {
+            return None;
+        };
         Some((ops.connect)(source, connector_settings(settings), lookup))
     }
 }
@@ -205,13 +276,14 @@ pub fn stream_specs() -> Vec<StreamSpec> {
 mod tests {
     use super::*;
 
-    /// The sandbox serves what the connectors read: for every type with a
-    /// connector, the generator's streams have the connector's columns,
-    /// types and nullability, and the same layout.
+    /// The sandbox serves what the connectors read, and its generator
+    /// writes the demo's files in the file types' shapes: for every type,
+    /// the generator's streams have the type's columns, types and
+    /// nullability, and the same layout.
     #[test]
     fn the_sandbox_matches_the_connectors_streams() {
         let sandbox = kpi_sandbox::raw_streams();
-        for t in TYPES.iter().filter(|t| t.has_connector()) {
+        for t in TYPES {
             let ours = t.streams();
             assert!(!ours.is_empty(), "{}", t.name);
             let theirs: Vec<&StreamSpec> =

@@ -164,6 +164,32 @@ fn source_type(
     })
 }
 
+/// The checked settings of each stream of source `name`, when its type
+/// comes as files (`None`: it has a connector).
+pub(crate) fn file_inputs(
+    name: &str,
+    source: &SourceConfig,
+) -> Result<Option<Vec<crate::files::FileInput>>, PipelineError> {
+    let t = source_type(name, source)?;
+    let (Some(inputs), Some(streams)) = (t.file_inputs(&source.settings), t.file_streams()) else {
+        return Ok(None);
+    };
+    let inputs = inputs.map_err(|e| PipelineError::Sync(format!("sources.{name}: {e}")))?;
+    Ok(Some(
+        inputs
+            .into_iter()
+            .map(|(stream, settings)| crate::files::FileInput {
+                stream: streams
+                    .iter()
+                    .find(|s| s.def.name == stream)
+                    .cloned()
+                    .expect("a type's inputs are its streams"),
+                settings,
+            })
+            .collect(),
+    ))
+}
+
 /// The first day a first sync reads.
 fn start_date(
     name: &str,
@@ -255,21 +281,17 @@ pub async fn sync(
     lake.remove_orphaned_tmp();
     let sources = selected(config, opts.source.as_deref())?;
     let mut jobs = Vec::new();
+    let mut file_jobs = Vec::new();
     for (name, source) in sources {
-        let Some(connector) = build_connector(name, source, opts.secrets.as_ref())? else {
-            if opts.source.is_some() {
-                return Err(PipelineError::Sync(format!(
-                    "sources.{name}: type \"{}\" has no connector in this build yet (there \
-                     are: {}); load its data into the lake another way",
-                    source.kind,
-                    registry::connector_names().join(", ")
-                )));
-            }
-            progress(SyncEvent::Skipped {
-                source: name.clone(),
-                kind: source.kind.clone(),
-            });
+        if let Some(inputs) = file_inputs(name, source)? {
+            file_jobs.push((name.clone(), inputs));
             continue;
+        }
+        let Some(connector) = build_connector(name, source, opts.secrets.as_ref())? else {
+            return Err(PipelineError::Sync(format!(
+                "sources.{name}: type \"{}\" has no connector in this build",
+                source.kind
+            )));
         };
         let first = start_date(name, source, opts.today)?;
         jobs.push((
@@ -289,8 +311,19 @@ pub async fn sync(
             (name.clone(), result)
         }
     });
+    let mut results = futures::future::join_all(runs).await;
+    // Files are read from the local disk, one source after the other, once
+    // the API reads are done: blocking this task then keeps no request
+    // waiting.
+    for (name, inputs) in file_jobs {
+        let result = crate::files::sync_files(&lake, &name, &config.base_dir, &inputs, opts, &emit);
+        results.push((name, result));
+    }
+    // In config order, as the summary lists them.
+    let order: Vec<&String> = config.sources.keys().collect();
+    results.sort_by_key(|(name, _)| order.iter().position(|n| *n == name));
     let mut outcome = SyncOutcome::default();
-    for (source, result) in futures::future::join_all(runs).await {
+    for (source, result) in results {
         match result {
             Ok(reports) => outcome.reports.extend(reports),
             Err(e) => outcome.failures.push(SourceFailure {
@@ -513,12 +546,13 @@ pub enum SyncEvent {
     },
     /// A stream was read and staged (not yet in the lake).
     Read(StreamReport),
-    /// A source whose type has no connector was left as it is.
-    Skipped {
-        /// Source name.
-        source: String,
-        /// Its type.
-        kind: String,
+    /// Something the sync of a stream wants the user to know (which files
+    /// it loaded, bad rows left out).
+    Note {
+        /// `source.stream`.
+        stream: String,
+        /// One line.
+        text: String,
     },
 }
 
@@ -551,6 +585,18 @@ pub async fn check(
             continue;
         }
         let endpoints = source_endpoints(name, s).ok().flatten();
+        if let Some(inputs) = file_inputs(name, s).transpose() {
+            out.push(CheckOutcome {
+                source: name.clone(),
+                kind: s.kind.clone(),
+                endpoints,
+                result: inputs
+                    .and_then(|i| crate::files::check_files(&config.base_dir, &i))
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+            });
+            continue;
+        }
         let result = match build_connector(name, s, None) {
             Err(e) => Err(e.to_string()),
             Ok(None) => Ok(None),

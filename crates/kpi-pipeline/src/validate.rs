@@ -80,6 +80,15 @@ fn sources(config: &Config, scope: Scope, out: &mut Vec<Problem>) {
         if let Err(e) = sync::first_day_setting(name, source) {
             out.push(config.problem(&["sources", name, "start_date"], e.to_string()));
         }
+        if let Some(Err(e)) = registry::find(kind).and_then(|t| t.file_inputs(&source.settings)) {
+            let field = unknown_field(&e).or_else(|| named_setting(&e, source));
+            let key: Vec<&str> = match field.as_deref() {
+                Some(f) => vec!["sources", name, f],
+                None => vec!["sources", name],
+            };
+            out.push(config.problem(&key, format!("sources.{name}: {e}")));
+            continue;
+        }
         if !registry::find(kind).is_some_and(|t| t.has_connector()) {
             continue;
         }

@@ -1,4 +1,4 @@
-//! Social, backlinks and non-ad costs: the sources without a connector.
+//! Social, backlinks and non-ad costs: the sources that come as files.
 
 use super::*;
 

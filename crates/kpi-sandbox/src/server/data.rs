@@ -2,8 +2,8 @@
 //! batches [`crate::generate`] produced, by stream and date (daily streams)
 //! or as one ordered list (snapshots), for the streams the emulated APIs
 //! serve ([`SERVED`]). Everything else the generator makes (social,
-//! backlinks, costs: the types without a connector) is dropped as it
-//! arrives.
+//! backlinks, costs: the types that come as files, which the demo writes to
+//! its `inputs/`) is dropped as it arrives.
 //!
 //! Why batches and not JSON: Arrow keeps a row in tens of bytes where a
 //! rendered JSON row takes hundreds, and every API shapes the same rows
