@@ -14,7 +14,12 @@
 //! Offset paging (GA4's `offset`/`limit`, Search Console's
 //! `startRow`/`rowLimit`, Mailchimp's `offset`/`count`): [`OffsetPager`]
 //! says which offset to ask for next and when to stop; the connector puts
-//! it in its request, in the body or the query.
+//! it in its request, in the body or the query. Offsets shift when the data
+//! changes during the read (a campaign sent, a fresh day revised), so a
+//! record can come on two pages: [`SeenRows`] keeps the second one out.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::Value;
 
@@ -277,5 +282,48 @@ mod tests {
         p.take_page(&mut json!({"data": [1], "paging": {"cursors": {"after": "c9"}}}))
             .unwrap();
         assert!(p.next_request().is_none());
+    }
+}
+
+/// The records of one offset-paged read already taken, by key: a record
+/// that moves from one page to the next while the data changes under the
+/// read would otherwise be written twice. Eight bytes a record (a hash of
+/// its key), where the keys themselves could take a hundred.
+#[derive(Debug, Default)]
+pub struct SeenRows {
+    keys: HashSet<u64>,
+    repeated: u64,
+}
+
+impl SeenRows {
+    /// Whether the record with `key` comes for the first time in this read
+    /// (and so is to be kept); a repeat is counted.
+    pub fn first_time(&mut self, key: impl Hash) -> bool {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        let new = self.keys.insert(h.finish());
+        self.repeated += u64::from(!new);
+        new
+    }
+
+    /// How many records came again and were left out.
+    pub fn repeated(&self) -> u64 {
+        self.repeated
+    }
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    #[test]
+    fn a_record_on_two_pages_is_taken_once() {
+        let mut seen = SeenRows::default();
+        assert!(seen.first_time(["2024-06-01", "shoes", "MOBILE"]));
+        assert!(seen.first_time(["2024-06-01", "shoes", "DESKTOP"]));
+        assert!(!seen.first_time(["2024-06-01", "shoes", "MOBILE"]));
+        assert!(seen.first_time("c1"));
+        assert!(!seen.first_time("c1"));
+        assert_eq!(seen.repeated(), 2);
     }
 }

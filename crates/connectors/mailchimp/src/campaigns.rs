@@ -10,7 +10,6 @@
 //! Paged in creation order (`sort_field=create_time`), so offsets cut the
 //! same sequence while campaigns are created during the read.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -68,7 +67,7 @@ impl MailchimpConnector {
         stats: &mut ReadStats,
     ) -> Result<(), ConnectorError> {
         let schema = campaigns_schema();
-        let mut seen = HashSet::new();
+        let mut seen = kpi_connector::SeenRows::default();
         let params = [
             ("sort_field", "create_time".to_string()),
             ("sort_dir", "ASC".to_string()),
@@ -79,7 +78,7 @@ impl MailchimpConnector {
                 let row = flatten_object(record, "_");
                 match row.get("id") {
                     Some(Value::String(id)) if !id.is_empty() => {
-                        if !seen.insert(id.clone()) {
+                        if !seen.first_time(id) {
                             continue;
                         }
                     }

@@ -11,14 +11,13 @@
 //! `ecommerce` (revenue without a currency unless a store is connected),
 //! `list_stats`, `timeseries` and the industry benchmarks are not asked for.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use kpi_connector::{
-    BatchSink, ConnectorError, CursorDef, ReadStats, StreamDef, SyncWindow, WriteMode,
+    BatchSink, ConnectorError, CursorDef, ReadStats, SeenRows, StreamDef, SyncWindow, WriteMode,
     flatten_object, json_rows_to_batch,
 };
 use serde_json::Value;
@@ -114,7 +113,7 @@ fn send_day(send_time: &str) -> Result<NaiveDate, String> {
 fn page_rows(
     records: Vec<Value>,
     window: SyncWindow,
-    seen: &mut HashSet<String>,
+    seen: &mut SeenRows,
 ) -> Result<Vec<Value>, String> {
     let mut rows = Vec::with_capacity(records.len());
     for (i, record) in records.into_iter().enumerate() {
@@ -138,7 +137,7 @@ fn page_rows(
             );
             continue;
         }
-        if !seen.insert(id) {
+        if !seen.first_time(&id) {
             continue;
         }
         row.insert("date".into(), Value::String(day.to_string()));
@@ -156,7 +155,7 @@ impl MailchimpConnector {
         stats: &mut ReadStats,
     ) -> Result<(), ConnectorError> {
         let schema = reports_schema();
-        let mut seen = HashSet::new();
+        let mut seen = SeenRows::default();
         let params = [
             ("since_send_time", utc_midnight(window.start)),
             (
@@ -211,7 +210,7 @@ mod tests {
             end: d("2024-06-30"),
         };
         let r = |id: &str, t: &str| json!({"id": id, "send_time": t, "opens": {"unique_opens": 3}});
-        let mut seen = HashSet::new();
+        let mut seen = SeenRows::default();
         let rows = page_rows(
             vec![
                 r("a", "2024-06-04T09:30:00+00:00"),

@@ -11,15 +11,13 @@
 //! is left out when nothing matched, and `responseAggregationType` says how
 //! the rows were aggregated (`byProperty` here: no `page` dimension).
 
-use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Builder, Float64Builder, Int64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
-use kpi_connector::{CursorDef, StreamDef, SyncWindow, WriteMode};
+use kpi_connector::{CursorDef, SeenRows, StreamDef, SyncWindow, WriteMode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -146,27 +144,6 @@ pub(crate) struct ApiRow {
     pub position: f64,
 }
 
-/// The keys of the rows read so far from one site in one read, hashed: a
-/// row that moves from one page to the next while the data changes under
-/// the read (fresh days with `data_state = "all"`) would otherwise be
-/// written twice. Eight bytes a row, where the keys themselves could take
-/// a hundred.
-#[derive(Debug, Default)]
-pub(crate) struct Seen {
-    keys: HashSet<u64>,
-    pub repeated: u64,
-}
-
-impl Seen {
-    fn first_time(&mut self, keys: &[String]) -> bool {
-        let mut h = DefaultHasher::new();
-        keys.hash(&mut h);
-        let new = self.keys.insert(h.finish());
-        self.repeated += u64::from(!new);
-        new
-    }
-}
-
 /// A whole count sent as a JSON double (`12` or `12.0`).
 fn count(value: f64, field: &str, row: usize) -> Result<i64, String> {
     if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value < 9.0e15 {
@@ -198,7 +175,7 @@ pub(crate) fn page_to_batch(
     site: &str,
     rows: &[ApiRow],
     window: SyncWindow,
-    seen: &mut Seen,
+    seen: &mut SeenRows,
 ) -> Result<RecordBatch, String> {
     let n = rows.len();
     let mut site_urls = StringBuilder::with_capacity(n, n * site.len());
@@ -308,7 +285,7 @@ mod tests {
 
     #[test]
     fn keys_by_position_and_repeats_left_out() {
-        let mut seen = Seen::default();
+        let mut seen = SeenRows::default();
         let rows = [
             row(&["2024-06-02", "kpi software", "MOBILE"], 3.0),
             row(&["2024-06-02", "kpi software", "DESKTOP"], 4.0),
@@ -322,7 +299,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b.num_rows(), 2);
-        assert_eq!(seen.repeated, 1);
+        assert_eq!(seen.repeated(), 1);
         let devices = b.column(2).as_string::<i32>();
         assert_eq!((devices.value(0), devices.value(1)), ("MOBILE", "DESKTOP"));
         let clicks = b.column(3).as_primitive::<Int64Type>();
@@ -334,7 +311,8 @@ mod tests {
     #[test]
     fn rows_that_do_not_fit_are_named() {
         let window = w("2024-06-01", "2024-06-02");
-        let err = |r: ApiRow| page_to_batch("s", &[r], window, &mut Seen::default()).unwrap_err();
+        let err =
+            |r: ApiRow| page_to_batch("s", &[r], window, &mut SeenRows::default()).unwrap_err();
         assert_eq!(
             err(row(&["2024-06-01"], 1.0)),
             "row 0 has 1 keys [\"2024-06-01\"], not one per dimension asked for (date, query, device)"

@@ -10,7 +10,7 @@ use kpi_connector::{
 use serde::Deserialize;
 
 use crate::SEARCH_ANALYTICS;
-use crate::analytics::{QueryResponse, Seen, page_to_batch, query_url, request_body, site_url};
+use crate::analytics::{QueryResponse, page_to_batch, query_url, request_body, site_url};
 use crate::config::DataState;
 
 /// The Search Console source, built by
@@ -148,7 +148,7 @@ impl SearchConsoleConnector {
     ) -> Result<(), ConnectorError> {
         let url = query_url(&self.base_url, site);
         let mut pager = OffsetPager::new("startRow", u64::from(self.page_size));
-        let mut seen = Seen::default();
+        let mut seen = kpi_connector::SeenRows::default();
         while let Some(start_row) = pager.next_offset() {
             let body = request_body(window, self.data_state, self.page_size, start_row);
             let response = self
@@ -174,12 +174,12 @@ impl SearchConsoleConnector {
                 .page_read(rows.len(), first)
                 .map_err(|m| self.bad_response(&response.origin, m))?;
         }
-        if seen.repeated > 0 {
+        if seen.repeated() > 0 {
             tracing::warn!(
                 target: "kpi_connector_search_console",
                 source = self.source.as_str(),
                 site,
-                repeated = seen.repeated,
+                repeated = seen.repeated(),
                 "rows moved between pages while they were read (the data changed under the \
                  read); each was kept once, and the next sync's lookback reads the days again"
             );
