@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Api;
-use super::http::Reply;
+use super::emulation::Emulation;
+use super::http::{ApiRequest, Reply};
 
 /// One rule: which requests, what goes wrong, how often.
 ///
@@ -201,15 +201,19 @@ impl Faults {
 }
 
 /// The answer of a fault that replaces the API's answer (429, 500, expired
-/// token), in `api`'s error format. `None` for faults that mangle the real
+/// token) to `req`, in `api`'s error format. `None` for faults that mangle the real
 /// answer instead (or only delay it).
-pub(crate) fn error_reply(api: Api, kind: &FaultKind) -> Option<Reply> {
+pub(crate) fn error_reply(
+    api: &dyn Emulation,
+    req: &ApiRequest,
+    kind: &FaultKind,
+) -> Option<Reply> {
     let reply = match kind {
         FaultKind::TooManyRequests { retry_after_secs } => api
-            .rate_limited(*retry_after_secs)
+            .rate_limited(req, *retry_after_secs)
             .header("retry-after", retry_after_secs.to_string()),
-        FaultKind::ServerError => api.internal_error(),
-        FaultKind::ExpiredToken => api.token_expired(),
+        FaultKind::ServerError => api.internal_error(req),
+        FaultKind::ExpiredToken => api.token_expired(req),
         FaultKind::Delay { .. } | FaultKind::Truncated | FaultKind::Malformed => return None,
     };
     Some(reply)

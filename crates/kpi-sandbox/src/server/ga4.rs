@@ -442,6 +442,59 @@ fn snake(field: &str) -> String {
     field.replace("Date", "_date")
 }
 
+/// The GA4 Data API (`runReport`).
+pub(crate) struct Ga4;
+
+impl super::emulation::Emulation for Ga4 {
+    fn name(&self) -> &'static str {
+        "GA4"
+    }
+
+    fn route(&self, method: &hyper::Method, segments: &[&str]) -> Option<&'static str> {
+        match segments {
+            ["v1beta", "properties", p]
+                if *method == hyper::Method::POST && p.ends_with(":runReport") =>
+            {
+                Some(super::patterns::RUN_REPORT)
+            }
+            _ => None,
+        }
+    }
+
+    fn respond(&self, sb: &Shared, _pattern: &'static str, req: &ApiRequest) -> Reply {
+        let segments = super::emulation::segments(&req.path);
+        let property = segments[2].trim_end_matches(":runReport");
+        run_report(sb, property, req)
+    }
+
+    fn rate_limited(&self, _req: &ApiRequest, _retry_after_secs: u32) -> Reply {
+        rate_limited()
+    }
+
+    fn internal_error(&self, _req: &ApiRequest) -> Reply {
+        internal_error()
+    }
+
+    fn token_expired(&self, _req: &ApiRequest) -> Reply {
+        auth_error(TokenProblem::Expired)
+    }
+
+    fn sources_toml(&self, base: &str, store: &super::data::Store) -> String {
+        let property = super::Accounts::of(store)
+            .ga4_property
+            .unwrap_or_else(|| "301234567".to_string());
+        format!(
+            r#"[sources.ga4]
+type = "ga4"
+property_ids = ["properties/{property}"]
+base_url = "{base}"
+token_url = "{base}/token"
+auth = {{ type = "oauth2", client_id = {{ env = "GA4_CLIENT_ID" }}, client_secret = {{ env = "GA4_CLIENT_SECRET" }}, refresh_token = {{ env = "GA4_REFRESH_TOKEN" }} }}
+"#
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -699,6 +699,70 @@ fn parse(query: &str) -> Result<Gaql, QueryError> {
     Ok(gaql)
 }
 
+/// The Google Ads API (`googleAds:searchStream`).
+pub(crate) struct GoogleAds;
+
+/// `v26`, the version segment of a Google Ads path.
+fn ads_version(s: &str) -> bool {
+    s.strip_prefix('v').is_some_and(super::emulation::digits)
+}
+
+/// The API version a request names (its first path segment), for errors
+/// in that version's format.
+fn version_of(req: &ApiRequest) -> &str {
+    req.path.trim_matches('/').split('/').next().unwrap_or("v0")
+}
+
+impl super::emulation::Emulation for GoogleAds {
+    fn name(&self) -> &'static str {
+        "Google Ads"
+    }
+
+    fn route(&self, method: &hyper::Method, segments: &[&str]) -> Option<&'static str> {
+        match segments {
+            [v, "customers", _, "googleAds:searchStream"]
+                if *method == hyper::Method::POST && ads_version(v) =>
+            {
+                Some(super::patterns::SEARCH_STREAM)
+            }
+            _ => None,
+        }
+    }
+
+    fn respond(&self, sb: &Shared, _pattern: &'static str, req: &ApiRequest) -> Reply {
+        let segments = super::emulation::segments(&req.path);
+        search_stream(sb, segments[0], segments[2], req)
+    }
+
+    fn rate_limited(&self, req: &ApiRequest, retry_after_secs: u32) -> Reply {
+        rate_limited(version_of(req), retry_after_secs)
+    }
+
+    fn internal_error(&self, req: &ApiRequest) -> Reply {
+        internal_error(version_of(req))
+    }
+
+    fn token_expired(&self, req: &ApiRequest) -> Reply {
+        auth_error(version_of(req), TokenProblem::Expired)
+    }
+
+    fn sources_toml(&self, base: &str, store: &super::data::Store) -> String {
+        let accounts = super::Accounts::of(store);
+        let customer = accounts
+            .google_customer
+            .unwrap_or_else(|| "1234567890".to_string());
+        format!(
+            r#"[sources.google_ads]
+type = "google_ads"
+customer_ids = ["{customer}"]
+base_url = "{base}"
+token_url = "{base}/token"
+auth = {{ type = "oauth2", client_id = {{ env = "GOOGLE_ADS_CLIENT_ID" }}, client_secret = {{ env = "GOOGLE_ADS_CLIENT_SECRET" }}, refresh_token = {{ env = "GOOGLE_ADS_REFRESH_TOKEN" }} }}
+"#
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

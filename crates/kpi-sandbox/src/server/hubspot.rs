@@ -535,6 +535,80 @@ pub(crate) fn account_details(sb: &Shared, req: &ApiRequest) -> Reply {
     )
 }
 
+/// The HubSpot CRM v3 API (object lists and searches, deal-to-contact
+/// associations, the account's details).
+pub(crate) struct HubSpot;
+
+impl super::emulation::Emulation for HubSpot {
+    fn name(&self) -> &'static str {
+        "HubSpot"
+    }
+
+    fn route(&self, method: &hyper::Method, segments: &[&str]) -> Option<&'static str> {
+        use super::patterns::*;
+        let get = *method == hyper::Method::GET;
+        let post = *method == hyper::Method::POST;
+        match segments {
+            ["crm", "v3", "objects", "contacts"] if get => Some(HUBSPOT_CONTACTS),
+            ["crm", "v3", "objects", "deals"] if get => Some(HUBSPOT_DEALS),
+            ["crm", "v3", "objects", "contacts", "search"] if post => Some(HUBSPOT_CONTACTS_SEARCH),
+            ["crm", "v3", "objects", "deals", "search"] if post => Some(HUBSPOT_DEALS_SEARCH),
+            [
+                "crm",
+                "v4",
+                "associations",
+                "deals",
+                "contacts",
+                "batch",
+                "read",
+            ] if post => Some(HUBSPOT_DEAL_CONTACTS),
+            ["account-info", "v3", "details"] if get => Some(HUBSPOT_ACCOUNT),
+            _ => None,
+        }
+    }
+
+    fn respond(&self, sb: &Shared, pattern: &'static str, req: &ApiRequest) -> Reply {
+        use super::patterns::*;
+        match pattern {
+            HUBSPOT_CONTACTS => list(sb, "contacts", req),
+            HUBSPOT_DEALS => list(sb, "deals", req),
+            HUBSPOT_CONTACTS_SEARCH => search(sb, "contacts", req),
+            HUBSPOT_DEALS_SEARCH => search(sb, "deals", req),
+            HUBSPOT_DEAL_CONTACTS => deal_contacts(sb, req),
+            _ => account_details(sb, req),
+        }
+    }
+
+    fn rate_limited(&self, _req: &ApiRequest, _retry_after_secs: u32) -> Reply {
+        rate_limited(0)
+    }
+
+    fn internal_error(&self, _req: &ApiRequest) -> Reply {
+        internal_error(0)
+    }
+
+    fn token_expired(&self, _req: &ApiRequest) -> Reply {
+        auth_error(TokenProblem::Expired, 0)
+    }
+
+    fn sources_toml(&self, base: &str, _store: &super::data::Store) -> String {
+        format!(
+            r#"[sources.hubspot]
+type = "hubspot"
+base_url = "{base}"
+auth = {{ type = "bearer", token = {{ env = "HUBSPOT_TOKEN" }} }}
+# Or a public app's OAuth2 refresh token (HUBSPOT_CLIENT_ID, ...):
+# token_url = "{base}/oauth/v1/token"
+# auth = {{ type = "oauth2", client_id = {{ env = "HUBSPOT_CLIENT_ID" }}, client_secret = {{ env = "HUBSPOT_CLIENT_SECRET" }}, refresh_token = {{ env = "HUBSPOT_REFRESH_TOKEN" }} }}
+# The sandbox has no quota; against HubSpot, leave the defaults (10 requests
+# and 4 searches per second).
+http = {{ requests_per_second = 0 }}
+search_requests_per_second = 0
+"#
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -530,7 +530,7 @@ impl Emulation for LinkedInAds {
         }
     }
 
-    fn rate_limited(&self, _retry_after_secs: u32) -> Reply {
+    fn rate_limited(&self, _req: &ApiRequest, _retry_after_secs: u32) -> Reply {
         error(
             429,
             0,
@@ -539,11 +539,11 @@ impl Emulation for LinkedInAds {
         )
     }
 
-    fn internal_error(&self) -> Reply {
+    fn internal_error(&self, _req: &ApiRequest) -> Reply {
         error(500, 0, "INTERNAL_SERVER_ERROR", "Internal Server Error")
     }
 
-    fn token_expired(&self) -> Reply {
+    fn token_expired(&self, _req: &ApiRequest) -> Reply {
         auth_error(TokenProblem::Expired)
     }
 

@@ -534,7 +534,7 @@ impl Emulation for Mailchimp {
         }
     }
 
-    fn rate_limited(&self, _retry_after_secs: u32) -> Reply {
+    fn rate_limited(&self, _req: &ApiRequest, _retry_after_secs: u32) -> Reply {
         problem(
             429,
             "Too Many Requests",
@@ -542,7 +542,7 @@ impl Emulation for Mailchimp {
         )
     }
 
-    fn internal_error(&self) -> Reply {
+    fn internal_error(&self, _req: &ApiRequest) -> Reply {
         problem(
             500,
             "Internal Server Error",
@@ -550,7 +550,7 @@ impl Emulation for Mailchimp {
         )
     }
 
-    fn token_expired(&self) -> Reply {
+    fn token_expired(&self, _req: &ApiRequest) -> Reply {
         invalid_key()
     }
 

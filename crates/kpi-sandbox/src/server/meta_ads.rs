@@ -585,6 +585,92 @@ pub(crate) fn account(sb: &Shared, account: &str, req: &ApiRequest) -> Reply {
 /// Report runs started so far, by id.
 pub(crate) type Runs = HashMap<String, Run>;
 
+/// The Meta Marketing API (Graph API edges of an ad account, and report runs).
+pub(crate) struct MetaAds;
+
+/// `v23.0`, the version segment of a Graph API path.
+fn graph_version(s: &str) -> bool {
+    use super::emulation::digits;
+    s.strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(a, b)| digits(a) && digits(b))
+}
+
+/// The account digits of an `act_<digits>` node.
+fn act(node: &str) -> Option<&str> {
+    node.strip_prefix("act_")
+        .filter(|a| super::emulation::digits(a))
+}
+
+impl super::emulation::Emulation for MetaAds {
+    fn name(&self) -> &'static str {
+        "Meta"
+    }
+
+    fn route(&self, method: &hyper::Method, segments: &[&str]) -> Option<&'static str> {
+        use super::emulation::digits;
+        use super::patterns::*;
+        let get = *method == hyper::Method::GET;
+        let post = *method == hyper::Method::POST;
+        match segments {
+            [v, node, "insights"] if graph_version(v) => match (act(node), get, post) {
+                (Some(_), true, _) => Some(META_INSIGHTS),
+                (Some(_), _, true) => Some(META_REPORT_RUN),
+                (None, true, _) if digits(node) => Some(META_RUN_INSIGHTS),
+                _ => None,
+            },
+            [v, node, "campaigns"] if get && graph_version(v) => act(node).map(|_| META_CAMPAIGNS),
+            [v, node] if get && graph_version(v) => match act(node) {
+                Some(_) => Some(META_ACCOUNT),
+                None if digits(node) => Some(META_RUN_STATUS),
+                None => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn respond(&self, sb: &Shared, pattern: &'static str, req: &ApiRequest) -> Reply {
+        use super::patterns::*;
+        let segments = super::emulation::segments(&req.path);
+        let node = segments[1];
+        let account = act(node).unwrap_or(node);
+        match pattern {
+            META_INSIGHTS => insights(sb, account, req),
+            META_REPORT_RUN => start_run(sb, account, req),
+            META_RUN_STATUS => run_status(sb, node, req),
+            META_RUN_INSIGHTS => run_insights(sb, node, req),
+            META_CAMPAIGNS => campaigns(sb, account, req),
+            _ => self::account(sb, account, req),
+        }
+    }
+
+    fn rate_limited(&self, _req: &ApiRequest, _retry_after_secs: u32) -> Reply {
+        rate_limited()
+    }
+
+    fn internal_error(&self, _req: &ApiRequest) -> Reply {
+        internal_error()
+    }
+
+    fn token_expired(&self, _req: &ApiRequest) -> Reply {
+        token_expired()
+    }
+
+    fn sources_toml(&self, base: &str, store: &super::data::Store) -> String {
+        let meta = super::Accounts::of(store)
+            .meta_account
+            .unwrap_or_else(|| "5550001".to_string());
+        format!(
+            r#"[sources.meta_ads]
+type = "meta_ads"
+ad_account_ids = ["act_{meta}"]
+base_url = "{base}"
+access_token = {{ env = "META_ACCESS_TOKEN" }}
+"#
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

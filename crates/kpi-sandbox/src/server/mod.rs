@@ -99,7 +99,7 @@ pub use faults::{FaultKind, FaultRule, FaultStatus};
 use data::Store;
 use emulation::EMULATIONS;
 use http::{ApiRequest, Payload, Reply};
-use oauth::{Provider, Tokens};
+use oauth::Tokens;
 
 /// The OAuth client id the sandbox accepts by default.
 pub const SANDBOX_CLIENT_ID: &str = "sandbox-client-id";
@@ -597,151 +597,30 @@ impl Accounts {
 }
 
 fn sources_toml(base: &str, shared: &Shared) -> String {
-    let mut out = older_sources_toml(base, &shared.accounts);
+    let mut out = format!(
+        "# The kpi sandbox at {base}: the real connectors, pointed at it.\n\
+         # Its credentials are fixed and public; `kpi sandbox serve` prints them as\n\
+         # `export` lines (GOOGLE_ADS_*, GA4_*, META_ACCESS_TOKEN, HUBSPOT_TOKEN).\n"
+    );
     for e in EMULATIONS {
-        out.push('\n');
-        out.push_str(e.sources_toml(base, &shared.store).trim_end());
-        out.push('\n');
+        let section = e.sources_toml(base, &shared.store);
+        if !section.is_empty() {
+            out.push('\n');
+            out.push_str(section.trim_end());
+            out.push('\n');
+        }
     }
     out
-}
-
-fn older_sources_toml(base: &str, accounts: &Accounts) -> String {
-    let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
-    let customer = or(&accounts.google_customer, "1234567890");
-    let meta = or(&accounts.meta_account, "5550001");
-    let property = or(&accounts.ga4_property, "301234567");
-    format!(
-        r#"# The kpi sandbox at {base}: the real connectors, pointed at it.
-# Its credentials are fixed and public; `kpi sandbox serve` prints them as
-# `export` lines (GOOGLE_ADS_*, GA4_*, META_ACCESS_TOKEN, HUBSPOT_TOKEN).
-
-[sources.google_ads]
-type = "google_ads"
-customer_ids = ["{customer}"]
-base_url = "{base}"
-token_url = "{base}/token"
-auth = {{ type = "oauth2", client_id = {{ env = "GOOGLE_ADS_CLIENT_ID" }}, client_secret = {{ env = "GOOGLE_ADS_CLIENT_SECRET" }}, refresh_token = {{ env = "GOOGLE_ADS_REFRESH_TOKEN" }} }}
-
-[sources.meta_ads]
-type = "meta_ads"
-ad_account_ids = ["act_{meta}"]
-base_url = "{base}"
-access_token = {{ env = "META_ACCESS_TOKEN" }}
-
-[sources.ga4]
-type = "ga4"
-property_ids = ["properties/{property}"]
-base_url = "{base}"
-token_url = "{base}/token"
-auth = {{ type = "oauth2", client_id = {{ env = "GA4_CLIENT_ID" }}, client_secret = {{ env = "GA4_CLIENT_SECRET" }}, refresh_token = {{ env = "GA4_REFRESH_TOKEN" }} }}
-
-[sources.hubspot]
-type = "hubspot"
-base_url = "{base}"
-auth = {{ type = "bearer", token = {{ env = "HUBSPOT_TOKEN" }} }}
-# Or a public app's OAuth2 refresh token (HUBSPOT_CLIENT_ID, ...):
-# token_url = "{base}/oauth/v1/token"
-# auth = {{ type = "oauth2", client_id = {{ env = "HUBSPOT_CLIENT_ID" }}, client_secret = {{ env = "HUBSPOT_CLIENT_SECRET" }}, refresh_token = {{ env = "HUBSPOT_REFRESH_TOKEN" }} }}
-# The sandbox has no quota; against HubSpot, leave the defaults (10 requests
-# and 4 searches per second).
-http = {{ requests_per_second = 0 }}
-search_requests_per_second = 0
-"#
-    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Which API a request is for: decides the error format of a fault.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Api {
-    GoogleOAuth,
-    HubSpotOAuth,
-    GoogleAds {
-        version: String,
-    },
-    Ga4,
-    Meta,
-    HubSpot,
-    /// One of [`EMULATIONS`], by index.
-    Emulated(usize),
-    Unknown,
-}
-
-impl Api {
-    fn rate_limited(&self, retry_after_secs: u32) -> Reply {
-        match self {
-            Api::GoogleAds { version } => google_ads::rate_limited(version, retry_after_secs),
-            Api::Meta => meta_ads::rate_limited(),
-            Api::HubSpot | Api::HubSpotOAuth => hubspot::rate_limited(0),
-            Api::Ga4 | Api::GoogleOAuth | Api::Unknown => ga4::rate_limited(),
-            Api::Emulated(i) => EMULATIONS[*i].rate_limited(retry_after_secs),
-        }
-    }
-
-    fn internal_error(&self) -> Reply {
-        match self {
-            Api::GoogleAds { version } => google_ads::internal_error(version),
-            Api::Meta => meta_ads::internal_error(),
-            Api::HubSpot | Api::HubSpotOAuth => hubspot::internal_error(0),
-            Api::Ga4 | Api::GoogleOAuth | Api::Unknown => ga4::internal_error(),
-            Api::Emulated(i) => EMULATIONS[*i].internal_error(),
-        }
-    }
-
-    fn token_expired(&self) -> Reply {
-        let expired = oauth::TokenProblem::Expired;
-        match self {
-            Api::GoogleOAuth | Api::HubSpotOAuth => oauth::expired_refresh_token(),
-            Api::GoogleAds { version } => google_ads::auth_error(version, expired),
-            Api::Meta => meta_ads::token_expired(),
-            Api::HubSpot => hubspot::auth_error(expired, 0),
-            Api::Ga4 | Api::Unknown => ga4::auth_error(expired),
-            Api::Emulated(i) => EMULATIONS[*i].token_expired(),
-        }
-    }
-}
-
-/// A request's endpoint, with the ids from its path.
-#[derive(Debug, Clone, PartialEq)]
+/// A request's endpoint: the emulation that serves it and the pattern it
+/// is counted under.
+#[derive(Clone, Copy)]
 enum Route {
-    Token(Provider),
-    SearchStream {
-        version: String,
-        customer: String,
-    },
-    RunReport {
-        property: String,
-    },
-    MetaInsights {
-        account: String,
-    },
-    MetaStartRun {
-        account: String,
-    },
-    MetaRunStatus {
-        run: String,
-    },
-    MetaRunInsights {
-        run: String,
-    },
-    MetaCampaigns {
-        account: String,
-    },
-    MetaAccount {
-        account: String,
-    },
-    HubSpotObjects {
-        object: String,
-    },
-    HubSpotSearch {
-        object: String,
-    },
-    HubSpotDealContacts,
-    HubSpotAccount,
     /// A request one of [`EMULATIONS`] serves.
     Emulated {
         index: usize,
@@ -750,143 +629,32 @@ enum Route {
     Unmatched,
 }
 
-fn digits(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `v26` (Google Ads).
-fn ads_version(s: &str) -> bool {
-    s.strip_prefix('v').is_some_and(digits)
-}
-
-/// `v23.0` (Graph API).
-fn graph_version(s: &str) -> bool {
-    s.strip_prefix('v')
-        .and_then(|v| v.split_once('.'))
-        .is_some_and(|(a, b)| digits(a) && digits(b))
-}
-
 impl Route {
     fn of(method: &Method, path: &str) -> Route {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let get = *method == Method::GET;
-        let post = *method == Method::POST;
-        let act = |s: &str| {
-            s.strip_prefix("act_")
-                .filter(|a| digits(a))
-                .map(str::to_string)
-        };
-        match segments.as_slice() {
-            ["token"] if post => Route::Token(Provider::Google),
-            ["oauth", "v1", "token"] if post => Route::Token(Provider::HubSpot),
-            ["oauth", "v2", "accessToken"] if post => Route::Token(Provider::LinkedIn),
-            [v, "customers", c, "googleAds:searchStream"] if post && ads_version(v) => {
-                Route::SearchStream {
-                    version: v.to_string(),
-                    customer: c.to_string(),
-                }
-            }
-            ["v1beta", "properties", p] if post => match p.strip_suffix(":runReport") {
-                Some(id) => Route::RunReport {
-                    property: id.to_string(),
-                },
-                None => Route::Unmatched,
-            },
-            ["crm", "v3", "objects", o] if get && matches!(*o, "contacts" | "deals") => {
-                Route::HubSpotObjects {
-                    object: o.to_string(),
-                }
-            }
-            ["crm", "v3", "objects", o, "search"] if post && matches!(*o, "contacts" | "deals") => {
-                Route::HubSpotSearch {
-                    object: o.to_string(),
-                }
-            }
-            [
-                "crm",
-                "v4",
-                "associations",
-                "deals",
-                "contacts",
-                "batch",
-                "read",
-            ] if post => Route::HubSpotDealContacts,
-            ["account-info", "v3", "details"] if get => Route::HubSpotAccount,
-            [v, node, "insights"] if graph_version(v) => match (act(node), get, post) {
-                (Some(account), true, _) => Route::MetaInsights { account },
-                (Some(account), _, true) => Route::MetaStartRun { account },
-                (None, true, _) if digits(node) => Route::MetaRunInsights {
-                    run: node.to_string(),
-                },
-                _ => Route::Unmatched,
-            },
-            [v, node, "campaigns"] if get && graph_version(v) => match act(node) {
-                Some(account) => Route::MetaCampaigns { account },
-                None => Route::Unmatched,
-            },
-            [v, node] if get && graph_version(v) => match act(node) {
-                Some(account) => Route::MetaAccount { account },
-                None if digits(node) => Route::MetaRunStatus {
-                    run: node.to_string(),
-                },
-                None => Route::Unmatched,
-            },
-            _ => EMULATIONS
-                .iter()
-                .enumerate()
-                .find_map(|(index, e)| {
-                    e.route(method, &segments)
-                        .map(|pattern| Route::Emulated { index, pattern })
-                })
-                .unwrap_or(Route::Unmatched),
-        }
+        let segments = emulation::segments(path);
+        EMULATIONS
+            .iter()
+            .enumerate()
+            .find_map(|(index, e)| {
+                e.route(method, &segments)
+                    .map(|pattern| Route::Emulated { index, pattern })
+            })
+            .unwrap_or(Route::Unmatched)
     }
 
     fn pattern(&self) -> &'static str {
-        use patterns::*;
         match self {
-            Route::Token(Provider::Google) => GOOGLE_TOKEN,
-            Route::Token(Provider::HubSpot) => HUBSPOT_TOKEN,
-            Route::Token(Provider::LinkedIn) => LINKEDIN_TOKEN,
-            Route::SearchStream { .. } => SEARCH_STREAM,
-            Route::RunReport { .. } => RUN_REPORT,
-            Route::MetaInsights { .. } => META_INSIGHTS,
-            Route::MetaStartRun { .. } => META_REPORT_RUN,
-            Route::MetaRunStatus { .. } => META_RUN_STATUS,
-            Route::MetaRunInsights { .. } => META_RUN_INSIGHTS,
-            Route::MetaCampaigns { .. } => META_CAMPAIGNS,
-            Route::MetaAccount { .. } => META_ACCOUNT,
-            Route::HubSpotObjects { object } if object == "deals" => HUBSPOT_DEALS,
-            Route::HubSpotObjects { .. } => HUBSPOT_CONTACTS,
-            Route::HubSpotSearch { object } if object == "deals" => HUBSPOT_DEALS_SEARCH,
-            Route::HubSpotSearch { .. } => HUBSPOT_CONTACTS_SEARCH,
-            Route::HubSpotDealContacts => HUBSPOT_DEAL_CONTACTS,
-            Route::HubSpotAccount => HUBSPOT_ACCOUNT,
             Route::Emulated { pattern, .. } => pattern,
-            Route::Unmatched => UNMATCHED,
+            Route::Unmatched => patterns::UNMATCHED,
         }
     }
 
-    fn api(&self) -> Api {
+    /// Whose error format a fault on this request takes: an unmatched
+    /// request gets Google's, as its 404 does.
+    fn emulation(&self) -> &'static dyn emulation::Emulation {
         match self {
-            Route::Token(Provider::Google) => Api::GoogleOAuth,
-            Route::Token(Provider::HubSpot | Provider::LinkedIn) => Api::HubSpotOAuth,
-            Route::SearchStream { version, .. } => Api::GoogleAds {
-                version: version.clone(),
-            },
-            Route::RunReport { .. } => Api::Ga4,
-            Route::MetaInsights { .. }
-            | Route::MetaStartRun { .. }
-            | Route::MetaRunStatus { .. }
-            | Route::MetaRunInsights { .. }
-            | Route::MetaCampaigns { .. }
-            | Route::MetaAccount { .. } => Api::Meta,
-            Route::HubSpotObjects { .. }
-            | Route::HubSpotSearch { .. }
-            | Route::HubSpotDealContacts
-            | Route::HubSpotAccount => Api::HubSpot,
-            Route::Emulated { index, .. } => Api::Emulated(*index),
-            Route::Unmatched => Api::Unknown,
+            Route::Emulated { index, .. } => EMULATIONS[*index],
+            Route::Unmatched => &ga4::Ga4,
         }
     }
 }
@@ -950,14 +718,13 @@ impl Shared {
         if !decision.delay.is_zero() {
             tokio::time::sleep(decision.delay).await;
         }
-        let api = route.api();
         if let Some(kind) = &decision.fault {
             if *kind == FaultKind::ExpiredToken
                 && let Some(token) = req.bearer()
             {
                 self.tokens.revoke(token);
             }
-            if let Some(reply) = faults::error_reply(api.clone(), kind) {
+            if let Some(reply) = faults::error_reply(route.emulation(), req, kind) {
                 return reply;
             }
         }
@@ -971,23 +738,6 @@ impl Shared {
 
     fn dispatch(&self, route: &Route, req: &ApiRequest) -> Reply {
         match route {
-            Route::Token(p) => {
-                oauth::token_endpoint(*p, req, &self.config.credentials, &self.tokens)
-            }
-            Route::SearchStream { version, customer } => {
-                google_ads::search_stream(self, version, customer, req)
-            }
-            Route::RunReport { property } => ga4::run_report(self, property, req),
-            Route::MetaInsights { account } => meta_ads::insights(self, account, req),
-            Route::MetaStartRun { account } => meta_ads::start_run(self, account, req),
-            Route::MetaRunStatus { run } => meta_ads::run_status(self, run, req),
-            Route::MetaRunInsights { run } => meta_ads::run_insights(self, run, req),
-            Route::MetaCampaigns { account } => meta_ads::campaigns(self, account, req),
-            Route::MetaAccount { account } => meta_ads::account(self, account, req),
-            Route::HubSpotObjects { object } => hubspot::list(self, object, req),
-            Route::HubSpotSearch { object } => hubspot::search(self, object, req),
-            Route::HubSpotDealContacts => hubspot::deal_contacts(self, req),
-            Route::HubSpotAccount => hubspot::account_details(self, req),
             Route::Emulated { index, pattern } => EMULATIONS[*index].respond(self, pattern, req),
             Route::Unmatched => Reply::json(
                 404,
@@ -1107,59 +857,50 @@ mod tests {
 
     #[test]
     fn routes_and_patterns() {
-        let r = |m: Method, p: &str| Route::of(&m, p);
-        assert_eq!(
-            r(
+        use patterns::*;
+        let r = |m: Method, p: &str| Route::of(&m, p).pattern();
+        let cases = [
+            (
                 Method::POST,
-                "/v26/customers/1234567890/googleAds:searchStream"
+                "/v26/customers/1234567890/googleAds:searchStream",
+                SEARCH_STREAM,
             ),
-            Route::SearchStream {
-                version: "v26".into(),
-                customer: "1234567890".into()
-            }
-        );
+            (
+                Method::POST,
+                "/v1beta/properties/301234567:runReport",
+                RUN_REPORT,
+            ),
+            (Method::GET, "/v23.0/act_5550001/insights", META_INSIGHTS),
+            (Method::POST, "/v23.0/act_5550001/insights", META_REPORT_RUN),
+            (Method::GET, "/v23.0/6000000000001", META_RUN_STATUS),
+            (
+                Method::GET,
+                "/v23.0/6000000000001/insights",
+                META_RUN_INSIGHTS,
+            ),
+            (Method::GET, "/v23.0/act_1", META_ACCOUNT),
+            (Method::GET, "/v23.0/act_1/campaigns", META_CAMPAIGNS),
+            (Method::GET, "/crm/v3/objects/deals", HUBSPOT_DEALS),
+            (
+                Method::POST,
+                "/crm/v3/objects/contacts/search",
+                HUBSPOT_CONTACTS_SEARCH,
+            ),
+            (Method::POST, "/oauth/v1/token", HUBSPOT_TOKEN),
+            (Method::POST, "/token", GOOGLE_TOKEN),
+            (Method::POST, "/oauth/v2/accessToken", LINKEDIN_TOKEN),
+            (Method::GET, "/token", UNMATCHED),
+            (Method::GET, "/crm/v3/objects/companies", UNMATCHED),
+            (Method::GET, "/v23/act_1/insights", UNMATCHED),
+            (Method::POST, "/v1beta/properties/301234567", UNMATCHED),
+        ];
+        for (m, path, pattern) in cases {
+            assert_eq!(r(m.clone(), path), pattern, "{m} {path}");
+        }
         assert_eq!(
-            r(Method::POST, "/v1beta/properties/301234567:runReport").pattern(),
-            patterns::RUN_REPORT
+            emulation::apis_served(),
+            "Google Ads, Meta, GA4, HubSpot, LinkedIn Ads, Search Console and Mailchimp"
         );
-        assert_eq!(
-            r(Method::GET, "/v23.0/act_5550001/insights"),
-            Route::MetaInsights {
-                account: "5550001".into()
-            }
-        );
-        assert_eq!(
-            r(Method::POST, "/v23.0/act_5550001/insights").pattern(),
-            patterns::META_REPORT_RUN
-        );
-        assert_eq!(
-            r(Method::GET, "/v23.0/6000000000001"),
-            Route::MetaRunStatus {
-                run: "6000000000001".into()
-            }
-        );
-        assert_eq!(
-            r(Method::GET, "/v23.0/6000000000001/insights").pattern(),
-            patterns::META_RUN_INSIGHTS
-        );
-        assert_eq!(
-            r(Method::GET, "/v23.0/act_1").pattern(),
-            patterns::META_ACCOUNT
-        );
-        assert_eq!(
-            r(Method::GET, "/crm/v3/objects/deals").pattern(),
-            patterns::HUBSPOT_DEALS
-        );
-        assert_eq!(
-            r(Method::POST, "/oauth/v1/token").pattern(),
-            patterns::HUBSPOT_TOKEN
-        );
-        assert_eq!(r(Method::GET, "/token"), Route::Unmatched);
-        assert_eq!(
-            r(Method::GET, "/crm/v3/objects/companies"),
-            Route::Unmatched
-        );
-        assert_eq!(r(Method::GET, "/v23/act_1/insights"), Route::Unmatched);
     }
 
     #[test]

@@ -188,6 +188,81 @@ pub(crate) fn expired_refresh_token() -> Reply {
     )
 }
 
+/// The OAuth2 token endpoints of Google, HubSpot and LinkedIn, which every
+/// source with a refresh token posts to.
+pub(crate) struct TokenEndpoints;
+
+impl TokenEndpoints {
+    fn provider(pattern: &str) -> Provider {
+        use super::patterns::*;
+        match pattern {
+            GOOGLE_TOKEN => Provider::Google,
+            HUBSPOT_TOKEN => Provider::HubSpot,
+            _ => Provider::LinkedIn,
+        }
+    }
+
+    /// Google's endpoint answers faults in Google's format, HubSpot's and
+    /// LinkedIn's in HubSpot's.
+    fn is_google(req: &ApiRequest) -> bool {
+        req.path.trim_matches('/') == "token"
+    }
+}
+
+impl super::emulation::Emulation for TokenEndpoints {
+    fn name(&self) -> &'static str {
+        "OAuth2 token endpoints"
+    }
+
+    fn route(&self, method: &hyper::Method, segments: &[&str]) -> Option<&'static str> {
+        use super::patterns::*;
+        if *method != hyper::Method::POST {
+            return None;
+        }
+        match segments {
+            ["token"] => Some(GOOGLE_TOKEN),
+            ["oauth", "v1", "token"] => Some(HUBSPOT_TOKEN),
+            ["oauth", "v2", "accessToken"] => Some(LINKEDIN_TOKEN),
+            _ => None,
+        }
+    }
+
+    fn respond(&self, sb: &super::Shared, pattern: &'static str, req: &ApiRequest) -> Reply {
+        token_endpoint(
+            Self::provider(pattern),
+            req,
+            &sb.config.credentials,
+            &sb.tokens,
+        )
+    }
+
+    fn rate_limited(&self, req: &ApiRequest, _retry_after_secs: u32) -> Reply {
+        match Self::is_google(req) {
+            true => super::ga4::rate_limited(),
+            false => super::hubspot::rate_limited(0),
+        }
+    }
+
+    fn internal_error(&self, req: &ApiRequest) -> Reply {
+        match Self::is_google(req) {
+            true => super::ga4::internal_error(),
+            false => super::hubspot::internal_error(0),
+        }
+    }
+
+    fn token_expired(&self, _req: &ApiRequest) -> Reply {
+        expired_refresh_token()
+    }
+
+    fn sources_toml(&self, _base: &str, _store: &super::data::Store) -> String {
+        String::new()
+    }
+
+    fn is_api(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -422,7 +422,7 @@ impl Emulation for SearchConsole {
         }
     }
 
-    fn rate_limited(&self, _retry_after_secs: u32) -> Reply {
+    fn rate_limited(&self, _req: &ApiRequest, _retry_after_secs: u32) -> Reply {
         error(
             429,
             "RESOURCE_EXHAUSTED",
@@ -432,7 +432,7 @@ impl Emulation for SearchConsole {
         )
     }
 
-    fn internal_error(&self) -> Reply {
+    fn internal_error(&self, _req: &ApiRequest) -> Reply {
         error(
             500,
             "INTERNAL",
@@ -442,7 +442,7 @@ impl Emulation for SearchConsole {
         )
     }
 
-    fn token_expired(&self) -> Reply {
+    fn token_expired(&self, _req: &ApiRequest) -> Reply {
         auth_error(TokenProblem::Expired)
     }
 
