@@ -368,6 +368,13 @@ async fn run(cli: Cli) -> Result<()> {
                 kpi_pipeline::kpi_sandbox::server::apis_served(),
                 outcome.sandbox_url
             );
+            let loaded: u64 = outcome.loaded.iter().map(|r| r.rows).sum();
+            let streams: Vec<&str> = outcome.loaded.iter().map(|r| r.stream.as_str()).collect();
+            println!(
+                "  loaded: {loaded} rows of {} from the exports in {}",
+                streams.join(", "),
+                outcome.inputs.display()
+            );
             println!("  config: {}", outcome.config.display());
             println!("  lake:   {}", outcome.lake.display());
             println!("  report: {}", outcome.report_html.display());

@@ -131,14 +131,14 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
         company.start_date(),
     );
     std::fs::write(&config_path, &text).map_err(|e| io(&config_path, e))?;
-    let synced = sync_from(&sandbox, &config_path, opts.end_date, false).await;
+    let synced = sync_from(Some(&sandbox), &config_path, opts.end_date).await;
     let sandbox_url = sandbox.base_url();
     sandbox.shutdown().await;
     inputs
         .await
         .map_err(|e| PipelineError::Demo(format!("generating the company: {e}")))??;
     let synced = synced?;
-    let loaded = sync_from_files(&config_path, opts.end_date).await?;
+    let loaded = sync_from(None, &config_path, opts.end_date).await?;
     let mut rows = RowCounts::new();
     for r in synced.iter().chain(&loaded) {
         *rows.entry(r.stream.clone()).or_default() += r.rows;
@@ -209,62 +209,41 @@ pub async fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, PipelineError> 
     })
 }
 
-/// Syncs the connector sources of the demo's `kpi.toml` from
-/// `sandbox`, with its credentials, as `kpi sync` would.
+/// Syncs the demo's connector sources from `sandbox`, with its
+/// credentials, or (`None`) its file sources, as `kpi sync` would.
 async fn sync_from(
-    sandbox: &SandboxHandle,
+    sandbox: Option<&SandboxHandle>,
     config_path: &Path,
     end_date: NaiveDate,
-    files: bool,
 ) -> Result<Vec<StreamReport>, PipelineError> {
-    // The file names the address `kpi sandbox serve` uses; this sync goes
-    // to the demo's own sandbox.
     let mut config = kpi_core::Config::load(config_path)?;
+    let files = sandbox.is_none();
     config
         .sources
         .retain(|_, s| registry::find(&s.kind).is_some_and(|t| t.is_files()) == files);
-    for source in config.sources.values_mut() {
-        point_at(&mut source.settings, &sandbox.base_url());
-    }
-    let credentials = sandbox.config().credentials.clone();
-    let opts = SyncOptions {
+    let mut opts = SyncOptions {
         today: end_date.succ_opt().unwrap_or(end_date),
-        secrets: Some(SecretLookup(std::sync::Arc::new(move |name: &str| {
+        durability: Some(Durability::Os),
+        ..SyncOptions::default()
+    };
+    if let Some(sandbox) = sandbox {
+        // The file names the address `kpi sandbox serve` uses; this sync
+        // goes to the demo's own sandbox.
+        for source in config.sources.values_mut() {
+            point_at(&mut source.settings, &sandbox.base_url());
+        }
+        let credentials = sandbox.config().credentials.clone();
+        opts.secrets = Some(SecretLookup(std::sync::Arc::new(move |name: &str| {
             credentials.lookup(name)
-        }))),
-        durability: Some(Durability::Os),
-        ..SyncOptions::default()
-    };
-    let outcome = crate::sync::sync(&config, &opts, &mut |_| {}).await?;
-    if let Some(f) = outcome.failures.first() {
-        return Err(PipelineError::Demo(format!(
-            "syncing from the sandbox: {}",
-            f.error
-        )));
+        })));
     }
-    Ok(outcome.reports)
-}
-
-/// Loads the file sources of the demo's `kpi.toml`, as `kpi sync` would.
-async fn sync_from_files(
-    config_path: &Path,
-    end_date: NaiveDate,
-) -> Result<Vec<StreamReport>, PipelineError> {
-    let mut config = kpi_core::Config::load(config_path)?;
-    config
-        .sources
-        .retain(|_, s| registry::find(&s.kind).is_some_and(|t| t.is_files()));
-    let opts = SyncOptions {
-        today: end_date.succ_opt().unwrap_or(end_date),
-        durability: Some(Durability::Os),
-        ..SyncOptions::default()
-    };
     let outcome = crate::sync::sync(&config, &opts, &mut |_| {}).await?;
     if let Some(f) = outcome.failures.first() {
-        return Err(PipelineError::Demo(format!(
-            "loading the demo's files: {}",
-            f.error
-        )));
+        let what = match files {
+            true => "loading the demo's files",
+            false => "syncing from the sandbox",
+        };
+        return Err(PipelineError::Demo(format!("{what}: {}", f.error)));
     }
     Ok(outcome.reports)
 }
