@@ -42,6 +42,9 @@ pub struct LoadedFile {
     pub days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     /// When it was loaded (UTC, RFC 3339).
     pub loaded_at: String,
+    /// For a query: the greatest value of its incremental column read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// How far one stream has been synced.

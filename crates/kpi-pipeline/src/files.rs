@@ -38,6 +38,8 @@ const BUFFER_BYTES: usize = 4 << 20;
 
 /// One stream of a file source, as configured.
 pub(crate) struct FileInput {
+    /// The source type (`costs`), whose lake layout the stream has.
+    pub source_type: &'static str,
     pub stream: FileStream,
     pub settings: FileSettings,
 }
@@ -53,7 +55,7 @@ struct StreamLoad {
 
 /// Loads the new and changed files of every stream of source `name`, then
 /// commits them with the state.
-pub(crate) fn sync_files(
+pub(crate) async fn sync_files(
     lake: &Lake,
     name: &str,
     base_dir: &Path,
@@ -65,8 +67,11 @@ pub(crate) fn sync_files(
     let mut loads = Vec::new();
     for input in inputs {
         let label = format!("{name}.{}", input.stream.def.name);
-        let load = load_stream(lake, name, base_dir, input, &state, opts)
-            .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))?;
+        let load = match &input.settings.postgres {
+            Some(pg) => load_query(lake, name, input, pg, &state, opts).await,
+            None => load_stream(lake, name, base_dir, input, &state, opts),
+        }
+        .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))?;
         for note in &load.notes {
             emit(SyncEvent::Note {
                 stream: label.clone(),
@@ -274,6 +279,7 @@ fn load_stream(
                     rejected: r.bad.len() as u64,
                     days: r.days,
                     loaded_at: now.clone(),
+                    cursor: None,
                 },
             );
         }
@@ -310,7 +316,7 @@ fn load_stream(
     if let Some(w) = window {
         let spec = crate::stream_specs()
             .into_iter()
-            .find(|s| s.stream == stream_name.as_str() && s.layout == Layout::Daily)
+            .find(|s| s.source_type == input.source_type && s.stream == stream_name.as_str())
             .ok_or_else(|| format!("{label}: the stream has no lake layout"))?;
         let date_column = input.stream.date_column().to_string();
         let mut staged = StagedStream::new(
@@ -369,11 +375,33 @@ fn load_stream(
 
 /// `kpi check` of a file source: every file of every stream found and
 /// read (nothing written), as "3 files, 1,204 rows, 2025-11-01 to
-/// 2026-11-23", or the first file that would fail the sync.
-pub(crate) fn check_files(base_dir: &Path, inputs: &[FileInput]) -> Result<String, PipelineError> {
+/// 2026-11-23", or the first file that would fail the sync; a query is
+/// run for the days it covers.
+pub(crate) async fn check_files(
+    base_dir: &Path,
+    inputs: &[FileInput],
+) -> Result<String, PipelineError> {
     let mut parts = Vec::new();
     for input in inputs {
         let stream = &input.stream.def.name;
+        if let Some(pg) = &input.settings.postgres {
+            let fail = |e: String| PipelineError::Sync(format!("{stream}: {e}"));
+            let url = pg.url.resolve().map_err(|e| fail(e.to_string()))?;
+            let q = kpi_connector_files::QueryInput::connect(
+                url.expose(),
+                pg,
+                &input.stream,
+                &input.settings,
+            )
+            .await
+            .map_err(fail)?;
+            let days = match q.changes(None).await.map_err(fail)? {
+                Some(c) => format!("rows from {} to {}", c.days.0, c.days.1),
+                None => "no rows".to_string(),
+            };
+            parts.push(format!("{stream}: the query answers, {days}"));
+            continue;
+        }
         let fail =
             |e: kpi_connector_files::FileError| PipelineError::Sync(format!("{stream}: {e}"));
         let found = kpi_connector_files::find_files(&input.settings, base_dir).map_err(fail)?;
@@ -399,4 +427,141 @@ pub(crate) fn check_files(base_dir: &Path, inputs: &[FileInput]) -> Result<Strin
         ));
     }
     Ok(parts.join("; "))
+}
+
+/// The key of a query's record among a stream's loaded "files".
+const QUERY_KEY: &str = "(postgres query)";
+
+/// Loads the days of a query input with new or changed rows.
+async fn load_query(
+    lake: &Lake,
+    source: &str,
+    input: &FileInput,
+    pg: &kpi_connector_files::PostgresInput,
+    state: &SourceState,
+    opts: &SyncOptions,
+) -> Result<StreamLoad, String> {
+    let started = Instant::now();
+    let stream_name = &input.stream.def.name;
+    let settings = &input.settings;
+    let fingerprint = settings_hash(settings);
+    let empty = BTreeMap::new();
+    let previous = state.files.get(stream_name).unwrap_or(&empty);
+    let before = previous.get(QUERY_KEY);
+    // Read again from the start on a full refresh, or when the settings
+    // that read the rows changed.
+    let old = before.filter(|l| !opts.full_refresh && l.read_with == fingerprint);
+    let env = |k: &str| std::env::var(k).ok();
+    let lookup: &dyn Fn(&str) -> Option<String> = match &opts.secrets {
+        Some(s) => &*s.0,
+        None => &env,
+    };
+    let url = pg.url.resolve_with(lookup).map_err(|e| e.to_string())?;
+    let q =
+        kpi_connector_files::QueryInput::connect(url.expose(), pg, &input.stream, settings).await?;
+    let cursor = old.and_then(|l| l.cursor.as_deref());
+    let mut report = StreamReport {
+        stream: format!("{source}.{stream_name}"),
+        window: None,
+        rows: 0,
+        pages: 0,
+        requests: 0,
+        retries: 0,
+        seconds: 0.0,
+    };
+    let Some(changes) = q.changes(cursor).await? else {
+        return Ok(StreamLoad {
+            report,
+            files: Vec::new(),
+            ledger: previous.clone(),
+            rejects: Vec::new(),
+            notes: vec!["no new or changed rows".to_string()],
+        });
+    };
+    let mut window = Some(changes.days);
+    if old.is_none() {
+        // Days an earlier read covered that the query no longer has.
+        if let Some(d) = before.and_then(|l| l.days) {
+            widen(&mut window, d);
+        }
+    }
+    let w = window.expect("set above");
+    let spec = crate::stream_specs()
+        .into_iter()
+        .find(|s| s.source_type == input.source_type && s.stream == stream_name.as_str())
+        .ok_or_else(|| "the stream has no lake layout".to_string())?;
+    let mut staged = StagedStream::new(
+        lake.clone(),
+        source,
+        stream_name,
+        Layout::Daily,
+        spec.schema.clone(),
+        Some(input.stream.date_column().to_string()),
+        w,
+        BUFFER_BYTES,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut batches = 0u64;
+    let bad = q
+        .read_days(w, |batch| {
+            batches += 1;
+            staged.write(&batch).map_err(|e| e.to_string())
+        })
+        .await?;
+    report.rows = staged.rows();
+    report.pages = batches;
+    let files = staged.finish().map_err(|e| e.to_string())?;
+    report.window = Some(w);
+    report.seconds = started.elapsed().as_secs_f64();
+    let mut days = Some(w);
+    if let Some(d) = old.and_then(|l| l.days) {
+        widen(&mut days, d);
+    }
+    let mut ledger = previous.clone();
+    ledger.insert(
+        QUERY_KEY.to_string(),
+        LoadedFile {
+            sha256: String::new(),
+            read_with: fingerprint,
+            rows: report.rows,
+            rejected: bad.len() as u64,
+            days,
+            loaded_at: chrono::Utc::now().to_rfc3339(),
+            cursor: changes
+                .cursor
+                .or_else(|| old.and_then(|l| l.cursor.clone())),
+        },
+    );
+    let mut notes = vec![match cursor {
+        Some(c) => format!("the days with rows changed after {c}: {} to {}", w.0, w.1),
+        None => format!("every day of the query: {} to {}", w.0, w.1),
+    }];
+    let mut rejects = Vec::new();
+    if !bad.is_empty() {
+        let path = lake
+            .root()
+            .join("_rejects")
+            .join(source)
+            .join(stream_name)
+            .join("postgres-query.csv");
+        notes.push(format!(
+            "{} bad row(s) left out, listed in {}",
+            bad.len(),
+            path.display()
+        ));
+        let pseudo = FoundFile {
+            path: PathBuf::new(),
+            name: QUERY_KEY.to_string(),
+            sha256: String::new(),
+            bytes: 0,
+        };
+        rejects.push((path, kpi_connector_files::rejects_csv(&pseudo, &bad)));
+    }
+    Ok(StreamLoad {
+        report,
+        files,
+        ledger,
+        rejects,
+        notes,
+    })
 }

@@ -179,6 +179,7 @@ pub(crate) fn file_inputs(
         inputs
             .into_iter()
             .map(|(stream, settings)| crate::files::FileInput {
+                source_type: t.name,
                 stream: streams
                     .iter()
                     .find(|s| s.def.name == stream)
@@ -312,11 +313,12 @@ pub async fn sync(
         }
     });
     let mut results = futures::future::join_all(runs).await;
-    // Files are read from the local disk, one source after the other, once
-    // the API reads are done: blocking this task then keeps no request
-    // waiting.
+    // Files are read from the local disk (or a query), one source after the
+    // other, once the API reads are done: blocking this task on the disk
+    // then keeps no request waiting.
     for (name, inputs) in file_jobs {
-        let result = crate::files::sync_files(&lake, &name, &config.base_dir, &inputs, opts, &emit);
+        let result =
+            crate::files::sync_files(&lake, &name, &config.base_dir, &inputs, opts, &emit).await;
         results.push((name, result));
     }
     // In config order, as the summary lists them.
@@ -590,10 +592,12 @@ pub async fn check(
                 source: name.clone(),
                 kind: s.kind.clone(),
                 endpoints,
-                result: inputs
-                    .and_then(|i| crate::files::check_files(&config.base_dir, &i))
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
+                result: match inputs {
+                    Ok(i) => crate::files::check_files(&config.base_dir, &i).await,
+                    Err(e) => Err(e),
+                }
+                .map(Some)
+                .map_err(|e| e.to_string()),
             });
             continue;
         }

@@ -10,7 +10,9 @@
 //! Lines and Parquet, the text encodings and separators spreadsheets
 //! export (`;` with decimal commas, UTF-16, Windows-1252), the mapping of a
 //! file's headers to the stream's columns, and bad rows named by file,
-//! line and column. Which files are new, which days they replace and the
+//! line and column. The same streams can come from a PostgreSQL query
+//! instead of files (`postgres = { url, query, incremental }`), read in
+//! batches by the same rules. Which files are new, which days they replace and the
 //! record of what was loaded are the runner's (`kpi-pipeline`), as a
 //! connector's window and cursor are.
 //!
@@ -25,6 +27,7 @@
 //! assert_eq!(c.0.columns["amount"], "Importe");
 //! ```
 
+mod postgres;
 mod read;
 mod settings;
 mod types;
@@ -32,10 +35,12 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
+pub use postgres::{BATCH_ROWS, Changes, QueryInput};
 pub use read::{
-    BadRow, FoundFile, ReadFile, find_files, read_file, rejects_csv, rows_between, rows_not_seen,
+    BadRow, FoundFile, ReadFile, RowReader, find_files, read_file, rejects_csv, rows_between,
+    rows_not_seen,
 };
-pub use settings::{FileSettings, Format, OnBadRows};
+pub use settings::{FileSettings, Format, OnBadRows, PostgresInput};
 pub use types::{
     BacklinksSource, CostsSource, FileStream, FileType, MARKETING_COSTS, MENTIONS, PAGE_INSIGHTS,
     Preset, SNAPSHOTS, SocialSource,

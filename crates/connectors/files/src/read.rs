@@ -552,13 +552,21 @@ impl<'a> Rows<'a> {
         }
     }
 
-    fn finish(self) -> RecordBatch {
+    fn finish(mut self) -> RecordBatch {
+        self.take_batch()
+    }
+
+    /// The rows so far as a batch; the next ones start a new one.
+    fn take_batch(&mut self) -> RecordBatch {
         let arrays: Vec<ArrayRef> = self
             .fields()
             .iter()
             .zip(&self.cells)
             .map(|(f, cells)| build(f.data_type(), cells))
             .collect();
+        for c in &mut self.cells {
+            c.clear();
+        }
         RecordBatch::try_new(self.stream.def.schema.clone(), arrays)
             .expect("cells were parsed into the schema's types")
     }
@@ -663,4 +671,59 @@ pub fn rows_not_seen(
         })
         .collect();
     arrow::compute::filter_record_batch(batch, &keep).expect("same length")
+}
+
+/// Rows of text cells from elsewhere than a file (a database cursor), read
+/// by the same rules as a file's and taken out in batches.
+pub struct RowReader<'a> {
+    rows: Rows<'a>,
+    map: Vec<Source>,
+}
+
+impl<'a> RowReader<'a> {
+    /// A reader of rows whose columns are `headers`; the error says which
+    /// column of the stream has none.
+    pub fn new(
+        stream: &'a FileStream,
+        settings: &'a FileSettings,
+        headers: &[String],
+    ) -> Result<Self, String> {
+        let mut rows = Rows::new(stream, settings);
+        rows.decimal = settings.decimal.unwrap_or(Decimal::Point);
+        let map = rows.map_headers(headers)?;
+        Ok(RowReader { rows, map })
+    }
+
+    /// Adds one row (`at` names it in messages: `row 12`).
+    pub fn push(&mut self, at: &str, cells: &[Option<String>]) {
+        let map = std::mem::take(&mut self.map);
+        self.rows
+            .push(at, &map, |i| cells.get(i).cloned().flatten());
+        self.map = map;
+    }
+
+    /// Rows held, not yet taken.
+    pub fn len(&self) -> usize {
+        self.rows.cells.first().map_or(0, Vec::len)
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows held as a batch of the stream's schema.
+    pub fn take_batch(&mut self) -> RecordBatch {
+        self.rows.take_batch()
+    }
+
+    /// The bad rows so far, and the first and last day of the good ones.
+    pub fn bad_rows(&self) -> &[BadRow] {
+        &self.rows.bad
+    }
+
+    /// The first and last day of the rows read.
+    pub fn days(&self) -> Option<(NaiveDate, NaiveDate)> {
+        self.rows.days
+    }
 }

@@ -27,8 +27,11 @@ use crate::value::{Decimal, parse_cell};
 pub struct FileSettings {
     /// A folder (every file in it with a known extension, or the ones
     /// `pattern` matches; not its subfolders) or one file. Relative paths
-    /// are relative to the folder of `kpi.toml`.
-    pub path: PathBuf,
+    /// are relative to the folder of `kpi.toml`. Either this or `postgres`.
+    pub path: Option<PathBuf>,
+    /// Rows from a query against a PostgreSQL database instead of files
+    /// (the company's warehouse or CRM tables).
+    pub postgres: Option<PostgresInput>,
     /// Only the files whose name matches this pattern (`*` is any run of
     /// characters, `?` one character), e.g. `"costs-*.csv"`.
     pub pattern: Option<String>,
@@ -73,6 +76,29 @@ pub struct FileSettings {
     pub on_bad_rows: OnBadRows,
 }
 
+/// A query whose rows load a stream, read as a file's would be: its
+/// column names are the headers (`columns` maps them), its values are
+/// read as text by the same rules.
+///
+/// ```toml
+/// postgres = { url = { env = "FINANCE_DB_URL" }, query = "SELECT booked_on AS date, ... FROM costs", incremental = "updated_at" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresInput {
+    /// The connection URL (`postgres://user:password@host:5432/db`), read
+    /// from the environment variable named: it holds the password.
+    pub url: kpi_connector::SecretRef,
+    /// The query. Its rows are read in batches, never all at once.
+    pub query: String,
+    /// A column of the query that grows whenever a row is added or changed
+    /// (`updated_at`, an increasing id). A sync then reads again only the
+    /// days that have a row past the greatest value read before; without
+    /// it, every sync reads the whole query. A row deleted at the source
+    /// leaves the lake only with `--full-refresh`.
+    pub incremental: Option<String>,
+}
+
 /// A file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,12 +137,12 @@ impl Format {
 
 impl FileSettings {
     /// The folder or file, resolved against `base_dir` (the folder of
-    /// `kpi.toml`).
+    /// `kpi.toml`); empty for a query.
     pub fn resolved_path(&self, base_dir: &Path) -> PathBuf {
-        if self.path.is_absolute() {
-            self.path.clone()
-        } else {
-            base_dir.join(&self.path)
+        match &self.path {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => base_dir.join(p),
+            None => PathBuf::new(),
         }
     }
 
@@ -124,6 +150,20 @@ impl FileSettings {
     /// name is one of its columns, the preset exists, the date format, the
     /// encoding and each fixed value can be used.
     pub fn validate(&self, stream: &FileStream) -> Result<(), String> {
+        match (&self.path, &self.postgres) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "path and postgres are both set; a stream reads files or a query".into(),
+                );
+            }
+            (None, None) => {
+                return Err(
+                    "missing field `path` (the folder of the files), or `postgres` for a query"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
         let schema = &stream.def.schema;
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         for (what, map) in [("columns", &self.columns), ("values", &self.values)] {

@@ -11,7 +11,7 @@ use kpi_connector_files::{
 
 fn settings(toml_text: &str, dir: &std::path::Path) -> FileSettings {
     let mut s: FileSettings = toml::from_str(toml_text).expect("settings");
-    s.path = dir.to_path_buf();
+    s.path = Some(dir.to_path_buf());
     s
 }
 
@@ -294,7 +294,7 @@ fn a_folder_lists_its_data_files_only() {
     );
     let missing = settings("path = \"nowhere\"", dir.path());
     let mut missing = missing;
-    missing.path = dir.path().join("nowhere");
+    missing.path = Some(dir.path().join("nowhere"));
     let e = find_files(&missing, dir.path()).unwrap_err().to_string();
     assert!(e.ends_with("nowhere: no such file or folder"), "{e}");
 }
