@@ -326,3 +326,65 @@ fn a_mistyped_setting_is_named_by_kpi_check() {
         text(&o)
     );
 }
+
+#[test]
+fn a_kept_out_copy_stays_out_and_a_renamed_file_is_not_loaded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "");
+    write(
+        dir.path(),
+        "octubre.csv",
+        "01/10/2026;Agencia Sur;agency;paid_social;1000\n",
+    );
+    assert!(kpi(&cfg, &["sync"]).status.success());
+    std::fs::copy(
+        dir.path().join("costs/octubre.csv"),
+        dir.path().join("costs/octubre (1).csv"),
+    )
+    .unwrap();
+    assert!(kpi(&cfg, &["sync"]).status.success());
+    // The original corrected: the stale copy is not loaded beside it.
+    write(
+        dir.path(),
+        "octubre.csv",
+        "01/10/2026;Agencia Sur;agency;paid_social;900\n",
+    );
+    let o = kpi(&cfg, &["sync"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(october_cost(&cfg, "total"), Some(900.0));
+    // A rename is the same file: nothing is read, nothing refused.
+    std::fs::rename(
+        dir.path().join("costs/octubre.csv"),
+        dir.path().join("costs/2026-10.csv"),
+    )
+    .unwrap();
+    let o = kpi(&cfg, &["sync"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2026-10.csv is octubre.csv renamed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(october_cost(&cfg, "total"), Some(900.0));
+    // `--from --to` rebuilds those days from the files, as for a damaged day.
+    let day = dir
+        .path()
+        .join("lake/raw/costs/marketing_costs/date=2026-10-01");
+    for f in std::fs::read_dir(&day).unwrap() {
+        std::fs::write(f.unwrap().path(), b"").unwrap();
+    }
+    assert!(
+        !kpi(
+            &cfg,
+            &["kpis", "--from", "2026-10-01", "--to", "2026-10-31"]
+        )
+        .status
+        .success()
+    );
+    let o = kpi(
+        &cfg,
+        &["sync", "--from", "2026-10-01", "--to", "2026-10-01"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(october_cost(&cfg, "total"), Some(900.0));
+}

@@ -42,6 +42,10 @@ pub struct LoadedFile {
     pub days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     /// When it was loaded (UTC, RFC 3339).
     pub loaded_at: String,
+    /// A file skipped as a copy of this one (same content when it
+    /// came): it holds no rows of its own, even after the other changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
     /// For a query: the greatest value of its incremental column read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,

@@ -122,11 +122,26 @@ fn write_rejects(path: &Path, text: &str) -> Result<(), PipelineError> {
     std::fs::write(path, text).map_err(fail)
 }
 
-/// The fingerprint of the settings that read a file: a file read with
-/// other settings (a fixed column mapping, another date format) is read
-/// again.
+/// The fingerprint of the settings that read a file's rows (not where the
+/// files are): a file read with other settings (a fixed column mapping,
+/// another date format) is read again.
 fn settings_hash(settings: &FileSettings) -> String {
-    let text = format!("{settings:?}");
+    let text = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        settings.format,
+        settings.delimiter,
+        settings.decimal,
+        settings.date_format,
+        settings.encoding,
+        settings.preset,
+        settings.columns,
+        settings.values,
+        settings.on_bad_rows,
+        settings
+            .postgres
+            .as_ref()
+            .map(|p| (&p.query, &p.incremental)),
+    );
     format!("{:x}", Sha256::digest(text.as_bytes()))[..16].to_string()
 }
 
@@ -163,32 +178,72 @@ fn load_stream(
     };
     let previous = state.files.get(stream_name).unwrap_or(&empty);
     let mut notes = Vec::new();
+    let now = chrono::Utc::now().to_rfc3339();
+    let same = |l: &LoadedFile, f: &FoundFile| l.sha256 == f.sha256 && l.read_with == fingerprint;
+    // What the state will say of the files that are not read: copies
+    // kept out, renamed files, files gone.
+    let mut kept = old.clone();
     // Which files to read: new or changed ones (or read with other
     // settings), and of several with the same content only the first.
-    let (unchanged, others): (Vec<&FoundFile>, Vec<&FoundFile>) = found.iter().partition(|f| {
-        old.get(&f.name)
-            .is_some_and(|l| l.sha256 == f.sha256 && l.read_with == fingerprint)
-    });
+    let mut unchanged: Vec<&FoundFile> = Vec::new();
+    let mut others: Vec<&FoundFile> = Vec::new();
+    for f in &found {
+        match old.get(&f.name) {
+            // A copy kept out when it came stays out, whatever its twin does.
+            Some(l) if same(l, f) && l.duplicate_of.is_some() => {}
+            Some(l) if same(l, f) => unchanged.push(f),
+            _ => others.push(f),
+        }
+    }
     let mut seen: BTreeMap<&str, &str> = unchanged
         .iter()
         .map(|f| (f.sha256.as_str(), f.name.as_str()))
         .collect();
+    let is_gone = |name: &str| !found.iter().any(|f| f.name == name);
     let mut fresh: Vec<&FoundFile> = Vec::new();
     for f in others {
+        // A file loaded before under another name that is gone: renamed.
+        let renamed = old
+            .iter()
+            .find(|(n, l)| is_gone(n) && l.duplicate_of.is_none() && same(l, f))
+            .map(|(n, l)| (n.clone(), l.clone()));
+        if let Some((from, l)) = renamed {
+            kept.remove(&from);
+            kept.insert(f.name.clone(), l);
+            notes.push(format!("{} is {from} renamed: not loaded again", f.name));
+            seen.insert(&f.sha256, &f.name);
+            unchanged.push(f);
+            continue;
+        }
         match seen.get(f.sha256.as_str()) {
-            Some(other) => notes.push(format!(
-                "{} has the same content as {other}: not loaded twice",
-                f.name
-            )),
+            Some(other) => {
+                notes.push(format!(
+                    "{} has the same content as {other}: not loaded twice",
+                    f.name
+                ));
+                kept.insert(
+                    f.name.clone(),
+                    LoadedFile {
+                        sha256: f.sha256.clone(),
+                        read_with: fingerprint.clone(),
+                        rows: 0,
+                        rejected: 0,
+                        days: None,
+                        loaded_at: now.clone(),
+                        duplicate_of: Some(other.to_string()),
+                        cursor: None,
+                    },
+                );
+            }
             None => {
                 seen.insert(&f.sha256, &f.name);
                 fresh.push(f);
             }
         }
     }
-    let missing: Vec<(&String, &LoadedFile)> = old
+    let missing: Vec<(&String, &LoadedFile)> = kept
         .iter()
-        .filter(|(n, _)| !found.iter().any(|f| &f.name == *n))
+        .filter(|(n, l)| is_gone(n) && l.duplicate_of.is_none())
         .collect();
     let mut report = StreamReport {
         stream: label.clone(),
@@ -199,14 +254,14 @@ fn load_stream(
         retries: 0,
         seconds: 0.0,
     };
-    if fresh.is_empty() && !opts.full_refresh {
+    if fresh.is_empty() && !opts.full_refresh && opts.range.is_none() {
         if !unchanged.is_empty() {
             notes.push(format!("{} file(s), all loaded already", unchanged.len()));
         }
         return Ok(StreamLoad {
             report,
             files: Vec::new(),
-            ledger: old.clone(),
+            ledger: kept,
             rejects: Vec::new(),
             notes,
         });
@@ -231,6 +286,11 @@ fn load_stream(
             widen(&mut window, d);
         }
     }
+    // `kpi sync --from --to` rebuilds those days from the files (a damaged
+    // day file is written again).
+    if let Some(range) = opts.range {
+        widen(&mut window, range);
+    }
     // Rows of a file no longer in the folder would be lost on a rebuilt day.
     if let Some(w) = window {
         for (name, l) in &missing {
@@ -249,7 +309,7 @@ fn load_stream(
     }
     // The files loaded before whose rows share the rebuilt days.
     for f in &unchanged {
-        let days = old.get(&f.name).and_then(|l| l.days);
+        let days = kept.get(&f.name).and_then(|l| l.days);
         if let (Some(d), Some(w)) = (days, window)
             && overlaps(d, w)
         {
@@ -258,11 +318,7 @@ fn load_stream(
             read.insert(f.name.clone(), r);
         }
     }
-    let now = chrono::Utc::now().to_rfc3339();
-    let mut ledger: BTreeMap<String, LoadedFile> = match opts.full_refresh {
-        true => BTreeMap::new(),
-        false => old.clone(),
-    };
+    let mut ledger = kept;
     let mut rejects = Vec::new();
     for f in fresh.iter().chain(&unchanged) {
         let Some(r) = read.get(&f.name) else {
@@ -279,6 +335,7 @@ fn load_stream(
                     rejected: r.bad.len() as u64,
                     days: r.days,
                     loaded_at: now.clone(),
+                    duplicate_of: None,
                     cursor: None,
                 },
             );
@@ -336,12 +393,15 @@ fn load_stream(
         // key, the first file with a key keeps it.
         let mut order: Vec<(&String, &ReadFile)> = read.iter().collect();
         let rank = |name: &str| {
-            let fresh = fresh.iter().any(|f| f.name == name);
-            let at = ledger
-                .get(name)
-                .map(|l| l.loaded_at.clone())
-                .unwrap_or_default();
-            (fresh, at, name.to_string())
+            let fresh = fresh.iter().find(|f| f.name == name);
+            let at = match fresh {
+                // When it was last written; then when it was loaded.
+                Some(f) => f
+                    .modified
+                    .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339()),
+                None => ledger.get(name).map(|l| l.loaded_at.clone()),
+            };
+            (fresh.is_some(), at.unwrap_or_default(), name.to_string())
         };
         order.sort_by_key(|(name, _)| std::cmp::Reverse(rank(name)));
         let mut seen = std::collections::HashSet::new();
@@ -527,6 +587,7 @@ async fn load_query(
             rejected: bad.len() as u64,
             days,
             loaded_at: chrono::Utc::now().to_rfc3339(),
+            duplicate_of: None,
             cursor: changes
                 .cursor
                 .or_else(|| old.and_then(|l| l.cursor.clone())),
@@ -554,6 +615,7 @@ async fn load_query(
             name: QUERY_KEY.to_string(),
             sha256: String::new(),
             bytes: 0,
+            modified: None,
         };
         rejects.push((path, kpi_connector_files::rejects_csv(&pseudo, &bad)));
     }

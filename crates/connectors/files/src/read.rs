@@ -27,6 +27,8 @@ pub struct FoundFile {
     pub sha256: String,
     /// Its size.
     pub bytes: u64,
+    /// When it was last written, where the file system says.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// A row that could not be read, and why.
@@ -103,11 +105,13 @@ pub fn find_files(settings: &FileSettings, base_dir: &Path) -> Result<Vec<FoundF
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
+            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
             Ok(FoundFile {
                 path: p,
                 name,
                 sha256,
                 bytes,
+                modified,
             })
         })
         .collect()
@@ -269,7 +273,11 @@ fn read_csv(bytes: &[u8], settings: &FileSettings, rows: &mut Rows) -> Result<()
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        if record.len() != headers.len() {
+        // A separator at the end of the header or of the rows (what some
+        // spreadsheets write) adds an empty field, not a column.
+        let width = headers.len() - headers.iter().rev().take_while(|h| h.is_empty()).count();
+        let extra_empty = record.iter().skip(width).all(|c| c.trim().is_empty());
+        if record.len() < width || !extra_empty {
             rows.bad.push(BadRow {
                 at,
                 column: "(row)".into(),
@@ -290,7 +298,6 @@ fn read_csv(bytes: &[u8], settings: &FileSettings, rows: &mut Rows) -> Result<()
 fn read_jsonl(bytes: &[u8], settings: &FileSettings, rows: &mut Rows) -> Result<(), String> {
     let text = decode(bytes, settings)?;
     rows.decimal = settings.decimal.unwrap_or(Decimal::Point);
-    let mut map: Option<Vec<Source>> = None;
     for (i, line) in text.lines().enumerate() {
         let at = format!("line {}", i + 1);
         if line.trim().is_empty() {
@@ -317,23 +324,19 @@ fn read_jsonl(bytes: &[u8], settings: &FileSettings, rows: &mut Rows) -> Result<
                 continue;
             }
         };
-        // The keys of the first object are the header; a later object
-        // without one of them has a null there.
+        // Each object's own keys are its header: exporters leave out the
+        // keys of null values, so a key missing from one line says nothing
+        // of the next.
         let keys: Vec<String> = object.keys().cloned().collect();
-        let m = match &map {
-            Some(m) => m.clone(),
-            None => {
-                let m = rows.map_headers(&keys)?;
-                map = Some(m.clone());
-                m
-            }
-        };
-        let headers = rows.mapped_headers.clone();
-        rows.push(&at, &m, |col| {
-            let key = headers.get(col)?;
+        let map = rows.map_headers_of(&keys, true)?;
+        let comma = rows.decimal == Decimal::Comma;
+        rows.push(&at, &map, |col| {
+            let key = keys.get(col)?;
             match object.get(key)? {
                 serde_json::Value::Null => None,
                 serde_json::Value::String(s) => Some(s.clone()),
+                // A JSON number has a point whatever `decimal` says.
+                serde_json::Value::Number(n) if comma => Some(n.to_string().replace('.', ",")),
                 other => Some(other.to_string()),
             }
         });
@@ -344,6 +347,7 @@ fn read_jsonl(bytes: &[u8], settings: &FileSettings, rows: &mut Rows) -> Result<
 fn read_parquet(bytes: Vec<u8>, rows: &mut Rows) -> Result<(), String> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     rows.decimal = Decimal::Point;
+    rows.typed_dates = true;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .and_then(|b| b.build())
         .map_err(|e| format!("it is not a readable Parquet file: {e}"))?;
@@ -418,6 +422,9 @@ struct Rows<'a> {
     cells: Vec<Vec<Cell>>,
     bad: Vec<BadRow>,
     days: Option<(NaiveDate, NaiveDate)>,
+    /// The source has typed dates (Parquet, PostgreSQL), which come as
+    /// ISO 8601 text whatever `date_format` says of text dates.
+    typed_dates: bool,
 }
 
 /// A header as matched: lower case, with spaces, dots, dashes and
@@ -445,6 +452,7 @@ impl<'a> Rows<'a> {
             cells: vec![Vec::new(); stream.def.schema.fields().len()],
             bad: Vec::new(),
             days: None,
+            typed_dates: false,
         }
     }
 
@@ -454,6 +462,13 @@ impl<'a> Rows<'a> {
 
     /// Where each stream column comes from in a file with `headers`.
     fn map_headers(&mut self, headers: &[String]) -> Result<Vec<Source>, String> {
+        self.map_headers_of(headers, false)
+    }
+
+    /// [`Rows::map_headers`]; `lenient` (one JSON object's keys) leaves a
+    /// column it does not find empty, so that a required one makes a bad
+    /// row rather than fail the file.
+    fn map_headers_of(&mut self, headers: &[String], lenient: bool) -> Result<Vec<Source>, String> {
         self.mapped_headers = headers.to_vec();
         let normals: Vec<String> = headers.iter().map(|h| normal(h)).collect();
         let find = |h: &str| normals.iter().position(|n| *n == normal(h));
@@ -472,6 +487,7 @@ impl<'a> Rows<'a> {
             if let Some(h) = self.settings.columns.get(column) {
                 match find(h) {
                     Some(i) => out.push(Source::Column(i)),
+                    None if lenient => out.push(Source::Missing),
                     None => {
                         return Err(format!(
                             "it has no column \"{h}\" (columns.{column}); its header is: {}",
@@ -491,7 +507,7 @@ impl<'a> Rows<'a> {
                 .find_map(|h| find(h));
             match found {
                 Some(i) => out.push(Source::Column(i)),
-                None if field.is_nullable() => out.push(Source::Missing),
+                None if field.is_nullable() || lenient => out.push(Source::Missing),
                 None => {
                     return Err(format!(
                         "it has no column for `{column}`; its header is: {}. Name the header \
@@ -518,13 +534,20 @@ impl<'a> Rows<'a> {
                 Source::Fixed(v) => (Some(v.clone()), format!("values.{}", field.name())),
                 Source::Missing => (None, field.name().clone()),
             };
-            match parse_cell(
-                text.as_deref(),
-                field.data_type(),
-                field.is_nullable(),
-                self.decimal,
-                self.settings.date_format.as_deref(),
-            ) {
+            let parse = |format: Option<&str>| {
+                parse_cell(
+                    text.as_deref(),
+                    field.data_type(),
+                    field.is_nullable(),
+                    self.decimal,
+                    format,
+                )
+            };
+            let mut cell = parse(self.settings.date_format.as_deref());
+            if cell.is_err() && self.typed_dates && *field.data_type() == DataType::Date32 {
+                cell = parse(None);
+            }
+            match cell {
                 Ok(c) => parsed.push(c),
                 Err(reason) => {
                     self.bad.push(BadRow {
@@ -690,6 +713,7 @@ impl<'a> RowReader<'a> {
     ) -> Result<Self, String> {
         let mut rows = Rows::new(stream, settings);
         rows.decimal = settings.decimal.unwrap_or(Decimal::Point);
+        rows.typed_dates = true;
         let map = rows.map_headers(headers)?;
         Ok(RowReader { rows, map })
     }

@@ -106,7 +106,13 @@ pub(crate) fn parse_number(text: &str, decimal: Decimal) -> Option<f64> {
             return None;
         }
     }
-    if groups.len() > 1 && (groups[0].len() > 3 || groups[1..].iter().any(|g| g.len() != 3)) {
+    // Grouped thousands: a first group of 1 to 3 digits that is not 0
+    // (`0.125` in a file with decimal commas is not 125), then threes.
+    if groups.len() > 1
+        && (groups[0].len() > 3
+            || groups[0].starts_with('0')
+            || groups[1..].iter().any(|g| g.len() != 3))
+    {
         return None;
     }
     let mut digits: String = groups.concat();
@@ -124,30 +130,55 @@ pub(crate) fn parse_number(text: &str, decimal: Decimal) -> Option<f64> {
     Some(if negative { -n } else { n })
 }
 
+/// The years a marketing date can have: anything else is a misread (a
+/// two-digit year taken as year 26, a spreadsheet's zero date 1899-12-30),
+/// and would also make a sync rebuild centuries of days.
+const YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
+
 /// A date in `format`, or by default ISO 8601 (`2026-10-31`, or the day of
-/// `2026-10-31T08:00:00Z` / `2026-10-31 08:00`).
+/// `2026-10-31T08:00:00Z` / `2026-10-31 08:00`). Only a time may follow the
+/// date; the year must be in [`YEARS`].
 pub(crate) fn parse_date(text: &str, format: Option<&str>) -> Result<NaiveDate, String> {
-    match format {
-        Some(f) => NaiveDate::parse_from_str(text, f)
-            .or_else(|_| {
-                // A format for the day, on a cell that also has the time.
-                chrono::NaiveDateTime::parse_and_remainder(text, f)
-                    .map(|(d, _)| d.date())
-                    .or_else(|_| NaiveDate::parse_and_remainder(text, f).map(|(d, _)| d))
-            })
-            .map_err(|_| format!("is not a date in the format \"{f}\" (date_format)")),
+    let day = match format {
+        Some(f) => {
+            let a_time = |rest: &str| rest.is_empty() || rest.starts_with([' ', 'T']);
+            NaiveDate::parse_and_remainder(text, f)
+                .ok()
+                .filter(|(_, rest)| a_time(rest))
+                .map(|(d, _)| d)
+                .ok_or_else(|| format!("is not a date in the format \"{f}\" (date_format)"))?
+        }
         None => {
             let day = match text.get(10..11) {
                 Some("T") | Some(" ") => &text[..10],
                 _ => text,
             };
-            NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| {
-                "is not a date in YYYY-MM-DD; set date_format (e.g. \"%d/%m/%Y\") for another \
-                 layout"
-                    .to_string()
-            })
+            // Four digits of year, two of month and day: chrono alone
+            // would take `26-10-31` as the year 26.
+            let shaped = day.len() == 10
+                && day.bytes().enumerate().all(|(i, b)| match i {
+                    4 | 7 => b == b'-',
+                    _ => b.is_ascii_digit(),
+                });
+            shaped
+                .then(|| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok())
+                .flatten()
+                .ok_or_else(|| {
+                    "is not a date in YYYY-MM-DD; set date_format (e.g. \"%d/%m/%Y\") for \
+                     another layout"
+                        .to_string()
+                })?
         }
+    };
+    use chrono::Datelike;
+    if !YEARS.contains(&day.year()) {
+        return Err(format!(
+            "is read as {day}, outside {} to {}; check date_format",
+            YEARS.start(),
+            YEARS.end()
+        ));
     }
+    Ok(day)
 }
 
 #[cfg(test)]
@@ -168,6 +199,9 @@ mod tests {
         // A comma where a point is expected is never silently dropped.
         assert_eq!(p("12,5", Decimal::Point), None);
         assert_eq!(p("1.5", Decimal::Comma), None);
+        assert_eq!(p("0.125", Decimal::Comma), None);
+        assert_eq!(p("0,125", Decimal::Point), None);
+        assert_eq!(p("0,125", Decimal::Comma), Some(0.125));
         assert_eq!(p("1,2345.6", Decimal::Point), None);
         assert_eq!(p("12a", Decimal::Point), None);
         assert_eq!(p("1.2.3", Decimal::Point), None);
@@ -224,6 +258,24 @@ mod tests {
                 .contains("date_format")
         );
         assert!(parse_date("2026-02-30", None).is_err());
+        // Years chrono would take: two digits, or two left over.
+        assert!(parse_date("26-10-31", None).is_err());
+        assert!(
+            parse_date("31/10/26", Some("%d/%m/%Y"))
+                .unwrap_err()
+                .contains("outside 1990 to 2100")
+        );
+        assert!(parse_date("31/10/2026", Some("%d/%m/%y")).is_err());
+        assert!(
+            parse_date("1899-12-30", None)
+                .unwrap_err()
+                .contains("outside")
+        );
+        assert!(parse_date("31/10/2026x", Some("%d/%m/%Y")).is_err());
+        assert_eq!(
+            parse_date("31/10/26", Some("%d/%m/%y")),
+            Ok(d("2026-10-31"))
+        );
         assert!(parse_date("10/31/2026", Some("%d/%m/%Y")).is_err());
     }
 }

@@ -298,3 +298,63 @@ fn a_folder_lists_its_data_files_only() {
     let e = find_files(&missing, dir.path()).unwrap_err().to_string();
     assert!(e.ends_with("nowhere: no such file or folder"), "{e}");
 }
+
+#[test]
+fn json_keys_are_each_lines_own_and_numbers_keep_their_point() {
+    // The first object leaves out its null `campaign` and `channel`; the
+    // second has them. `decimal = ","` is about text, not JSON numbers.
+    let text = "{\"date\":\"2026-10-01\",\"vendor\":\"A\",\"category\":\"tools\",\"amount\":1.25,\"currency\":\"EUR\"}\n\
+                {\"date\":\"2026-10-02\",\"vendor\":\"B\",\"category\":\"tools\",\"channel\":\"paid_search\",\"campaign\":\"Brand\",\"amount\":\"2,5\",\"currency\":\"EUR\"}\n\
+                {\"date\":\"2026-10-03\",\"category\":\"tools\",\"amount\":1,\"currency\":\"EUR\"}\n";
+    let e = load(
+        &costs(),
+        "c.jsonl",
+        text.as_bytes(),
+        "path = \".\"\ndecimal = \",\"",
+    )
+    .unwrap_err()
+    .to_string();
+    // The third line lacks the vendor: a bad row, not a failed file.
+    assert!(e.contains("1 bad row,"), "{e}");
+    assert!(e.contains("line 3, column vendor: \"\" is empty"), "{e}");
+    let b = load(
+        &costs(),
+        "c.jsonl",
+        &text.as_bytes()[..text.rfind("{\"date\":\"2026-10-03").unwrap()],
+        "path = \".\"\ndecimal = \",\"",
+    )
+    .unwrap();
+    assert_eq!(floats(&b, "amount"), [1.25, 2.5]);
+    assert_eq!(strings(&b, "campaign"), [None, Some("Brand".into())]);
+}
+
+#[test]
+fn a_trailing_separator_is_not_a_column_and_parquet_dates_ignore_date_format() {
+    let text = "date;vendor;category;amount;currency;\n2026-10-01;A;tools;1,5;EUR;\n2026-10-02;B;tools;2;EUR\n";
+    let b = load(&costs(), "t.csv", text.as_bytes(), "path = \".\"").unwrap();
+    assert_eq!(floats(&b, "amount"), [1.5, 2.0]);
+    let e = load(
+        &costs(),
+        "t.csv",
+        b"date;vendor;category;amount;currency\n2026-10-01;A;tools;1;EUR;x\n",
+        "path = \".\"",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("line 2: has 6 fields, the header has 5"), "{e}");
+    // Typed dates from Parquet, with a date_format meant for the CSVs.
+    let mut buf = Vec::new();
+    {
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, b.schema(), None).unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+    }
+    let p = load(
+        &costs(),
+        "t.parquet",
+        &buf,
+        "path = \".\"\ndate_format = \"%d/%m/%Y\"",
+    )
+    .unwrap();
+    assert_eq!(dates(&p), ["2026-10-01", "2026-10-02"]);
+}
