@@ -272,6 +272,20 @@ fn skipped_bad_rows_go_to_a_rejects_file() {
         "{rejects}"
     );
     assert_eq!(october_cost(&cfg, "total"), Some(1234.5));
+    // Fixed, the file loads whole and its rejects list goes.
+    write(
+        dir.path(),
+        "octubre.csv",
+        "01/10/2026;Agencia Sur;agency;paid_social;1.234,50\n02/10/2026;Nubo;tools;;12\n",
+    );
+    let o = kpi(&cfg, &["sync"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(october_cost(&cfg, "total"), Some(1246.5));
+    assert!(
+        !dir.path()
+            .join("lake/_rejects/costs/marketing_costs/octubre.csv.csv")
+            .exists()
+    );
 }
 
 #[test]

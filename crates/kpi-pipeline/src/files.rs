@@ -50,6 +50,8 @@ struct StreamLoad {
     files: Vec<StagedFile>,
     ledger: BTreeMap<String, LoadedFile>,
     rejects: Vec<(PathBuf, String)>,
+    /// Rejects lists of files that now loaded whole, removed after the commit.
+    stale_rejects: Vec<PathBuf>,
     notes: Vec<String>,
 }
 
@@ -84,6 +86,7 @@ pub(crate) async fn sync_files(
     let now = chrono::Utc::now().to_rfc3339();
     let mut files = Vec::new();
     let mut reports = Vec::new();
+    let mut stale = Vec::new();
     for (input, load) in inputs.iter().zip(loads) {
         let stream = input.stream.def.name.clone();
         // The cursor says through which day the files have data; a stream
@@ -94,23 +97,36 @@ pub(crate) async fn sync_files(
             .filter_map(|f| f.days.map(|d| d.1))
             .max();
         let moved = last != state.streams.get(&stream).map(|c| c.synced_through);
-        if let Some(last) = last.filter(|_| moved || load.report.window.is_some()) {
-            state.streams.insert(
-                stream.clone(),
-                StreamCursor {
-                    synced_through: last,
-                    synced_at: now.clone(),
-                },
-            );
+        match last {
+            Some(last) if moved || load.report.window.is_some() => {
+                state.streams.insert(
+                    stream.clone(),
+                    StreamCursor {
+                        synced_through: last,
+                        synced_at: now.clone(),
+                    },
+                );
+            }
+            // No file has a row any more (a full refresh of an emptied
+            // folder): no day is synced.
+            None => {
+                state.streams.remove(&stream);
+            }
+            Some(_) => {}
         }
         state.files.insert(stream, load.ledger);
         for (path, text) in &load.rejects {
             write_rejects(path, text)?;
         }
+        stale.extend(load.stale_rejects);
         files.extend(load.files);
         reports.push(load.report);
     }
     lake.commit_source(name, files, &state)?;
+    // A file loaded without bad rows now: its old rejects list is wrong.
+    for path in stale {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(reports)
 }
 
@@ -263,6 +279,7 @@ fn load_stream(
             files: Vec::new(),
             ledger: kept,
             rejects: Vec::new(),
+            stale_rejects: Vec::new(),
             notes,
         });
     }
@@ -320,6 +337,7 @@ fn load_stream(
     }
     let mut ledger = kept;
     let mut rejects = Vec::new();
+    let mut stale_rejects = Vec::new();
     for f in fresh.iter().chain(&unchanged) {
         let Some(r) = read.get(&f.name) else {
             continue;
@@ -340,13 +358,16 @@ fn load_stream(
                 },
             );
         }
+        let path = lake
+            .root()
+            .join("_rejects")
+            .join(source)
+            .join(stream_name)
+            .join(format!("{}.csv", f.name));
+        if fresh_file && r.bad.is_empty() && path.exists() {
+            stale_rejects.push(path.clone());
+        }
         if fresh_file && !r.bad.is_empty() {
-            let path = lake
-                .root()
-                .join("_rejects")
-                .join(source)
-                .join(stream_name)
-                .join(format!("{}.csv", f.name));
             notes.push(format!(
                 "{}: {} bad row(s) left out, listed in {}",
                 f.name,
@@ -429,6 +450,7 @@ fn load_stream(
         files,
         ledger,
         rejects,
+        stale_rejects,
         notes,
     })
 }
@@ -535,6 +557,7 @@ async fn load_query(
             files: Vec::new(),
             ledger: previous.clone(),
             rejects: Vec::new(),
+            stale_rejects: Vec::new(),
             notes: vec!["no new or changed rows".to_string()],
         });
     };
@@ -624,6 +647,7 @@ async fn load_query(
         files,
         ledger,
         rejects,
+        stale_rejects: Vec::new(),
         notes,
     })
 }
