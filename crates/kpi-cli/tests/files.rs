@@ -53,38 +53,14 @@ fn kpi(cfg: &Path, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::costs::output_text(o)
 }
 
 /// `marketing_cost` of October 2026 at `grain` (`total` or `channel,<name>`).
 fn october_cost(cfg: &Path, grain: &str) -> Option<f64> {
-    let o = kpi(
-        cfg,
-        &[
-            "kpis",
-            "--from",
-            "2026-10-01",
-            "--to",
-            "2026-10-31",
-            "--format",
-            "csv",
-        ],
-    );
+    let o = kpi(cfg, &common::costs::OCTOBER);
     assert!(o.status.success(), "{}", text(&o));
-    let prefix = format!("{grain},,,marketing_cost,");
-    let prefix = match grain {
-        "total" => "total,,,,marketing_cost,".to_string(),
-        _ => prefix,
-    };
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|v| v.parse().ok())
+    common::costs::marketing_cost(&String::from_utf8_lossy(&o.stdout), grain)
 }
 
 fn raw_rows(cfg: &Path) -> u64 {

@@ -100,33 +100,13 @@ fn kpi(cfg: &Path, url: &str, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::costs::output_text(o)
 }
 
 fn october_cost(cfg: &Path, url: &str) -> Option<f64> {
-    let o = kpi(
-        cfg,
-        url,
-        &[
-            "kpis",
-            "--from",
-            "2026-10-01",
-            "--to",
-            "2026-10-31",
-            "--format",
-            "csv",
-        ],
-    );
+    let o = kpi(cfg, url, &common::costs::OCTOBER);
     assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("total,,,,marketing_cost,"))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|v| v.parse().ok())
+    common::costs::marketing_cost(&String::from_utf8_lossy(&o.stdout), "total")
 }
 
 /// The summary line of `stream`: its days and rows.

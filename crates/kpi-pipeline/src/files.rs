@@ -161,6 +161,19 @@ fn settings_hash(settings: &FileSettings) -> String {
     format!("{:x}", Sha256::digest(text.as_bytes()))[..16].to_string()
 }
 
+/// The report of `stream` before anything is read.
+fn empty_report(stream: String) -> StreamReport {
+    StreamReport {
+        stream,
+        window: None,
+        rows: 0,
+        pages: 0,
+        requests: 0,
+        retries: 0,
+        seconds: 0.0,
+    }
+}
+
 fn overlaps(a: (NaiveDate, NaiveDate), b: (NaiveDate, NaiveDate)) -> bool {
     a.0 <= b.1 && b.0 <= a.1
 }
@@ -261,15 +274,7 @@ fn load_stream(
         .iter()
         .filter(|(n, l)| is_gone(n) && l.duplicate_of.is_none())
         .collect();
-    let mut report = StreamReport {
-        stream: label.clone(),
-        window: None,
-        rows: 0,
-        pages: 0,
-        requests: 0,
-        retries: 0,
-        seconds: 0.0,
-    };
+    let mut report = empty_report(label.clone());
     if fresh.is_empty() && !opts.full_refresh && opts.range.is_none() {
         if !unchanged.is_empty() {
             notes.push(format!("{} file(s), all loaded already", unchanged.len()));
@@ -542,15 +547,7 @@ async fn load_query(
     let q =
         kpi_connector_files::QueryInput::connect(url.expose(), pg, &input.stream, settings).await?;
     let cursor = old.and_then(|l| l.cursor.as_deref());
-    let mut report = StreamReport {
-        stream: format!("{source}.{stream_name}"),
-        window: None,
-        rows: 0,
-        pages: 0,
-        requests: 0,
-        retries: 0,
-        seconds: 0.0,
-    };
+    let mut report = empty_report(format!("{source}.{stream_name}"));
     let Some(changes) = q.changes(cursor).await? else {
         return Ok(StreamLoad {
             report,

@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI test files.
 #![allow(dead_code)]
 
+pub mod costs;
 pub mod demo;
 pub mod run;
 
