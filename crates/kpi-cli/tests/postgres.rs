@@ -241,7 +241,29 @@ fn a_bad_value_stops_the_sync_and_the_password_is_never_shown() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(october_cost(&cfg, &url), Some(1234.5));
 
+    // sslmode=require encrypts (the certificate unchecked, as with psql);
+    // a ca_file that is not there is named.
+    let tls = format!("{url}?sslmode=require");
+    let o = kpi(&cfg, &tls, &["check"]);
+    if !o.status.success() {
+        assert!(
+            text(&o).contains("connecting to PostgreSQL"),
+            "{}",
+            text(&o)
+        );
+    }
+    let cfg = setup(dir.path(), &table.name, "").to_path_buf();
+    let toml = std::fs::read_to_string(&cfg).unwrap().replace(
+        "incremental = \"updated_at\" }",
+        "incremental = \"updated_at\", ca_file = \"company-ca.pem\" }",
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let o = kpi(&cfg, &url, &["check"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("company-ca.pem"), "{}", text(&o));
+
     // A server that refuses: its words, not the URL and its password.
+    let cfg = setup(dir.path(), &table.name, "");
     let wrong = "postgres://kpi_nobody:hunter2-secret@127.0.0.1:5432/no_such_db";
     let o = kpi(&cfg, wrong, &["check"]);
     assert!(!o.status.success(), "{}", text(&o));

@@ -70,7 +70,7 @@ pub(crate) async fn sync_files(
     for input in inputs {
         let label = format!("{name}.{}", input.stream.def.name);
         let load = match &input.settings.postgres {
-            Some(pg) => load_query(lake, name, input, pg, &state, opts).await,
+            Some(pg) => load_query(lake, name, base_dir, input, pg, &state, opts).await,
             None => load_stream(lake, name, base_dir, input, &state, opts),
         }
         .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))?;
@@ -479,6 +479,7 @@ pub(crate) async fn check_files(
                 pg,
                 &input.stream,
                 &input.settings,
+                base_dir,
             )
             .await
             .map_err(fail)?;
@@ -523,6 +524,7 @@ const QUERY_KEY: &str = "(postgres query)";
 async fn load_query(
     lake: &Lake,
     source: &str,
+    base_dir: &Path,
     input: &FileInput,
     pg: &kpi_connector_files::PostgresInput,
     state: &SourceState,
@@ -544,8 +546,14 @@ async fn load_query(
         None => &env,
     };
     let url = pg.url.resolve_with(lookup).map_err(|e| e.to_string())?;
-    let q =
-        kpi_connector_files::QueryInput::connect(url.expose(), pg, &input.stream, settings).await?;
+    let q = kpi_connector_files::QueryInput::connect(
+        url.expose(),
+        pg,
+        &input.stream,
+        settings,
+        base_dir,
+    )
+    .await?;
     let cursor = old.and_then(|l| l.cursor.as_deref());
     let mut report = empty_report(format!("{source}.{stream_name}"));
     let Some(changes) = q.changes(cursor).await? else {

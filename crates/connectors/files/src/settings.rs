@@ -91,6 +91,13 @@ pub struct PostgresInput {
     pub url: kpi_connector::SecretRef,
     /// The query. Its rows are read in batches, never all at once.
     pub query: String,
+    /// A PEM file of the certificate authority the server's certificate
+    /// must be signed by (a cloud provider's own, like Amazon RDS's; the
+    /// public ones count too), relative to the folder of `kpi.toml`. The
+    /// URL's `sslmode` (`prefer` by default, `require`, `disable`) says
+    /// whether to encrypt; as with `psql`, the certificate is checked only
+    /// when this is set (then also for the host name).
+    pub ca_file: Option<PathBuf>,
     /// A column of the query that grows whenever a row is added or changed
     /// (`updated_at`, an increasing id). A sync then reads again only the
     /// days that have a row past the greatest value read before; without
