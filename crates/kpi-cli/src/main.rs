@@ -2,6 +2,7 @@
 //! work is done by `kpi-pipeline`.
 
 mod bench_cmd;
+mod bench_kpis;
 mod output;
 mod sandbox_cmd;
 mod schedule_cmd;
@@ -156,7 +157,8 @@ enum Command {
         format: Format,
     },
     /// Measure: `kpi bench sync` syncs the sandbox's company through its
-    /// emulated APIs and reports wall time, rows per second and peak memory.
+    /// emulated APIs and reports wall time, rows per second and peak memory;
+    /// `kpi bench kpis` times the KPI table and the report on a demo lake.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
@@ -186,6 +188,10 @@ enum BenchCommand {
     /// --concurrency) into a fresh lake; print wall time against
     /// requests x latency / concurrency, rows per second and peak RSS.
     Sync(bench_cmd::BenchSyncArgs),
+    /// Build (or reuse) a demo lake of --scale and --months, then time
+    /// `kpi kpis` and `kpi report leadership` for the previous month, each
+    /// as its own process, with its peak RSS and the report/kpis ratio.
+    Kpis(bench_kpis::BenchKpisArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -586,6 +592,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Sync(args),
         } => bench_cmd::bench_sync(args).await,
+        Command::Bench {
+            command: BenchCommand::Kpis(args),
+        } => bench_kpis::bench_kpis(args, cli.as_of),
         Command::Sandbox {
             command: SandboxCommand::Serve(args),
         } => sandbox_cmd::serve_cmd(args).await,

@@ -813,3 +813,58 @@ fn a_failed_query_sends_nothing_and_writes_nothing() {
         "nothing was sent"
     );
 }
+
+/// `kpi bench kpis` builds a small demo lake once, times both commands
+/// and prints their ratio; a second run reuses the lake.
+#[test]
+fn bench_kpis_times_the_table_and_the_report_on_a_reused_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("bench");
+    let run = || {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_kpi"))
+            .args([
+                "--as-of",
+                "2026-11-24",
+                "bench",
+                "kpis",
+                "--scale",
+                "0.2",
+                "--months",
+                "3",
+                "--runs",
+                "1",
+                "--dir",
+            ])
+            .arg(&lake)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{out}{err}");
+        (out, err)
+    };
+    let (out, err) = run();
+    assert!(err.contains("building the demo lake"), "{err}");
+    for line in [
+        "kpi kpis --period previous_month",
+        "kpi report leadership --period previous_month",
+    ] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("{out}"));
+        let cells: Vec<&str> = row[line.len()..].split_whitespace().collect();
+        let median: f64 = cells[0].parse().unwrap();
+        assert!(median > 0.0, "{row}");
+        assert!(row.ends_with("MiB"), "{row}");
+    }
+    let ratio = out
+        .lines()
+        .find_map(|l| l.strip_prefix("report / kpis: "))
+        .and_then(|r| r.split('x').next())
+        .and_then(|r| r.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(ratio > 0.0, "{out}");
+    let (_, err) = run();
+    assert!(err.contains("reusing the demo lake"), "{err}");
+}
