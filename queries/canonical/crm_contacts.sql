@@ -1,5 +1,19 @@
 -- crm_contacts: one row per CRM contact with the date it reached each funnel
 -- stage (in the reporting time zone) and its original source.
+--
+-- @contact_id       the CRM's id of the contact
+-- @created_date     day the contact was created
+-- @lead_date        day it became a lead
+-- @mql_date         day it became a marketing-qualified lead (NULL: not yet)
+-- @sql_date         day it became a sales-qualified lead (NULL: not yet)
+-- @opportunity_date day it became an opportunity (NULL: not yet)
+-- @customer_date    day it became a customer (NULL: not yet)
+-- @churn_date       day it stopped being a customer (NULL: still one, or never one)
+-- @source           the CRM's original source of the contact
+-- @source_detail    the CRM's detail of that source (e.g. the UTM campaign)
+-- @channel          kpi's channel of the original source (first touch)
+-- @campaign_type    inbound, outbound or unclassified
+-- @campaign_key     the campaign of the original source, where known
 SELECT u.contact_id,
        u.created_date,
        u.lead_date,

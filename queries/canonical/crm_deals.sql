@@ -1,5 +1,20 @@
 -- crm_deals: one row per deal, attributed to the channel and campaign of its
 -- contact's original source (first touch). amount is in the reporting currency.
+--
+-- @deal_id         the CRM's id of the deal
+-- @contact_id      the contact the deal is attributed to
+-- @deal_name       the deal's name in the CRM
+-- @pipeline        the CRM pipeline it is in
+-- @created_date    day the deal was created
+-- @close_date      day it closed (or is expected to)
+-- @is_won          closed and won
+-- @is_closed       closed, won or lost
+-- @amount          the deal's amount in the reporting currency
+-- @currency        the deal's own currency
+-- @amount_original the amount in the deal's own currency
+-- @channel         the channel of its contact's original source (first touch)
+-- @campaign_key    the campaign of that source, where known
+-- @campaign_type   inbound, outbound or unclassified
 SELECT u.deal_id,
        u.contact_id,
        u.deal_name,

@@ -1,4 +1,15 @@
 -- marketing_costs: non-ad marketing costs per day, in the reporting currency.
+--
+-- @date            the day the cost is booked on
+-- @vendor          who was paid
+-- @category        what for (content, tools, agency, ...)
+-- @channel         the channel the cost counts for
+-- @campaign_type   inbound, outbound or unclassified
+-- @campaign_key    the campaign it counts for, where given
+-- @campaign_name   that campaign's name, where given
+-- @amount          the cost in the reporting currency
+-- @currency        the cost's own currency
+-- @amount_original the cost in its own currency
 SELECT u.date,
        u.vendor,
        u.category,

@@ -1,4 +1,15 @@
 -- search_performance: organic search queries per day and device.
+--
+-- @date                   the day (Search Console reports in Pacific time)
+-- @site                   the Search Console property
+-- @query                  the search query (anonymised queries are not reported)
+-- @device                 the device as Search Console names it (DESKTOP, MOBILE, TABLET)
+-- @channel                organic_search unless mapped otherwise
+-- @campaign_type          inbound unless mapped otherwise
+-- @clicks                 clicks from Google's results
+-- @impressions            times the site was shown in results
+-- @position               Google's average position that day (weight it by impressions to sum)
+-- @position_x_impressions position times impressions: sum it and divide by impressions for an average
 SELECT u.date,
        u.site,
        u.query,

@@ -1,6 +1,22 @@
 -- web_traffic: web analytics sessions per day, source, medium, campaign and
 -- device. `leads` are the analytics key events (form submissions); the KPI
 -- `leads` comes from the CRM.
+--
+-- @date               the day, in the analytics property's time zone
+-- @source             the session's source (google, newsletter, ...)
+-- @medium             the session's medium (cpc, organic, email, ...)
+-- @campaign_key       the session's UTM campaign
+-- @channel            kpi's channel: an override, else the ad campaign's, else the source/medium mapping
+-- @campaign_type      inbound, outbound or unclassified
+-- @device             the analytics device category (desktop, mobile, tablet)
+-- @sessions           sessions
+-- @users              active users (summed over days: not distinct over a period)
+-- @new_users          first-time users
+-- @engaged_sessions   sessions the analytics tool counts as engaged
+-- @bounces            sessions that were not engaged
+-- @session_duration_s total session time in seconds
+-- @pageviews          page views
+-- @leads              the analytics key events (form submissions)
 SELECT u.date,
        u.source,
        u.medium,

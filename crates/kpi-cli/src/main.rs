@@ -1,11 +1,13 @@
 //! `kpi`: the command-line interface. Argument parsing and output only; the
 //! work is done by `kpi-pipeline`.
 
+mod backfill_cmd;
 mod bench_cmd;
 mod bench_kpis;
 mod output;
 mod sandbox_cmd;
 mod schedule_cmd;
+mod sql_cmd;
 mod sync_cmd;
 
 use std::path::PathBuf;
@@ -90,6 +92,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         text: Option<PathBuf>,
     },
+    /// Compute the KPIs of every past period of --grain between --from and
+    /// --to and keep them in the KPI history (lake/marts/kpi_values/, the
+    /// kpi_history table), replacing what was kept for the same periods.
+    BackfillKpis {
+        /// First day (its whole period is included).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day (its whole period is included, if it is over).
+        #[arg(long)]
+        to: NaiveDate,
+        /// The length of the periods.
+        #[arg(long, value_enum, default_value_t = backfill_cmd::Grain::Month)]
+        grain: backfill_cmd::Grain,
+    },
     /// Write the canonical views to <lake>/canonical/ as Parquet, for DuckDB,
     /// Polars or Spark (run it after loading new data).
     Materialize,
@@ -169,16 +185,15 @@ enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
-    /// Run SQL against the lake (canonical views, raw streams, reference tables).
+    /// Run SQL against the lake (canonical views, raw streams, reference
+    /// tables, the KPI history): a query, a file, standard input, or a shell
+    /// when none is given on a terminal.
     Sql {
-        /// The SQL statement.
-        query: String,
+        #[command(flatten)]
+        input: sql_cmd::SqlInput,
         /// Also register kpi_values and kpi_report for this period.
         #[command(flatten)]
         period: OptionalPeriodArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
     },
 }
 
@@ -513,6 +528,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::BackfillKpis { from, to, grain } => {
+            let config = load_config(&cli.config)?;
+            backfill_cmd::backfill(&config, from, to, grain, today(cli.as_of, &config)).await
+        }
         Command::Materialize => {
             let config = load_config(&cli.config)?;
             let written = kpi_pipeline::materialize(&config).await?;
@@ -598,19 +617,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sandbox {
             command: SandboxCommand::Serve(args),
         } => sandbox_cmd::serve_cmd(args).await,
-        Command::Sql {
-            query,
-            period,
-            format,
-        } => {
+        Command::Sql { input, period } => {
             let config = load_config(&cli.config)?;
             let engine = kpi_pipeline::open_engine(&config).await?;
             if let Some(spec) = period_spec(period.period.as_deref(), period.from, period.to)? {
                 let periods = kpi_pipeline::resolve_period(&spec, today(cli.as_of, &config))?;
                 engine.prepare_kpis(&periods).await?;
             }
-            let batches = engine.sql(&query).await?;
-            output::print(&batches, format)
+            sql_cmd::run(&engine, input, &config.lake_path()).await
         }
     }
 }

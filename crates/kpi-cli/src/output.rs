@@ -23,10 +23,15 @@ pub enum Format {
 /// Prints `batches` to standard output, floating-point numbers at 15
 /// significant digits (see [`tidy_float`]).
 pub fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
-    let batches: Vec<RecordBatch> = batches.iter().map(tidy_floats).collect::<Result<_>>()?;
-    let batches = batches.as_slice();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    write_to(&mut out, batches, format)
+}
+
+/// [`print`] to `out`.
+pub fn write_to(out: &mut dyn Write, batches: &[RecordBatch], format: Format) -> Result<()> {
+    let batches: Vec<RecordBatch> = batches.iter().map(tidy_floats).collect::<Result<_>>()?;
+    let batches = batches.as_slice();
     match format {
         Format::Table => {
             let table = arrow::util::pretty::pretty_format_batches(batches)?;

@@ -16,5 +16,5 @@ pub use campaign::campaign_key;
 pub use catalog::{Catalog, CatalogError, Direction, KpiDef, Unit};
 pub use config::{Config, ConfigError, DeliveryConfig, ReportConfig, SourceConfig};
 pub use period::{
-    DateRange, NamedPeriod, PeriodError, PeriodSpec, ReportPeriods, SecondComparison,
+    DateRange, NamedPeriod, PeriodError, PeriodGrain, PeriodSpec, ReportPeriods, SecondComparison,
 };

@@ -70,6 +70,45 @@ impl DateRange {
     }
 }
 
+/// The length of the periods a history is kept in (`kpi backfill-kpis
+/// --grain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodGrain {
+    /// One day.
+    Day,
+    /// Monday to Sunday.
+    Week,
+    /// A calendar month.
+    Month,
+}
+
+impl DateRange {
+    /// Every whole period of `grain` that overlaps this range, oldest first
+    /// (a month grain over 2026-08-15..2026-10-03 gives August, September
+    /// and October whole).
+    pub fn periods(&self, grain: PeriodGrain) -> Vec<DateRange> {
+        let mut out = Vec::new();
+        let mut start = match grain {
+            PeriodGrain::Day => self.start,
+            PeriodGrain::Week => {
+                self.start - Days::new(self.start.weekday().num_days_from_monday() as u64)
+            }
+            PeriodGrain::Month => first_of_month(self.start),
+        };
+        while start <= self.end {
+            let end = match grain {
+                PeriodGrain::Day => start,
+                PeriodGrain::Week => start + Days::new(6),
+                PeriodGrain::Month => month_end(start),
+            };
+            out.push(DateRange { start, end });
+            let Some(next) = end.succ_opt() else { break };
+            start = next;
+        }
+        out
+    }
+}
+
 impl DateRange {
     /// The dates, joined by the locale's word for "to".
     pub fn display_in(&self, locale: Locale) -> String {
@@ -475,6 +514,30 @@ mod tests {
     }
     fn named(p: NamedPeriod, today: &str) -> ReportPeriods {
         ReportPeriods::resolve(&PeriodSpec::Named(p), d(today)).unwrap()
+    }
+
+    #[test]
+    fn a_range_splits_into_the_whole_periods_it_touches() {
+        let r = rng("2026-08-15", "2026-10-03");
+        assert_eq!(
+            r.periods(PeriodGrain::Month),
+            vec![
+                rng("2026-08-01", "2026-08-31"),
+                rng("2026-09-01", "2026-09-30"),
+                rng("2026-10-01", "2026-10-31")
+            ]
+        );
+        // 2026-11-25 is a Wednesday: its week starts on Monday the 23rd.
+        assert_eq!(
+            rng("2026-11-25", "2026-12-01").periods(PeriodGrain::Week),
+            vec![
+                rng("2026-11-23", "2026-11-29"),
+                rng("2026-11-30", "2026-12-06")
+            ]
+        );
+        let days = rng("2026-02-27", "2026-03-01").periods(PeriodGrain::Day);
+        assert_eq!(days.len(), 3);
+        assert_eq!(days[1], rng("2026-02-28", "2026-02-28"));
     }
 
     #[test]

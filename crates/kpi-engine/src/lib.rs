@@ -16,6 +16,8 @@
 //! 5. `compare.sql`, read through [`Engine::kpis`].
 
 mod adhoc;
+pub mod describe;
+pub mod history;
 pub mod queries;
 pub mod reference;
 pub mod udf;
@@ -134,6 +136,8 @@ pub struct Engine {
     config: Config,
     streams: Vec<RegisteredStream>,
     lake: Lake,
+    /// Column comments of the canonical views, from their SQL files.
+    comments: describe::Comments,
 }
 
 fn sql_str(s: &str) -> String {
@@ -182,12 +186,15 @@ impl Engine {
             config: config.clone(),
             streams: Vec::new(),
             lake: lake.clone(),
+            comments: Default::default(),
         };
         engine.check_config()?;
         engine.register_streams(&lake, specs)?;
         reference::register(&engine.ctx, &engine.queries)?;
         engine.register_config_tables()?;
+        history::register(&engine.ctx, lake.root())?;
         engine.create_views().await?;
+        engine.comments = describe::column_comments(&engine.queries);
         Ok(engine)
     }
 
@@ -611,7 +618,38 @@ impl Engine {
             "SELECT {cols} FROM kpi_report ORDER BY grain_position, channel NULLS FIRST, \
              campaign_type NULLS FIRST, campaign NULLS FIRST, kpi_position"
         );
-        self.query(&sql).await
+        let batches = self.query(&sql).await?;
+        // The history is the analysts' copy: a lake that cannot take it
+        // (read-only, full) does not stop the report leadership reads.
+        if let Err(e) = self.record_history(&periods.current).await {
+            tracing::warn!(
+                "the KPI history was not updated for {}: {e}",
+                periods.current
+            );
+        }
+        Ok(batches)
+    }
+
+    /// Writes the KPIs of the period `prepare_kpis` registered last
+    /// (`current`, which is `range`) to the lake's KPI history, replacing
+    /// what an earlier run wrote for the same dates. Returns the rows
+    /// written.
+    pub async fn record_history(&self, range: &DateRange) -> Result<u64, EngineError> {
+        let sql = history::rows_sql(range, &self.config.reporting.currency);
+        let batches = history::conform(self.query(&sql).await?, chrono::Utc::now())?;
+        let path = format!(
+            "{}/{}",
+            history::partition_dir(range.start),
+            history::file_name(range.end)
+        );
+        let mut writer = self.lake.file_writer(&path, history::file_schema())?;
+        for b in &batches {
+            writer.write(b)?;
+        }
+        let stats = writer.commit()?;
+        // This session reads what was just written, like the next one.
+        history::register(&self.ctx, self.lake.root())?;
+        Ok(stats.rows)
     }
 
     /// Registers `report_periods`, runs the checks and creates (and materialises)
@@ -892,7 +930,18 @@ impl Engine {
         &self,
         sql: &str,
     ) -> Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
-        let df = self.ctx.sql(sql).await?;
+        self.collect_with(sql, &[]).await
+    }
+
+    async fn collect_with(
+        &self,
+        sql: &str,
+        params: &[(String, datafusion::scalar::ScalarValue)],
+    ) -> Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
+        let mut df = self.ctx.sql(sql).await?;
+        if !params.is_empty() {
+            df = df.with_param_values(params.to_vec())?;
+        }
         let schema = Arc::new(df.schema().as_arrow().clone());
         let mut batches = df.collect().await?;
         // An empty result still carries its columns, so that CSV has a header
@@ -944,13 +993,27 @@ impl Engine {
     /// is and suggests the table meant, and the result's columns are named
     /// as the query wrote them (see [`adhoc`]).
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        let batches = self.collect(sql).await.map_err(|e| match unreadable(&e) {
-            Some(files) => files.into(),
-            None if e.strip_backtrace().contains("Parquet error") => {
-                EngineError::DataFusion(self.explain(e))
-            }
-            None => EngineError::DataFusion(adhoc::explain(&self.ctx, sql, &e)),
-        })?;
+        self.sql_with(sql, &[]).await
+    }
+
+    /// [`Engine::sql`] with named parameters: `$name` in `sql` takes the
+    /// value of `name` as a typed value (a date stays a date), never as
+    /// text pasted into the query.
+    pub async fn sql_with(
+        &self,
+        sql: &str,
+        params: &[(String, datafusion::scalar::ScalarValue)],
+    ) -> Result<Vec<RecordBatch>, EngineError> {
+        let batches = self
+            .collect_with(sql, params)
+            .await
+            .map_err(|e| match unreadable(&e) {
+                Some(files) => files.into(),
+                None if e.strip_backtrace().contains("Parquet error") => {
+                    EngineError::DataFusion(self.explain(e))
+                }
+                None => EngineError::DataFusion(adhoc::explain(&self.ctx, sql, &e)),
+            })?;
         let Some(schema) = batches.first().map(|b| b.schema()) else {
             return Ok(batches);
         };

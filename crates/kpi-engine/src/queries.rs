@@ -168,6 +168,20 @@ pub struct Statement {
 /// Splits SQL text into statements at `;`, ignoring semicolons inside quotes
 /// and comments, and skipping statements that are only comments.
 pub fn split_statements(text: &str) -> Vec<Statement> {
+    let (mut out, tail) = split(text);
+    out.extend(tail);
+    out
+}
+
+/// Whether `text` ends its last statement: nothing but blanks and comments
+/// after the last `;` outside quotes. An interactive shell runs what was
+/// typed once it does.
+pub fn ends_statement(text: &str) -> bool {
+    split(text).1.is_none()
+}
+
+/// The statements of `text` ended by `;`, and the one after the last `;`.
+fn split(text: &str) -> (Vec<Statement>, Option<Statement>) {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut start_line: Option<usize> = None;
@@ -241,13 +255,11 @@ pub fn split_statements(text: &str) -> Vec<Statement> {
             }
         }
     }
-    if has_code {
-        out.push(Statement {
-            line: start_line.unwrap_or(line),
-            sql: current,
-        });
-    }
-    out
+    let tail = has_code.then(|| Statement {
+        line: start_line.unwrap_or(line),
+        sql: current,
+    });
+    (out, tail)
 }
 
 /// Replaces `{{name}}` placeholders, and `{{name: arg}}` macros (whose value
@@ -316,6 +328,17 @@ mod tests {
         assert_eq!(s[0].line, 2);
         assert!(s[0].sql.contains("'x;y'"));
         assert_eq!(s[1].line, 4);
+    }
+
+    #[test]
+    fn a_statement_ends_at_a_semicolon_outside_quotes() {
+        assert!(ends_statement("SELECT 1;"));
+        assert!(ends_statement("SELECT 1;  -- done\n"));
+        assert!(ends_statement(""));
+        assert!(!ends_statement("SELECT 1"));
+        assert!(!ends_statement("SELECT 'a;\nb"));
+        assert!(!ends_statement("SELECT 1; SELECT\n2"));
+        assert!(ends_statement("SELECT 1; SELECT\n2;"));
     }
 
     #[test]

@@ -143,3 +143,52 @@ async fn every_sql_kpi_has_a_catalog_entry_and_the_reverse() {
         0.1
     );
 }
+
+/// Every column of every canonical view is documented in its SQL file
+/// (`-- @column text`), so `\d VIEW` in `kpi sql` explains each one; and a
+/// documented column that the view does not have is a stale comment.
+#[tokio::test]
+async fn every_canonical_column_has_a_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    Lake::create(&dir.path().join("lake")).unwrap();
+    let path = dir.path().join("kpi.toml");
+    std::fs::write(&path, "[reporting]\ncurrency = \"EUR\"\n").unwrap();
+    let config = Config::load(&path).unwrap();
+    let engine = Engine::open(&config, &kpi_sandbox::raw_streams())
+        .await
+        .unwrap();
+    let mut undocumented = Vec::new();
+    for view in kpi_engine::CANONICAL_VIEWS {
+        let columns = engine.describe(view).await.unwrap().expect("a view");
+        assert!(!columns.is_empty(), "{view}");
+        for c in columns.iter().filter(|c| c.comment.is_empty()) {
+            undocumented.push(format!("{view}.{}", c.name));
+        }
+        let text = std::fs::read_to_string(format!(
+            "{}/../../queries/canonical/{view}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        for line in text.lines().filter_map(|l| l.strip_prefix("-- @")) {
+            let name = line.split_whitespace().next().unwrap();
+            assert!(
+                columns.iter().any(|c| c.name == name),
+                "{view}.sql documents {name}, which the view does not have"
+            );
+        }
+    }
+    assert!(undocumented.is_empty(), "no comment: {undocumented:?}");
+    let tables = engine.tables().await.unwrap();
+    let kinds = |k: &str| tables.iter().filter(|t| t.kind == k).count();
+    assert_eq!(kinds("canonical view"), kpi_engine::CANONICAL_VIEWS.len());
+    assert!(
+        tables
+            .iter()
+            .all(|t| t.kind != "canonical view" || !t.comment.is_empty())
+    );
+    assert_eq!(kinds("KPI history"), 1);
+    let history = engine.describe("kpi_history").await.unwrap().unwrap();
+    assert_eq!(history.len(), kpi_engine::history::COLUMNS.len());
+    assert!(history.iter().all(|c| !c.comment.is_empty()));
+    assert_eq!(engine.describe("no_such_table").await.unwrap(), None);
+}

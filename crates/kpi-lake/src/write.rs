@@ -143,6 +143,17 @@ impl Lake {
             false,
         )
     }
+
+    /// Starts replacing the one file at `<lake>/<relative_path>` (such as
+    /// a KPI history period), leaving its siblings alone; committed the
+    /// same way.
+    pub fn file_writer(
+        &self,
+        relative_path: &str,
+        schema: SchemaRef,
+    ) -> Result<SnapshotWriter, LakeError> {
+        SnapshotWriter::start(self, self.root().join(relative_path), schema, false)
+    }
 }
 
 /// Writes one Parquet file to a temporary name, then renames it into place.
