@@ -4,6 +4,7 @@
 mod backfill_cmd;
 mod bench_cmd;
 mod bench_kpis;
+mod export_cmd;
 mod output;
 mod sandbox_cmd;
 mod schedule_cmd;
@@ -106,6 +107,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = backfill_cmd::Grain::Month)]
         grain: backfill_cmd::Grain,
     },
+    /// Load the lake into a warehouse: `kpi export postgres`.
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
     /// Write the canonical views to <lake>/canonical/ as Parquet, for DuckDB,
     /// Polars or Spark (run it after loading new data).
     Materialize,
@@ -207,6 +213,14 @@ enum BenchCommand {
     /// `kpi kpis` and `kpi report leadership` for the previous month, each
     /// as its own process, with its peak RSS and the report/kpis ratio.
     Kpis(bench_kpis::BenchKpisArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportTarget {
+    /// The canonical views and the KPI history into PostgreSQL, with COPY,
+    /// in one transaction: tables created with comments on the first run,
+    /// the exported rows replaced on later ones.
+    Postgres(export_cmd::PostgresArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -531,6 +545,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::BackfillKpis { from, to, grain } => {
             let config = load_config(&cli.config)?;
             backfill_cmd::backfill(&config, from, to, grain, today(cli.as_of, &config)).await
+        }
+        Command::Export {
+            target: ExportTarget::Postgres(args),
+        } => {
+            let config = load_config(&cli.config)?;
+            export_cmd::postgres(&config, args).await
         }
         Command::Materialize => {
             let config = load_config(&cli.config)?;

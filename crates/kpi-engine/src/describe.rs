@@ -46,6 +46,8 @@ pub struct ColumnInfo {
     pub name: String,
     /// Arrow type, as DataFusion prints it (`Utf8`, `Float64`, `Date32`).
     pub data_type: String,
+    /// The Arrow type itself.
+    pub arrow: arrow::datatypes::DataType,
     /// Whether it can be NULL.
     pub nullable: bool,
     /// What it holds, where documented.
@@ -285,6 +287,7 @@ impl Engine {
                 ColumnInfo {
                     name: f.name().clone(),
                     data_type: f.data_type().to_string(),
+                    arrow: f.data_type().clone(),
                     nullable: f.is_nullable(),
                     comment,
                 }

@@ -9,10 +9,9 @@ use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use futures::{StreamExt, pin_mut};
 use std::path::Path;
-use std::sync::Arc;
 
+use kpi_postgres::{pg_error, quote};
 use tokio_postgres::Client;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::read::RowReader;
 use crate::{FileSettings, FileStream, OnBadRows, PostgresInput};
@@ -41,10 +40,6 @@ pub struct Changes {
     pub cursor: Option<String>,
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 impl<'a> QueryInput<'a> {
     /// Connects with `url` and looks at the query's columns (without
     /// reading a row). The errors are PostgreSQL's, never the URL.
@@ -55,14 +50,8 @@ impl<'a> QueryInput<'a> {
         settings: &'a FileSettings,
         base_dir: &Path,
     ) -> Result<QueryInput<'a>, String> {
-        let tls = tls(input, base_dir)?;
-        let (client, connection) = tokio_postgres::connect(url, tls)
-            .await
-            .map_err(|e| format!("connecting to PostgreSQL: {}", pg_error(&e)))?;
-        tokio::spawn(async move {
-            // Ends with the client; its errors surface on the queries.
-            let _ = connection.await;
-        });
+        let ca_file = input.ca_file.as_ref().map(|ca| base_dir.join(ca));
+        let client = kpi_postgres::connect(url, ca_file.as_deref()).await?;
         let probe = format!("SELECT * FROM ({}) AS q LIMIT 0", input.query);
         let statement = client
             .prepare(&probe)
@@ -227,125 +216,5 @@ impl<'a> QueryInput<'a> {
             each(reader.take_batch())?;
         }
         Ok(reader.bad_rows().to_vec())
-    }
-}
-
-/// TLS as `psql` does it: the URL's `sslmode` (`prefer` by default,
-/// `require`, `disable`) says whether to encrypt, and, as with libpq's
-/// `prefer` and `require`, the server's certificate is not checked, unless
-/// `ca_file` is set: then it must chain to that authority or a public one
-/// and name the host (libpq's `verify-full`). rustls with ring, the
-/// provider the rest of the tree uses.
-fn tls(input: &PostgresInput, base_dir: &Path) -> Result<MakeRustlsConnect, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let Some(ca) = &input.ca_file else {
-        let config = builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
-            .with_no_client_auth();
-        return Ok(MakeRustlsConnect::new(config));
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let path = base_dir.join(ca);
-    let pem = std::fs::read(&path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-    let mut added = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-        added += 1;
-    }
-    if added == 0 {
-        return Err(format!(
-            "ca_file {}: no PEM certificate in it",
-            path.display()
-        ));
-    }
-    let config = builder.with_root_certificates(roots).with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
-}
-
-/// Encryption without a certificate check (libpq's `sslmode=require`):
-/// the handshake's signatures are still verified.
-#[derive(Debug)]
-struct Unverified(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// PostgreSQL's own message (`relation "costs" does not exist`), with its
-/// detail and hint; the connection URL is not part of it.
-fn pg_error(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut text = db.message().to_string();
-            if let Some(d) = db.detail() {
-                text.push_str(&format!(" ({d})"));
-            }
-            if let Some(h) = db.hint() {
-                text.push_str(&format!("; {h}"));
-            }
-            text
-        }
-        // `error performing TLS handshake` says little without its cause
-        // (`invalid peer certificate: UnknownIssuer`).
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                text.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            text
-        }
     }
 }

@@ -1,0 +1,131 @@
+//! `kpi export postgres`: the canonical views and the KPI history into a
+//! PostgreSQL warehouse (see `kpi-export`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use kpi_core::{Config, DateRange};
+
+/// Where and what to export.
+#[derive(Debug, clap::Args)]
+pub struct PostgresArgs {
+    /// The environment variable holding the connection URL
+    /// (`postgres://user:password@host:5432/db?sslmode=require`): it holds
+    /// the password, so it is never taken on the command line or from
+    /// kpi.toml. Without a password in it, `PGPASSWORD` is used.
+    #[arg(long, value_name = "VAR", default_value = "KPI_WAREHOUSE_URL")]
+    pub url_env: String,
+    /// The PostgreSQL schema the tables go to (created if missing).
+    #[arg(long, default_value = "kpi")]
+    pub schema: String,
+    /// The tables to export, comma-separated (default: every canonical view
+    /// and kpi_history).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Replace only the rows from this day on (with --to); tables without a
+    /// date are replaced whole.
+    #[arg(long, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day of the rows to replace (with --from).
+    #[arg(long, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// A PEM file of the authority the server's certificate must be signed
+    /// by; with it the certificate and host name are checked.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+pub async fn postgres(config: &Config, args: PostgresArgs) -> Result<()> {
+    let Some(url) = std::env::var(&args.url_env).ok().filter(|u| !u.is_empty()) else {
+        bail!(
+            "the warehouse's connection URL is read from ${}, which is not set \
+             (or name another variable with --url-env)",
+            args.url_env
+        );
+    };
+    let valid = args
+        .schema
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !args.schema.is_empty();
+    if !valid {
+        bail!("--schema {}: letters, digits and _ only", args.schema);
+    }
+    let url = with_password(&url);
+    let range = match (args.from, args.to) {
+        (Some(f), Some(t)) => Some(DateRange::new(f, t)?),
+        _ => None,
+    };
+    let engine = kpi_pipeline::open_engine(config).await?;
+    let mut client = kpi_postgres::connect(&url, args.ca_file.as_deref())
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("the warehouse (${})", args.url_env))?;
+    let started = std::time::Instant::now();
+    let options = kpi_export::ExportOptions {
+        schema: args.schema.clone(),
+        tables: args.tables.clone(),
+        range,
+    };
+    let exported = kpi_export::export(&engine, &mut client, &options)
+        .await
+        .context("nothing was exported (the warehouse keeps what it had)")?;
+    let mut total = 0;
+    for e in &exported {
+        total += e.rows;
+        println!(
+            "{}: {} rows{}",
+            e.table,
+            e.rows,
+            if e.created {
+                " (table created)".to_string()
+            } else {
+                format!(", {} replaced", e.replaced)
+            }
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "exported {total} rows in {:.1} s ({:.0} rows/s){}",
+        secs,
+        total as f64 / secs.max(1e-9),
+        match range {
+            Some(r) => format!(", dates {r}"),
+            None => String::new(),
+        }
+    );
+    Ok(())
+}
+
+/// `url` with `PGPASSWORD` as its password when it has none, as libpq does.
+fn with_password(url: &str) -> String {
+    let Ok(password) = std::env::var("PGPASSWORD") else {
+        return url.to_string();
+    };
+    if url.contains("password=") {
+        return url.to_string();
+    }
+    // postgres://user@host or postgres://user:pw@host
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // key=value form
+        return format!("{url} password={password}");
+    };
+    let (auth, host) = match rest.split_once('@') {
+        Some((a, h)) => (a, h),
+        None => return url.to_string(),
+    };
+    if auth.contains(':') {
+        return url.to_string();
+    }
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{scheme}://{auth}:{encoded}@{host}")
+}

@@ -1,0 +1,249 @@
+//! `kpi export postgres` against the real server `KPI_TEST_POSTGRES_URL`
+//! names (`.ci/run` sets it; without it the tests say they skipped): the
+//! warehouse holds what the lake holds, a re-export adds no duplicate, a
+//! dated export replaces only its days, and a failed export leaves every
+//! table as it was.
+
+mod common;
+
+use common::demo::{AS_OF, KPI};
+use common::run::{shared_config as config, text};
+
+fn url() -> Option<String> {
+    match std::env::var("KPI_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!("skipped: KPI_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+            None
+        }
+    }
+}
+
+/// Runs `sql` and returns the first column of the first row as text.
+fn pg(url: &str, sql: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("KPI_TEST_POSTGRES_URL is set but PostgreSQL answers: {e}"));
+        tokio::spawn(conn);
+        let rows = client.simple_query(sql).await.unwrap();
+        rows.iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some(r.get(0).unwrap_or("NULL").to_string())
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn export(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(KPI)
+        .args([
+            "--config",
+            &config(),
+            "--as-of",
+            AS_OF,
+            "export",
+            "postgres",
+        ])
+        .args(args)
+        .env("KPI_WAREHOUSE_URL", url)
+        .output()
+        .unwrap()
+}
+
+fn lake(sql: &str) -> String {
+    let out = common::run::ok(&["--config", &config(), "sql", "--format", "csv", sql]);
+    out.lines().nth(1).unwrap_or_default().to_string()
+}
+
+/// A schema of its own, dropped when done.
+struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        pg(
+            &self.url,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+    }
+}
+
+#[test]
+fn the_warehouse_holds_the_lake_and_a_reexport_replaces_it() {
+    let Some(url) = url() else { return };
+    let schema = Schema {
+        url: url.clone(),
+        name: format!("kpi_export_{}", std::process::id()),
+    };
+    let s = &schema.name;
+    let out = export(&url, &["--schema", s]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("{s}.ad_performance: ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(table created)"), "{stdout}");
+
+    // Every canonical view and the history, row for row, with the same sums.
+    for (table, sum) in [
+        ("ad_performance", "spend"),
+        ("web_traffic", "sessions"),
+        ("crm_deals", "amount"),
+        ("crm_contacts", "1"),
+        ("kpi_history", "value"),
+    ] {
+        let n_lake = lake(&format!("SELECT count(*) FROM {table}"));
+        let n_pg = pg(&url, &format!("SELECT count(*) FROM {s}.{table}"));
+        assert_eq!(n_pg, n_lake, "{table}");
+        assert!(n_lake.parse::<u64>().unwrap() > 0, "{table} has rows");
+        let sum_lake: f64 = lake(&format!("SELECT sum({sum}) FROM {table}"))
+            .parse()
+            .unwrap();
+        let sum_pg: f64 = pg(&url, &format!("SELECT sum({sum}) FROM {s}.{table}"))
+            .parse()
+            .unwrap();
+        assert!(
+            (sum_lake - sum_pg).abs() <= 1e-6 * sum_lake.abs().max(1.0),
+            "{table}: {sum_lake} vs {sum_pg}"
+        );
+    }
+    // Types and comments.
+    assert_eq!(
+        pg(
+            &url,
+            &format!(
+                "SELECT data_type FROM information_schema.columns \
+                 WHERE table_schema = '{s}' AND table_name = 'ad_performance' AND column_name = 'date'"
+            )
+        ),
+        "date"
+    );
+    assert_eq!(
+        pg(
+            &url,
+            &format!(
+                "SELECT col_description('{s}.ad_performance'::regclass, \
+                 (SELECT ordinal_position FROM information_schema.columns WHERE table_schema = '{s}' \
+                  AND table_name = 'ad_performance' AND column_name = 'spend')::int)"
+            )
+        ),
+        "cost in the reporting currency"
+    );
+    assert!(
+        pg(
+            &url,
+            &format!("SELECT obj_description('{s}.crm_deals'::regclass)")
+        )
+        .contains("one row per deal")
+    );
+
+    // Again: the same rows, not twice as many.
+    let n = pg(&url, &format!("SELECT count(*) FROM {s}.ad_performance"));
+    let again = export(&url, &["--schema", s]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains(&format!("{n} replaced")));
+    assert_eq!(
+        pg(&url, &format!("SELECT count(*) FROM {s}.ad_performance")),
+        n
+    );
+
+    // A dated export replaces its days and nothing else: a September row
+    // deleted in the warehouse stays deleted after October is exported.
+    pg(
+        &url,
+        &format!("DELETE FROM {s}.ad_performance WHERE date = DATE '2026-09-15'"),
+    );
+    pg(
+        &url,
+        &format!("DELETE FROM {s}.ad_performance WHERE date = DATE '2026-10-15'"),
+    );
+    let october = export(
+        &url,
+        &[
+            "--schema",
+            s,
+            "--tables",
+            "ad_performance",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+        ],
+    );
+    assert!(october.status.success(), "{}", text(&october.stderr));
+    let count = |day: &str| {
+        pg(
+            &url,
+            &format!("SELECT count(*) FROM {s}.ad_performance WHERE date = DATE '{day}'"),
+        )
+    };
+    assert_eq!(count("2026-09-15"), "0");
+    assert_eq!(
+        count("2026-10-15"),
+        lake("SELECT count(*) FROM ad_performance WHERE date = DATE '2026-10-15'")
+    );
+
+    // A failure half way (crm_deals changed by hand) exports nothing: the
+    // tables loaded before it in the same run are rolled back too.
+    pg(
+        &url,
+        &format!("ALTER TABLE {s}.crm_deals ADD COLUMN note text"),
+    );
+    let before = pg(&url, &format!("SELECT count(*) FROM {s}.ad_performance"));
+    let failed = export(&url, &["--schema", s]);
+    assert!(!failed.status.success());
+    let err = text(&failed.stderr);
+    assert!(err.contains(&format!("{s}.crm_deals")), "{err}");
+    assert!(err.contains("other columns"), "{err}");
+    assert!(err.contains("the warehouse keeps what it had"), "{err}");
+    assert_eq!(
+        pg(&url, &format!("SELECT count(*) FROM {s}.ad_performance")),
+        before,
+        "ad_performance (exported before crm_deals) is as it was"
+    );
+    assert_eq!(count("2026-09-15"), "0");
+}
+
+#[test]
+fn a_refused_login_names_the_variable_never_the_password() {
+    let Some(url) = url() else { return };
+    let bad = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+            format!("{scheme}://no_such_user_kpi:s3cr3t-pw@{host}")
+        }
+        None => return,
+    };
+    let out = export(&bad, &["--schema", "kpi_never"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("$KPI_WAREHOUSE_URL"), "{err}");
+    assert!(!err.contains("s3cr3t-pw"), "{err}");
+
+    let out = std::process::Command::new(KPI)
+        .args([
+            "--config",
+            &config(),
+            "export",
+            "postgres",
+            "--tables",
+            "ad_perfomance",
+        ])
+        .env("KPI_WAREHOUSE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("did you mean ad_performance?"), "{err}");
+}
