@@ -46,6 +46,14 @@ pub enum WriteMode {
     /// Each run is a complete picture that replaces the previous one
     /// (contacts, deals, campaign settings).
     Snapshot,
+    /// A snapshot kept up to date by the records changed since the last
+    /// sync (Salesforce's `SystemModstamp`): each record read replaces the
+    /// lake's record with the same primary key, the others stay. The read
+    /// gets a window whose start is the first day of changes to read; a
+    /// first sync and `--full-refresh` get [`SyncWindow::everything`],
+    /// read every record and replace the snapshot whole (so records
+    /// deleted at the source go then, not before).
+    Merge,
 }
 
 /// An incremental stream's cursor.
@@ -97,6 +105,20 @@ pub struct SyncWindow {
 }
 
 impl SyncWindow {
+    /// The window of a read of every record changed through `end`, whenever
+    /// it changed: what a [`WriteMode::Merge`] stream gets with no cursor.
+    pub fn everything(end: NaiveDate) -> SyncWindow {
+        SyncWindow {
+            start: NaiveDate::MIN,
+            end,
+        }
+    }
+
+    /// Whether this is [`SyncWindow::everything`]: no lower bound.
+    pub fn is_everything(&self) -> bool {
+        self.start == NaiveDate::MIN
+    }
+
     /// Number of days in the window.
     pub fn days(&self) -> u32 {
         ((self.end - self.start).num_days() + 1).max(0) as u32
@@ -491,6 +513,18 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(w.start, NaiveDate::MIN);
+    }
+
+    #[test]
+    fn a_window_of_everything_has_no_start() {
+        let w = SyncWindow::everything(d("2026-10-31"));
+        assert!(w.is_everything() && w.contains(d("1990-01-01")));
+        assert!(!w.contains(d("2026-11-01")));
+        let w = SyncWindow {
+            start: d("2026-10-01"),
+            end: d("2026-10-31"),
+        };
+        assert!(!w.is_everything());
     }
 
     #[test]

@@ -46,6 +46,6 @@ pub use http::{
     HttpClient, HttpClientBuilder, HttpConfig, HttpError, HttpRequest, HttpResponse, HttpSettings,
     HttpStats, Method, StreamingResponse, ThrottleRule, TransportKind, counted,
 };
-pub use paging::{CursorPager, CursorPaging, OffsetPager, SeenRows};
+pub use paging::{CursorPager, CursorPaging, NextUrlPager, NextUrlPaging, OffsetPager, SeenRows};
 pub use secret::{Redactor, Secret, SecretError, SecretRef, redact};
 pub use source::{Api, HttpSource, Prepared, SHARED_KEYS, SharedSettings, SourceConfig};

@@ -11,6 +11,12 @@
 //! fetching a `next` URL: that URL names the API's host (a configured
 //! sandbox or proxy would be bypassed) and may carry a token.
 //!
+//! Next-URL paging (Salesforce's `nextRecordsUrl` until `done`): the body
+//! names where the next page is, as a path or a URL. [`NextUrlPager`]
+//! resolves it against the source's own `base_url`, so a sandbox or a proxy
+//! is never bypassed, and refuses a URL on another host rather than send
+//! the source's credentials there.
+//!
 //! Offset paging (GA4's `offset`/`limit`, Search Console's
 //! `startRow`/`rowLimit`, Mailchimp's `offset`/`count`): [`OffsetPager`]
 //! says which offset to ask for next and when to stop; the connector puts
@@ -130,6 +136,139 @@ impl CursorPager {
     }
 }
 
+/// How one API pages by a next URL its bodies name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextUrlPaging {
+    /// JSON pointer of the records array (`/records`).
+    pub records: &'static str,
+    /// The page the records array belongs to, for the error when it is
+    /// missing (`a SOQL query result`).
+    pub page: &'static str,
+    /// JSON pointer of the next page's path or URL (`/nextRecordsUrl`);
+    /// absent, null or empty on the last page.
+    pub next: &'static str,
+    /// A pointer to a boolean that says the last page has come (`/done`),
+    /// for APIs that send one: `true` ends the paging whatever `next`
+    /// says, `false` without a `next` is an error (records would be lost).
+    pub done: Option<&'static str>,
+}
+
+/// Pages through one listing: the first request as the connector built it,
+/// then a `GET` of each URL the previous page names.
+#[derive(Debug, Clone)]
+pub struct NextUrlPager {
+    paging: NextUrlPaging,
+    /// The source's base URL, without a trailing `/`.
+    base: String,
+    first: Option<HttpRequest>,
+    /// The next page's URL, resolved.
+    next: Option<String>,
+    /// The previous page's `next` as the body wrote it.
+    previous: Option<String>,
+    done: bool,
+}
+
+impl NextUrlPager {
+    /// A pager that sends `first`, then follows the next URLs, resolved
+    /// against `base_url` (the source's, e.g. the Salesforce instance).
+    pub fn new(paging: NextUrlPaging, base_url: &str, first: HttpRequest) -> Self {
+        NextUrlPager {
+            paging,
+            base: base_url.trim_end_matches('/').to_string(),
+            first: Some(first),
+            next: None,
+            previous: None,
+            done: false,
+        }
+    }
+
+    /// The request for the next page; `None` after the last.
+    pub fn next_request(&self) -> Option<HttpRequest> {
+        if self.done {
+            return None;
+        }
+        match (&self.next, &self.first) {
+            (Some(url), _) => Some(HttpRequest::get(url)),
+            (None, Some(first)) => Some(first.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// Takes the records out of a page's `body` and moves to the next page
+    /// (or to the end). The error, in words for the user, says what the body
+    /// lacks or names wrongly: the records array, a next page `done: false`
+    /// promised, a next URL that repeats the one just read (which would page
+    /// forever) or that is on another host than `base_url`.
+    pub fn take_page(&mut self, body: &mut Value) -> Result<Vec<Value>, String> {
+        let records = match body.pointer_mut(self.paging.records).map(Value::take) {
+            Some(Value::Array(records)) => records,
+            _ => {
+                return Err(format!(
+                    "the body has no `{}` array (expected {})",
+                    dotted(self.paging.records),
+                    self.paging.page
+                ));
+            }
+        };
+        self.first = None;
+        let next = body
+            .pointer(self.paging.next)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let done = self
+            .paging
+            .done
+            .and_then(|p| body.pointer(p))
+            .and_then(Value::as_bool);
+        let next = match (done, next) {
+            (Some(true), _) | (None, None) => {
+                self.done = true;
+                return Ok(records);
+            }
+            (Some(false), None) => {
+                return Err(format!(
+                    "{} is false but {} is missing",
+                    dotted(self.paging.done.unwrap_or_default()),
+                    dotted(self.paging.next)
+                ));
+            }
+            (_, Some(next)) => next,
+        };
+        if self.previous.as_deref() == Some(next.as_str()) {
+            return Err(format!(
+                "{} repeats the page just read ({next})",
+                dotted(self.paging.next)
+            ));
+        }
+        self.next = Some(self.resolve(&next)?);
+        self.previous = Some(next);
+        Ok(records)
+    }
+
+    /// `next` as a URL on the source's own host: a path is appended to the
+    /// base URL; a full URL must start with it.
+    fn resolve(&self, next: &str) -> Result<String, String> {
+        if next.starts_with('/') {
+            return Ok(format!("{}{next}", self.base));
+        }
+        let on_base = next
+            .strip_prefix(self.base.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+        if on_base {
+            Ok(next.to_string())
+        } else {
+            Err(format!(
+                "{} names {}, which is not under {}: not followed (it would receive the source's credentials)",
+                dotted(self.paging.next),
+                crate::auth::display_url(next),
+                crate::auth::display_url(&self.base)
+            ))
+        }
+    }
+}
+
 /// Pages by offset and page size. Paging ends at the first page shorter
 /// than the page size (an empty one included): a total the API reports
 /// (GA4's `rowCount`) decides nothing, since stopping on a low one would
@@ -236,6 +375,94 @@ mod tests {
         let mut body = json!({"results": []});
         assert!(p.take_page(&mut body).unwrap().is_empty());
         assert!(p.next_request().is_none());
+    }
+
+    const SOQL: NextUrlPaging = NextUrlPaging {
+        records: "/records",
+        page: "a SOQL query result",
+        next: "/nextRecordsUrl",
+        done: Some("/done"),
+    };
+
+    fn url_of(p: &NextUrlPager) -> String {
+        p.next_request()
+            .expect("a request")
+            .url()
+            .expect("a valid URL")
+            .to_string()
+    }
+
+    #[test]
+    fn follows_next_urls_on_the_base_until_done() {
+        let first = HttpRequest::get("http://x:9/sf/services/data/v62.0/query")
+            .query("q", "SELECT Id FROM Lead");
+        let mut p = NextUrlPager::new(SOQL, "http://x:9/sf/", first);
+        assert_eq!(
+            url_of(&p),
+            "http://x:9/sf/services/data/v62.0/query?q=SELECT+Id+FROM+Lead"
+        );
+        let mut body = json!({"totalSize": 3, "done": false,
+            "nextRecordsUrl": "/services/data/v62.0/query/01gD0000002HU6KIAW-2",
+            "records": [1, 2]});
+        assert_eq!(p.take_page(&mut body).unwrap(), vec![json!(1), json!(2)]);
+        // A path is taken from the base URL, prefix included.
+        assert_eq!(
+            url_of(&p),
+            "http://x:9/sf/services/data/v62.0/query/01gD0000002HU6KIAW-2"
+        );
+        let mut body = json!({"totalSize": 3, "done": true, "records": [3]});
+        assert_eq!(p.take_page(&mut body).unwrap(), vec![json!(3)]);
+        assert!(p.next_request().is_none());
+        // `done: true` ends the paging even with a next URL left in the body.
+        let mut p = NextUrlPager::new(SOQL, "http://x:9", HttpRequest::get("http://x:9/q"));
+        p.take_page(&mut json!({"done": true, "nextRecordsUrl": "/q/2", "records": []}))
+            .unwrap();
+        assert!(p.next_request().is_none());
+        // Without a `done` member, a page without a next URL is the last.
+        let open = NextUrlPaging { done: None, ..SOQL };
+        let mut p = NextUrlPager::new(open, "http://x:9", HttpRequest::get("http://x:9/q"));
+        p.take_page(&mut json!({"nextRecordsUrl": "http://x:9/q?page=2", "records": [1]}))
+            .unwrap();
+        assert_eq!(url_of(&p), "http://x:9/q?page=2");
+        p.take_page(&mut json!({"nextRecordsUrl": null, "records": [2]}))
+            .unwrap();
+        assert!(p.next_request().is_none());
+    }
+
+    #[test]
+    fn a_next_url_that_is_missing_repeated_or_elsewhere_is_an_error() {
+        let start = || NextUrlPager::new(SOQL, "http://x:9", HttpRequest::get("http://x:9/q"));
+        let e = start()
+            .take_page(&mut json!([{"errorCode": "X"}]))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "the body has no `records` array (expected a SOQL query result)"
+        );
+        let e = start()
+            .take_page(&mut json!({"done": false, "records": [1]}))
+            .unwrap_err();
+        assert_eq!(e, "done is false but nextRecordsUrl is missing");
+        let mut p = start();
+        let page = json!({"done": false, "nextRecordsUrl": "/q/2", "records": [1]});
+        p.take_page(&mut page.clone()).unwrap();
+        let e = p.take_page(&mut page.clone()).unwrap_err();
+        assert_eq!(e, "nextRecordsUrl repeats the page just read (/q/2)");
+        let e = start()
+            .take_page(&mut json!({"done": false, "nextRecordsUrl": "https://evil.example/q/2?access_token=abc", "records": []}))
+            .unwrap_err();
+        assert!(
+            e.starts_with("nextRecordsUrl names https://evil.example/q/2"),
+            "{e}"
+        );
+        assert!(!e.contains("abc"), "{e}");
+        // A host that merely starts like the base is another host.
+        let e = start()
+            .take_page(
+                &mut json!({"done": false, "nextRecordsUrl": "http://x:90/q/2", "records": []}),
+            )
+            .unwrap_err();
+        assert!(e.contains("not under http://x:9"), "{e}");
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "staging/mailchimp__email_performance.sql",
     "staging/meta_ads__ad_campaigns.sql",
     "staging/meta_ads__ad_performance.sql",
+    "staging/salesforce__crm_contacts.sql",
+    "staging/salesforce__crm_deals.sql",
     "staging/search_console__search_performance.sql",
     "staging/social__social_performance.sql",
     "canonical/ad_campaigns.sql",

@@ -278,6 +278,15 @@ pub enum LakeError {
         /// Who holds it, as that process wrote it (`pid N`).
         holder: String,
     },
+    /// The snapshot an incremental read merges into cannot be read, or
+    /// holds other columns than the stream's.
+    #[error("{}: {message}", path.display())]
+    Merge {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What is wrong, and what to run.
+        message: String,
+    },
     /// A state file is not valid.
     #[error("cursor state {}: {message}", path.display())]
     State {

@@ -9,8 +9,14 @@
 //! Whatever feeds it (a connector's pages during `kpi sync`) hands it Arrow
 //! batches; a batch that does not fit (other columns than the lake's, a day
 //! outside the window) is refused before anything of it is written.
+//!
+//! A snapshot read of only the records changed since the last sync
+//! ([`StagedStream::merge_with_lake`]) keeps the keys it staged, and its
+//! file gets, after them, every row of the lake's snapshot whose key did
+//! not come again: a changed record replaces its earlier version, the
+//! others stay, and the file still replaces the old one whole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Date32Type, Schema, SchemaRef};
@@ -44,6 +50,8 @@ pub struct StagedStream {
     snapshot: Option<SnapshotWriter>,
     rows: u64,
     buffer_budget: usize,
+    /// For a merged snapshot: the key columns, and the keys staged.
+    merge: Option<(Vec<String>, HashSet<String>)>,
 }
 
 impl StagedStream {
@@ -82,7 +90,26 @@ impl StagedStream {
             snapshot: None,
             rows: 0,
             buffer_budget,
+            merge: None,
         })
+    }
+
+    /// Makes this snapshot read a merge into the lake's current snapshot
+    /// on `key` (the stream's primary key): see the module's doc. Refused
+    /// for a daily stream or a key that is not a column.
+    pub fn merge_with_lake(mut self, key: Vec<String>) -> Result<Self, StageError> {
+        let missing: Vec<&String> = key
+            .iter()
+            .filter(|k| self.schema.field_with_name(k).is_err())
+            .collect();
+        if self.layout != Layout::Snapshot || key.is_empty() || !missing.is_empty() {
+            return Err(StageError::Refused(format!(
+                "{}: a merge needs a snapshot stream and key columns of it (key {key:?})",
+                self.label()
+            )));
+        }
+        self.merge = Some((key, HashSet::new()));
+        Ok(self)
     }
 
     /// Rows staged so far.
@@ -135,6 +162,10 @@ impl StagedStream {
                     &self.stream,
                     self.schema.clone(),
                 )?);
+            }
+            if let Some((key, seen)) = &mut self.merge {
+                let keys = row_keys(&conformed, key).map_err(StageError::Refused)?;
+                seen.extend(keys);
             }
             self.snapshot
                 .as_mut()
@@ -233,7 +264,7 @@ impl StagedStream {
         let mut files = Vec::new();
         match self.layout {
             Layout::Snapshot => {
-                let w = match self.snapshot.take() {
+                let mut w = match self.snapshot.take() {
                     Some(w) => w,
                     None => self.lake.snapshot_writer(
                         &self.source,
@@ -241,6 +272,9 @@ impl StagedStream {
                         self.schema.clone(),
                     )?,
                 };
+                if let Some((key, seen)) = self.merge.take() {
+                    self.keep_unchanged(&mut w, &key, &seen)?;
+                }
                 files.push(w.finish()?);
             }
             Layout::Daily => {
@@ -263,6 +297,100 @@ impl StagedStream {
         }
         Ok(files)
     }
+}
+
+impl StagedStream {
+    /// Writes the rows of the lake's snapshot whose key is not in `seen`
+    /// to `w`. No snapshot yet: nothing to keep.
+    fn keep_unchanged(
+        &self,
+        w: &mut SnapshotWriter,
+        key: &[String],
+        seen: &HashSet<String>,
+    ) -> Result<(), LakeError> {
+        let path = self
+            .lake
+            .stream_dir(&self.source, &self.stream)
+            .join(crate::PART_FILE);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(crate::io(&path, e)),
+        };
+        let refresh = format!(
+            "run `kpi sync --source {} --full-refresh` to read every record again",
+            self.source
+        );
+        let bad = |message: String| LakeError::Merge {
+            path: path.clone(),
+            message: format!("{message}; {refresh}"),
+        };
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| bad(format!("the snapshot to merge into is not readable: {e}")))?;
+        let same = {
+            let have = reader.schema().fields();
+            let want = self.schema.fields();
+            have.len() == want.len()
+                && have
+                    .iter()
+                    .zip(want)
+                    .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+        };
+        if !same {
+            return Err(bad(format!(
+                "the snapshot to merge into has other columns ({}) than the stream ({})",
+                describe(reader.schema()),
+                describe(&self.schema)
+            )));
+        }
+        let reader = reader
+            .build()
+            .map_err(|e| bad(format!("the snapshot to merge into is not readable: {e}")))?;
+        for batch in reader {
+            let batch = batch
+                .map_err(|e| bad(format!("the snapshot to merge into is not readable: {e}")))?;
+            let keys = row_keys(&batch, key).map_err(bad)?;
+            let keep: Vec<u32> = (0..batch.num_rows() as u32)
+                .filter(|&i| !seen.contains(&keys[i as usize]))
+                .collect();
+            if keep.is_empty() {
+                continue;
+            }
+            let kept = arrow::compute::take_record_batch(&batch, &UInt32Array::from(keep))
+                .map_err(|e| bad(e.to_string()))?;
+            // The file's own schema may differ in metadata only.
+            let kept = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())
+                .map_err(|e| bad(e.to_string()))?;
+            w.write(&kept)?;
+        }
+        Ok(())
+    }
+}
+
+/// Each row's key: its `key` columns as text, joined by a separator no id
+/// holds. A null key column is refused: that row could not be matched.
+fn row_keys(batch: &RecordBatch, key: &[String]) -> Result<Vec<String>, String> {
+    let mut parts = Vec::with_capacity(key.len());
+    for k in key {
+        let col = batch
+            .column_by_name(k)
+            .ok_or_else(|| format!("no key column `{k}`"))?;
+        if col.null_count() > 0 {
+            return Err(format!("a row without its key `{k}`"));
+        }
+        let text = arrow::compute::cast(col, &DataType::Utf8).map_err(|e| e.to_string())?;
+        parts.push(text);
+    }
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            parts
+                .iter()
+                .map(|p| p.as_string::<i32>().value(i))
+                .collect::<Vec<_>>()
+                .join("\u{1f}")
+        })
+        .collect())
 }
 
 fn describe(schema: &Schema) -> String {
@@ -350,6 +478,98 @@ mod tests {
             files.iter().map(|f| f.stats().rows).collect::<Vec<_>>(),
             vec![2, 0, 1]
         );
+    }
+
+    /// A snapshot `src.leads` of `id` and `stage`.
+    fn leads(rows: &[(&str, &str)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("stage", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    rows.iter().map(|r| r.0),
+                )),
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn snapshot_rows(lake: &Lake) -> Vec<(String, String)> {
+        let path = lake.stream_dir("src", "leads").join(crate::PART_FILE);
+        let file = std::fs::File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for b in reader {
+            let b = b.unwrap();
+            for i in 0..b.num_rows() {
+                let s = |c: usize| b.column(c).as_string::<i32>().value(i).to_string();
+                out.push((s(0), s(1)));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_merged_snapshot_replaces_changed_records_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::create(dir.path()).unwrap();
+        let schema = leads(&[]).schema();
+        let stage = |merge: bool| {
+            let s = StagedStream::new(
+                lake.clone(),
+                "src",
+                "leads",
+                Layout::Snapshot,
+                schema.clone(),
+                None,
+                (d("2026-10-01"), d("2026-10-31")),
+                1 << 20,
+            )
+            .unwrap();
+            if merge {
+                s.merge_with_lake(vec!["id".into()]).unwrap()
+            } else {
+                s
+            }
+        };
+        let commit = |s: StagedStream| {
+            lake.commit_source("src", s.finish().unwrap(), &crate::SourceState::default())
+                .unwrap()
+        };
+        // Nothing to merge into yet: the read alone.
+        let mut s = stage(true);
+        s.write(&leads(&[("a", "lead"), ("b", "lead")])).unwrap();
+        commit(s);
+        let mut s = stage(true);
+        s.write(&leads(&[("b", "mql"), ("c", "lead")])).unwrap();
+        commit(s);
+        let row = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            snapshot_rows(&lake),
+            vec![row("a", "lead"), row("b", "mql"), row("c", "lead")]
+        );
+        // A read without changes keeps everything.
+        commit(stage(true));
+        assert_eq!(snapshot_rows(&lake).len(), 3);
+        // A whole read (no merge) replaces it.
+        let mut s = stage(false);
+        s.write(&leads(&[("c", "sql")])).unwrap();
+        commit(s);
+        assert_eq!(snapshot_rows(&lake), vec![row("c", "sql")]);
+        // A key that is not a column, or a daily stream, is refused.
+        assert!(stage(false).merge_with_lake(vec!["nope".into()]).is_err());
+        let daily = staged(&dir, "clicks", "2026-10-01", "2026-10-01");
+        assert!(daily.merge_with_lake(vec!["clicks".into()]).is_err());
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub const TYPES: &[SourceType] = &[
     connector::<kpi_connector_ga4::Ga4Source>(),
     connector::<kpi_connector_search_console::SearchConsoleSource>(),
     connector::<kpi_connector_hubspot::HubSpotSource>(),
+    connector::<kpi_connector_salesforce::SalesforceSource>(),
     connector::<kpi_connector_mailchimp::MailchimpSource>(),
     files::<kpi_connector_files::SocialSource>(),
     files::<kpi_connector_files::BacklinksSource>(),
@@ -233,7 +234,9 @@ fn lake_spec(source_type: &'static str, def: &StreamDef) -> StreamSpec {
                 std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
             )
         }
-        WriteMode::Snapshot | WriteMode::Append => (Layout::Snapshot, def.schema.clone()),
+        WriteMode::Snapshot | WriteMode::Merge | WriteMode::Append => {
+            (Layout::Snapshot, def.schema.clone())
+        }
     };
     StreamSpec {
         source_type,
@@ -330,6 +333,7 @@ mod tests {
                 "ga4",
                 "search_console",
                 "hubspot",
+                "salesforce",
                 "mailchimp"
             ]
         );

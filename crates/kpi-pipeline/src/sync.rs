@@ -253,7 +253,7 @@ fn selected<'a>(
 /// is one read.
 fn pieces(window: SyncWindow, mode: &WriteMode, parallel: usize) -> Vec<SyncWindow> {
     match mode {
-        WriteMode::Snapshot | WriteMode::Append => vec![window],
+        WriteMode::Snapshot | WriteMode::Merge | WriteMode::Append => vec![window],
         WriteMode::ReplaceDays { .. } => {
             let per = window.days().div_ceil(parallel.max(1) as u32);
             window.chunks(per.clamp(1, MAX_PIECE_DAYS))
@@ -366,7 +366,13 @@ struct Plan {
     def: StreamDef,
     spec: kpi_lake::StreamSpec,
     label: String,
+    /// The days the read covers: the summary's, and the cursor's end.
     window: SyncWindow,
+    /// The window the connector is handed (all of time for a whole read
+    /// of a merged snapshot).
+    read: SyncWindow,
+    /// Whether the staged snapshot is merged into the lake's.
+    merge: bool,
     pieces: usize,
 }
 
@@ -400,14 +406,32 @@ async fn sync_source(
             .then(|| state.streams.get(&def.name).map(|c| c.synced_through))
             .flatten();
         let lookback = def.cursor.as_ref().map(|c| c.lookback_days).unwrap_or(0);
-        let window = match def.write_mode {
-            // A snapshot is read whole; its window only dates the read.
-            WriteMode::Snapshot => opts.today.pred_opt().map(|y| SyncWindow {
-                start: first.min(y),
-                end: y,
-            }),
-            _ => kpi_connector::window_for(cursor, lookback, opts.today, first, opts.range)
-                .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))?,
+        // A snapshot is read whole; its window only dates the read.
+        let whole = opts.today.pred_opt().map(|y| SyncWindow {
+            start: first.min(y),
+            end: y,
+        });
+        let days = || {
+            kpi_connector::window_for(cursor, lookback, opts.today, first, opts.range)
+                .map_err(|e| PipelineError::Sync(format!("{label}: {e}")))
+        };
+        // (the days the read covers, the window it is handed, merged or not)
+        let (window, read, merge) = match def.write_mode {
+            WriteMode::Snapshot => (whole, whole, false),
+            // Without a cursor (a first sync, --full-refresh) a merged
+            // snapshot reads every record and replaces the file; with one,
+            // the records changed since the cursor's day minus the lookback.
+            WriteMode::Merge if cursor.is_none() && opts.range.is_none() => {
+                (whole, whole.map(|w| SyncWindow::everything(w.end)), false)
+            }
+            WriteMode::Merge => {
+                let w = days()?;
+                (w, w, true)
+            }
+            _ => {
+                let w = days()?;
+                (w, w, false)
+            }
         };
         reports.push(StreamReport {
             stream: label.clone(),
@@ -418,13 +442,15 @@ async fn sync_source(
             retries: 0,
             seconds: 0.0,
         });
-        if let Some(window) = window {
-            let n = pieces(window, &def.write_mode, parallel).len();
+        if let (Some(window), Some(read)) = (window, read) {
+            let n = pieces(read, &def.write_mode, parallel).len();
             plans.push(Plan {
                 def,
                 spec: spec.clone(),
                 label,
                 window,
+                read,
+                merge,
                 pieces: n,
             });
         }
@@ -442,7 +468,7 @@ async fn sync_source(
         .iter()
         .enumerate()
         .flat_map(|(i, p)| {
-            pieces(p.window, &p.def.write_mode, parallel)
+            pieces(p.read, &p.def.write_mode, parallel)
                 .into_iter()
                 .map(move |piece| (i, piece))
         })
@@ -465,6 +491,7 @@ async fn sync_source(
                     plan.spec.layout,
                     plan.spec.schema.clone(),
                     piece,
+                    plan.merge,
                 )?;
                 let (read, http) =
                     kpi_connector::counted(connector.read(&plan.def, piece, &mut sink)).await;
@@ -642,10 +669,11 @@ impl LakeSink {
         layout: Layout,
         schema: SchemaRef,
         window: SyncWindow,
+        merge: bool,
     ) -> Result<Self, PipelineError> {
         let date_column = match (&def.write_mode, layout) {
             (WriteMode::ReplaceDays { date_column }, Layout::Daily) => Some(date_column.clone()),
-            (WriteMode::Snapshot, Layout::Snapshot) => None,
+            (WriteMode::Snapshot | WriteMode::Merge, Layout::Snapshot) => None,
             (mode, layout) => {
                 return Err(PipelineError::Sync(format!(
                     "{source}.{}: the connector writes {mode:?} but the lake keeps the stream as {layout:?}",
@@ -663,6 +691,10 @@ impl LakeSink {
             (window.start, window.end),
             PIECE_BUFFER_BYTES,
         )
+        .and_then(|s| match merge {
+            true => s.merge_with_lake(def.primary_key.clone()),
+            false => Ok(s),
+        })
         .map(LakeSink)
         .map_err(|e| PipelineError::Sync(e.to_string()))
     }
@@ -716,6 +748,7 @@ access_token = { env = "T" }"#,
                 r#"auth = { type = "bearer", token = { env = "T" } }"#,
             ),
             source("mailchimp", r#"base_url = "http://127.0.0.1:9""#),
+            source("salesforce", ""),
         ];
         let specs = crate::stream_specs();
         for s in &sources {

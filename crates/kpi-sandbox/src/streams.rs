@@ -221,6 +221,88 @@ pub fn raw_streams() -> Vec<StreamSpec> {
                 utf8("associated_contact_id", true),
             ],
         ),
+        // Salesforce REST `query` results, one snapshot per object, fields under
+        // their API names (relationships flattened: `Owner.Name` -> `Owner_Name`).
+        // `mql_date` and `churn_date` hold the org's custom fields that the
+        // source's settings name; `CurrencyIsoCode` the org's in a single-currency org.
+        spec(
+            "salesforce",
+            "leads",
+            Snapshot,
+            vec![
+                utf8("Id", false),
+                ts("CreatedDate"),
+                ts("SystemModstamp"),
+                utf8("Status", true),
+                utf8("LeadSource", true),
+                Field::new("IsConverted", DataType::Boolean, false),
+                Field::new("ConvertedDate", DataType::Date32, true),
+                utf8("ConvertedContactId", true),
+                utf8("ConvertedOpportunityId", true),
+                utf8("mql_date", true),
+            ],
+        ),
+        spec(
+            "salesforce",
+            "contacts",
+            Snapshot,
+            vec![
+                utf8("Id", false),
+                ts("CreatedDate"),
+                ts("SystemModstamp"),
+                utf8("LeadSource", true),
+                utf8("churn_date", true),
+            ],
+        ),
+        spec(
+            "salesforce",
+            "opportunities",
+            Snapshot,
+            vec![
+                utf8("Id", false),
+                utf8("Name", false),
+                ts("CreatedDate"),
+                ts("SystemModstamp"),
+                Field::new("CloseDate", DataType::Date32, true),
+                utf8("StageName", false),
+                Field::new("IsClosed", DataType::Boolean, false),
+                Field::new("IsWon", DataType::Boolean, false),
+                Field::new("Amount", DataType::Float64, true),
+                utf8("Type", true),
+                utf8("LeadSource", true),
+                utf8("ContactId", true),
+                utf8("Owner_Name", true),
+                utf8("CurrencyIsoCode", false),
+            ],
+        ),
+        spec(
+            "salesforce",
+            "campaigns",
+            Snapshot,
+            vec![
+                utf8("Id", false),
+                utf8("Name", false),
+                utf8("Type", true),
+                utf8("Status", true),
+                Field::new("StartDate", DataType::Date32, true),
+                ts("SystemModstamp"),
+            ],
+        ),
+        spec(
+            "salesforce",
+            "campaign_members",
+            Snapshot,
+            vec![
+                utf8("Id", false),
+                utf8("CampaignId", false),
+                utf8("LeadId", true),
+                utf8("ContactId", true),
+                ts("CreatedDate"),
+                Field::new("FirstRespondedDate", DataType::Date32, true),
+                Field::new("HasResponded", DataType::Boolean, false),
+                ts("SystemModstamp"),
+            ],
+        ),
         // Mailchimp GET /3.0/reports, one row per sent campaign, partitioned by the
         // UTC day of its send_time. Rates are fractions of the delivered emails.
         spec(

@@ -901,6 +901,11 @@ async fn faults_and_revisions_through_the_control_endpoints() {
             "mailchimp/reports",
             "meta_ads/ads_insights",
             "meta_ads/campaigns",
+            "salesforce/campaign_members",
+            "salesforce/campaigns",
+            "salesforce/contacts",
+            "salesforce/leads",
+            "salesforce/opportunities",
             "search_console/search_analytics",
         ]
     );

@@ -11,7 +11,8 @@ pub const MAX_TEXT_CHARS: usize = 500;
 /// The message an API put in an error body. Understands Google APIs
 /// (`error.message` plus Google Ads' `error.details[].errors[].message`,
 /// also inside the array `searchStream` returns), Meta (`error.message`),
-/// HubSpot (`message`), OAuth2 (`error` + `error_description`) and problem
+/// HubSpot (`message`), Salesforce (an array of `{message, errorCode}`:
+/// `errorCode: message`), OAuth2 (`error` + `error_description`) and problem
 /// JSON (`title` + `detail`); anything else is quoted, up to 500 characters.
 pub fn api_error_message(body: &[u8]) -> String {
     if let Ok(json) = serde_json::from_slice::<Value>(body)
@@ -57,6 +58,11 @@ fn json_message(json: &Value) -> Option<String> {
         _ => {}
     }
     if let Some(message) = string(obj.get("message")) {
+        // Salesforce's code (`INVALID_SESSION_ID`, `REQUEST_LIMIT_EXCEEDED`)
+        // is what its documentation and a connector's rules go by.
+        if let Some(code) = string(obj.get("errorCode")) {
+            return Some(format!("{code}: {message}"));
+        }
         return Some(message);
     }
     match (string(obj.get("title")), string(obj.get("detail"))) {
@@ -125,6 +131,15 @@ mod tests {
         assert_eq!(
             api_error_message(problem),
             "Resource Not Found: The requested resource could not be found."
+        );
+    }
+
+    #[test]
+    fn salesforce_error_array() {
+        let body = br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert_eq!(
+            api_error_message(body),
+            "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded."
         );
     }
 

@@ -854,6 +854,19 @@ impl HttpClient {
         self.inner.redactor.redact(text)
     }
 
+    /// A string member of the OAuth2 token response that gave the access
+    /// token requests carry now (Salesforce's `instance_url`, the host to
+    /// call), getting a token first when none is cached. `None` without
+    /// OAuth2, or when the response has no such member. Credentials in the
+    /// response (`access_token`, `refresh_token`, `id_token`, `signature`)
+    /// are never kept, so never returned.
+    pub async fn token_response_field(&self, name: &str) -> Result<Option<String>, HttpError> {
+        match &self.inner.oauth {
+            Some(oauth) => oauth.response_field(&self.inner, name).await,
+            None => Ok(None),
+        }
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> HttpStats {
         self.inner.counters.snapshot()

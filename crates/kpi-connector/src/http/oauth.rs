@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-use tokio::sync::Mutex;
+use serde_json::{Map, Value};
+use tokio::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::{
@@ -31,7 +31,14 @@ pub(crate) struct OAuth2State {
 struct Cached {
     token: Secret,
     refresh_at: Instant,
+    /// The rest of the token response (Salesforce's `instance_url`), less
+    /// every member that holds a credential.
+    fields: Map<String, Value>,
 }
+
+/// Members of a token response that are credentials: never kept beside the
+/// access token, so [`OAuth2State::response_field`] cannot hand one out.
+const CREDENTIAL_MEMBERS: [&str; 4] = ["access_token", "refresh_token", "id_token", "signature"];
 
 impl OAuth2State {
     pub(crate) fn new(creds: OAuth2Credentials) -> Self {
@@ -43,19 +50,40 @@ impl OAuth2State {
 
     /// A valid access token, from the cache or freshly obtained.
     pub(crate) async fn token(&self, inner: &Inner) -> Result<Secret, HttpError> {
+        let cached = self.current(inner).await?;
+        Ok(cached.as_ref().expect("just filled").token.clone())
+    }
+
+    /// The string member `name` of the token response that gave the
+    /// current access token (refreshed first when none is cached); `None`
+    /// when the response had none. Credentials are not kept, so never
+    /// returned.
+    pub(crate) async fn response_field(
+        &self,
+        inner: &Inner,
+        name: &str,
+    ) -> Result<Option<String>, HttpError> {
+        let cached = self.current(inner).await?;
+        let fields = &cached.as_ref().expect("just filled").fields;
+        Ok(fields.get(name).and_then(Value::as_str).map(str::to_string))
+    }
+
+    /// The cache, holding a valid token (fetched if it did not).
+    async fn current(&self, inner: &Inner) -> Result<MutexGuard<'_, Option<Cached>>, HttpError> {
         let mut cached = self.cached.lock().await;
         if let Some(c) = &*cached
             && Instant::now() < c.refresh_at
         {
-            return Ok(c.token.clone());
+            return Ok(cached);
         }
-        let (token, lifetime) = self.fetch(inner).await?;
+        let (token, lifetime, fields) = self.fetch(inner).await?;
         let margin = EXPIRY_MARGIN.min(lifetime / 2);
         *cached = Some(Cached {
-            token: token.clone(),
+            token,
             refresh_at: Instant::now() + lifetime - margin,
+            fields,
         });
-        Ok(token)
+        Ok(cached)
     }
 
     /// Drops `used` from the cache after the API refused it. A request that
@@ -67,7 +95,10 @@ impl OAuth2State {
         }
     }
 
-    async fn fetch(&self, inner: &Inner) -> Result<(Secret, Duration), HttpError> {
+    async fn fetch(
+        &self,
+        inner: &Inner,
+    ) -> Result<(Secret, Duration, Map<String, Value>), HttpError> {
         let c = &self.creds;
         let mut form = vec![
             ("grant_type", "refresh_token"),
@@ -114,7 +145,7 @@ impl OAuth2State {
                     if (200..300).contains(&status) {
                         return parse_token(&bytes)
                             .map_err(|m| fail(Some(status), m))
-                            .inspect(|(token, _)| {
+                            .inspect(|(token, _, _)| {
                                 inner.redactor.add(token);
                             });
                     }
@@ -146,8 +177,8 @@ impl OAuth2State {
     }
 }
 
-fn parse_token(body: &[u8]) -> Result<(Secret, Duration), String> {
-    let json: Value = serde_json::from_slice(body)
+fn parse_token(body: &[u8]) -> Result<(Secret, Duration, Map<String, Value>), String> {
+    let mut json: Value = serde_json::from_slice(body)
         .map_err(|e| format!("the token response is not JSON ({e})"))?;
     let token = json
         .get("access_token")
@@ -163,7 +194,15 @@ fn parse_token(body: &[u8]) -> Result<(Secret, Duration), String> {
     .filter(|s| s.is_finite() && *s > 0.0)
     .map(Duration::from_secs_f64)
     .unwrap_or(DEFAULT_LIFETIME);
-    Ok((Secret::new(token), lifetime))
+    let token = Secret::new(token);
+    let mut fields = match json.take() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    for member in CREDENTIAL_MEMBERS {
+        fields.remove(member);
+    }
+    Ok((token, lifetime, fields))
 }
 
 /// `application/x-www-form-urlencoded` value encoding.
@@ -187,13 +226,27 @@ mod tests {
 
     #[test]
     fn token_response_forms() {
-        let (t, l) =
+        let (t, l, _) =
             parse_token(br#"{"access_token":"ya29.a","expires_in":3599,"token_type":"Bearer"}"#)
                 .unwrap();
         assert_eq!((t.expose(), l), ("ya29.a", Duration::from_secs(3599)));
-        let (_, l) = parse_token(br#"{"access_token":"x","expires_in":"1800"}"#).unwrap();
+        let (_, l, _) = parse_token(br#"{"access_token":"x","expires_in":"1800"}"#).unwrap();
         assert_eq!(l, Duration::from_secs(1800));
-        let (_, l) = parse_token(br#"{"access_token":"x"}"#).unwrap();
+        // Salesforce's answer: no expires_in, the instance to call, and a
+        // signature and refresh token that are not kept.
+        let (_, l, fields) = parse_token(
+            br#"{"access_token":"00D!x","instance_url":"https://acme.my.salesforce.com","signature":"s","refresh_token":"r","token_type":"Bearer"}"#,
+        )
+        .unwrap();
+        assert_eq!(l, DEFAULT_LIFETIME);
+        assert_eq!(
+            fields.get("instance_url"),
+            Some(&Value::from("https://acme.my.salesforce.com"))
+        );
+        for member in CREDENTIAL_MEMBERS {
+            assert!(!fields.contains_key(member), "{member}");
+        }
+        let (_, l, _) = parse_token(br#"{"access_token":"x"}"#).unwrap();
         assert_eq!(l, DEFAULT_LIFETIME);
         assert_eq!(
             parse_token(br#"{"token_type":"Bearer"}"#).unwrap_err(),

@@ -295,7 +295,7 @@ where
             assert!(body.contains("refresh_token=rt-REFRESH-777"), "{body}");
             assert!(body.contains("client_secret=cs-SECRET-999"), "{body}");
             let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
-            TestResponse::json(200, &json!({"access_token": format!("at-{n}"), "expires_in": 3599, "token_type": "Bearer"}))
+            TestResponse::json(200, &json!({"access_token": format!("at-{n}"), "expires_in": 3599, "token_type": "Bearer", "instance_url": format!("https://instance-{n}.example.com")}))
         } else {
             api(req.header("authorization").map(str::to_string))
         };
@@ -336,6 +336,34 @@ async fn oauth_token_is_fetched_once_and_reused() {
     assert_eq!(server.hits("/token"), 1);
     assert_eq!(server.hits("/api"), 8);
     assert_eq!(c.stats().token_refreshes, 1);
+}
+
+/// A member of the token response (Salesforce's `instance_url`) comes
+/// from the response that gave the current token: read before any request,
+/// it fetches the token, which requests then reuse; credentials are not
+/// handed out.
+#[tokio::test]
+async fn a_token_response_member_comes_with_the_current_token() {
+    let (server, creds) = oauth_server(|_| ok()).await;
+    let c = client(fast(), Auth::OAuth2(creds));
+    assert_eq!(
+        c.token_response_field("instance_url")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("https://instance-1.example.com")
+    );
+    assert_eq!(c.token_response_field("access_token").await.unwrap(), None);
+    assert_eq!(c.token_response_field("nothing").await.unwrap(), None);
+    c.send(&HttpRequest::get(server.url("/api/items")))
+        .await
+        .unwrap();
+    assert_eq!(server.hits("/token"), 1);
+    let plain = client(fast(), Auth::None);
+    assert_eq!(
+        plain.token_response_field("instance_url").await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,8 @@
-//! CRM (HubSpot): the funnel, contacts, deals, renewals and churn.
+//! CRM: the funnel, contacts, deals, renewals and churn. The US business
+//! unit (the contacts whose deals are invoiced in dollars) works in
+//! Salesforce, the rest of the company in HubSpot: each person is written to
+//! one of the two (`salesforce.rs`), from the same draws either way, so the
+//! company's funnel is the same whichever CRM holds it.
 
 use super::*;
 
@@ -59,16 +63,48 @@ pub(super) const COMPANY_WORDS: [&str; 20] = [
     "Gringotts",
 ];
 
-/// The HubSpot contacts and deals snapshots, written as contacts are created.
+/// The HubSpot contacts and deals snapshots, and the Salesforce objects,
+/// written as contacts are created.
 pub(super) struct Crm {
     pub(super) end: NaiveDate,
     pub(super) rng: ChaCha8Rng,
     pub(super) contacts: Table,
     pub(super) deals: Table,
+    pub(super) salesforce: Salesforce,
     pub(super) contacts_created: u64,
     pub(super) deals_created: u64,
     /// Scratch for deal names.
     pub(super) text: String,
+    /// The deals of the contact being written, written after it is decided
+    /// which CRM holds it.
+    pub(super) pending: Vec<Deal>,
+}
+
+/// One deal as both CRMs know it.
+pub(super) struct Deal {
+    /// The generator's deal number (HubSpot's id less 9,000,000,000).
+    pub(super) number: u64,
+    pub(super) name: String,
+    pub(super) amount: Option<f64>,
+    pub(super) currency: &'static str,
+    pub(super) create_ms: i64,
+    pub(super) create: NaiveDate,
+    pub(super) close_ms: Option<i64>,
+    /// The close day (Madrid), once closed.
+    pub(super) close: Option<NaiveDate>,
+    pub(super) stage: &'static str,
+    pub(super) pipeline: &'static str,
+}
+
+/// A contact's funnel as both CRMs know it: each stage's timestamp and
+/// Madrid day, once revealed.
+pub(super) struct Person<'a> {
+    pub(super) number: u64,
+    pub(super) lead: (i64, NaiveDate),
+    pub(super) mql: Option<(i64, NaiveDate)>,
+    pub(super) sql: Option<(i64, NaiveDate)>,
+    pub(super) churn: Option<(i64, NaiveDate)>,
+    pub(super) origin: Origin<'a>,
 }
 
 /// A deal's fate, decided when its opportunity is created.
@@ -134,9 +170,11 @@ impl Crm {
             rng,
             contacts: Table::new("hubspot", "contacts")?,
             deals: Table::new("hubspot", "deals")?,
+            salesforce: Salesforce::new()?,
             contacts_created: 0,
             deals_created: 0,
             text: String::new(),
+            pending: Vec::new(),
         })
     }
 
@@ -272,6 +310,7 @@ impl Crm {
 
         let mut customer_ms = None;
         let mut churn_ms = None;
+        let mut churn_day = None;
         if let Some(create_ms) = opp_ms {
             let company = COMPANY_WORDS[(n % 20) as usize];
             let number = 100 + (n / 20) % 900;
@@ -287,12 +326,12 @@ impl Crm {
             self.text.clear();
             let _ = write!(self.text, "{company} {number} - New business");
             let amount_shown = known_amount.then_some(amount);
+            let close_day = close_ms.and(close);
             self.deal(
-                id,
                 amount_shown,
                 currency,
-                create_ms,
-                close_ms,
+                (create_ms, opp.expect("an opportunity has a day")),
+                (close_ms, close_day),
                 stage,
                 "default",
             );
@@ -300,7 +339,10 @@ impl Crm {
                 customer_ms = Some(won_ms);
                 let end = self.end;
                 renewals(renewal_seed, won_on, amount, end, |r| match r {
-                    Renewal::Churned(due) => churn_ms = self.stage_ms(Some(due)),
+                    Renewal::Churned(due) => {
+                        churn_ms = self.stage_ms(Some(due));
+                        churn_day = churn_ms.map(|_| due);
+                    }
                     Renewal::Renewed {
                         create,
                         due,
@@ -316,7 +358,15 @@ impl Crm {
                             "contractsent"
                         };
                         let shown = Some(amount);
-                        self.deal(id, shown, currency, create_ms, close_ms, stage, "renewals");
+                        let close_day = close_ms.map(|_| due);
+                        self.deal(
+                            shown,
+                            currency,
+                            (create_ms, create),
+                            (close_ms, close_day),
+                            stage,
+                            "renewals",
+                        );
                     }
                 });
             }
@@ -336,6 +386,24 @@ impl Crm {
             .into_iter()
             .flatten()
             .fold(lead_ms, i64::max);
+        if usd {
+            let person = Person {
+                number: n,
+                lead: (lead_ms, date),
+                mql: mql_ms.zip(mql),
+                sql: sql_ms.zip(sql),
+                churn: churn_ms.zip(churn_day),
+                origin,
+            };
+            let deals = std::mem::take(&mut self.pending);
+            self.salesforce.person(&person, &deals, sink)?;
+            self.pending = deals;
+            self.pending.clear();
+            return Ok(());
+        }
+        for d in std::mem::take(&mut self.pending) {
+            self.hubspot_deal(id, &d);
+        }
         let (source, data_1, data_2) = hubspot_drill_down(&origin);
         self.contacts
             .row()
@@ -357,34 +425,49 @@ impl Crm {
         self.deals.flush_snapshot_if_full(sink)
     }
 
-    /// Writes one deal; the name is in `self.text`. `close_ms` is None while open.
-    #[allow(clippy::too_many_arguments)]
+    /// Keeps one deal of the contact being written; the name is in
+    /// `self.text`. `close` is `(None, None)` while open.
     pub(super) fn deal(
         &mut self,
-        contact_id: &str,
         amount: Option<f64>,
-        currency: &str,
-        create_ms: i64,
-        close_ms: Option<i64>,
-        stage: &str,
-        pipeline: &str,
+        currency: &'static str,
+        (create_ms, create): (i64, NaiveDate),
+        (close_ms, close): (Option<i64>, Option<NaiveDate>),
+        stage: &'static str,
+        pipeline: &'static str,
     ) {
         self.deals_created += 1;
+        self.pending.push(Deal {
+            number: self.deals_created,
+            name: self.text.clone(),
+            amount,
+            currency,
+            create_ms,
+            create,
+            close_ms,
+            close,
+            stage,
+            pipeline,
+        });
+    }
+
+    /// Writes one deal of HubSpot contact `contact_id`.
+    fn hubspot_deal(&mut self, contact_id: &str, d: &Deal) {
         let mut id_buf = [0u8; 20];
-        let id = decimal(&mut id_buf, 9_000_000_000 + self.deals_created);
-        let closed = close_ms.is_some();
+        let id = decimal(&mut id_buf, 9_000_000_000 + d.number);
+        let closed = d.close_ms.is_some();
         self.deals
             .row()
             .str(id)
-            .str(&self.text)
-            .opt_float(amount)
-            .str(currency)
-            .ts(Some(create_ms))
-            .ts(close_ms)
-            .str(stage)
-            .str(pipeline)
+            .str(&d.name)
+            .opt_float(d.amount)
+            .str(d.currency)
+            .ts(Some(d.create_ms))
+            .ts(d.close_ms)
+            .str(d.stage)
+            .str(d.pipeline)
             .boolean(closed)
-            .boolean(closed && stage == "closedwon")
+            .boolean(closed && d.stage == "closedwon")
             .opt_str(Some(contact_id))
             .end();
     }

@@ -32,8 +32,8 @@ use std::f64::consts::TAU;
 use std::fmt::Write as _;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder, make_builder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
+    StringBuilder, TimestampMillisecondBuilder, make_builder,
 };
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -53,6 +53,7 @@ mod day;
 mod mailchimp;
 mod other_sources;
 mod random;
+mod salesforce;
 mod search_console;
 mod table;
 #[cfg(test)]
@@ -66,6 +67,7 @@ use crm::*;
 use mailchimp::*;
 use other_sources::*;
 use random::*;
+use salesforce::*;
 use search_console::*;
 use table::*;
 use web::*;
@@ -117,6 +119,7 @@ pub fn generate(company: &Company, sink: &mut dyn RawSink) -> Result<Summary, Ge
     }
     generator.crm.contacts.flush_snapshot(sink)?;
     generator.crm.deals.flush_snapshot(sink)?;
+    generator.crm.salesforce.flush(sink)?;
     generator.tables.mailchimp_campaigns.flush_snapshot(sink)?;
     Ok(generator.summary())
 }

@@ -137,6 +137,13 @@ impl Row<'_> {
         self
     }
 
+    pub(super) fn opt_date(mut self, v: Option<NaiveDate>) -> Self {
+        let days =
+            v.map(|d| (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32);
+        self.builder::<Date32Builder>().append_option(days);
+        self
+    }
+
     pub(super) fn boolean(mut self, v: bool) -> Self {
         self.builder::<BooleanBuilder>().append_value(v);
         self

@@ -221,7 +221,7 @@ impl RawSink for MemSink {
         assert!(matches!(spec.layout, kpi_lake::Layout::Snapshot));
         self.max_snapshot_batch = self.max_snapshot_batch.max(batch.num_rows());
         self.check_schema(spec, &batch);
-        if spec.stream == "contacts" {
+        if (spec.source_type, spec.stream) == ("hubspot", "contacts") {
             // The campaign is in drill-down 1 or 2 depending on the source,
             // as HubSpot lays it out (see `hubspot_drill_down`).
             let sources = strings(&batch, "hs_analytics_source");
@@ -336,7 +336,7 @@ impl RawSink for Report {
                 b.slice(b.num_rows().saturating_sub(6), b.num_rows().min(6)),
             );
         }
-        if spec.stream == "contacts" {
+        if (spec.source_type, spec.stream) == ("hubspot", "contacts") {
             let cols = [
                 "hs_lifecyclestage_lead_date",
                 "hs_lifecyclestage_marketingqualifiedlead_date",

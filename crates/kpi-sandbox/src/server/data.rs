@@ -44,7 +44,7 @@ pub(crate) const SEARCH_CONSOLE_ANALYTICS: Key = ("search_console", "search_anal
 pub(crate) const MAILCHIMP_REPORTS: Key = ("mailchimp", "reports");
 pub(crate) const MAILCHIMP_CAMPAIGNS: Key = ("mailchimp", "campaigns");
 
-const SERVED: [Key; 12] = [
+const SERVED: [Key; 17] = [
     GOOGLE_STATS,
     GOOGLE_CAMPAIGNS,
     META_INSIGHTS,
@@ -57,6 +57,11 @@ const SERVED: [Key; 12] = [
     SEARCH_CONSOLE_ANALYTICS,
     MAILCHIMP_REPORTS,
     MAILCHIMP_CAMPAIGNS,
+    ("salesforce", "leads"),
+    ("salesforce", "contacts"),
+    ("salesforce", "opportunities"),
+    ("salesforce", "campaigns"),
+    ("salesforce", "campaign_members"),
 ];
 
 /// Rows per concatenated chunk: big enough that per-batch overhead vanishes,

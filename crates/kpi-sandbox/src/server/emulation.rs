@@ -58,6 +58,7 @@ pub(crate) static EMULATIONS: &[&dyn Emulation] = &[
     &super::meta_ads::MetaAds,
     &super::ga4::Ga4,
     &super::hubspot::HubSpot,
+    &super::salesforce::Salesforce,
     &super::linkedin_ads::LinkedInAds,
     &super::search_console::SearchConsole,
     &super::mailchimp::Mailchimp,

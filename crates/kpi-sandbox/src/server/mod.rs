@@ -67,6 +67,7 @@ mod linkedin_ads;
 mod mailchimp;
 mod meta_ads;
 mod oauth;
+mod salesforce;
 mod search_console;
 
 use std::collections::{BTreeMap, HashMap};
@@ -276,6 +277,9 @@ impl Credentials {
             ("SEARCH_CONSOLE_CLIENT_SECRET", &self.client_secret),
             ("SEARCH_CONSOLE_REFRESH_TOKEN", &self.refresh_token),
             ("MAILCHIMP_API_KEY", &self.mailchimp_api_key),
+            ("SALESFORCE_CLIENT_ID", &self.client_id),
+            ("SALESFORCE_CLIENT_SECRET", &self.client_secret),
+            ("SALESFORCE_REFRESH_TOKEN", &self.refresh_token),
         ]
     }
 
@@ -558,6 +562,8 @@ pub(crate) struct Shared {
     pub ga4_cache: Mutex<ga4::Cache>,
     meta_runs: Mutex<meta_ads::Runs>,
     contact_deals: OnceLock<hubspot::ContactDeals>,
+    /// Salesforce's query cursors.
+    pub salesforce: salesforce::State,
 }
 
 /// The accounts of the generated company, read from its rows so that they
@@ -681,6 +687,7 @@ impl Shared {
             ga4_cache: Mutex::new(None),
             meta_runs: Mutex::new(HashMap::new()),
             contact_deals: OnceLock::new(),
+            salesforce: salesforce::State::default(),
         }
     }
 
@@ -899,7 +906,7 @@ mod tests {
         }
         assert_eq!(
             emulation::apis_served(),
-            "Google Ads, Meta, GA4, HubSpot, LinkedIn Ads, Search Console and Mailchimp"
+            "Google Ads, Meta, GA4, HubSpot, Salesforce, LinkedIn Ads, Search Console and Mailchimp"
         );
     }
 

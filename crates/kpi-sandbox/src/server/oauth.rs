@@ -23,6 +23,8 @@ const GOOGLE_LIFETIME: Duration = Duration::from_secs(3599);
 const LINKEDIN_LIFETIME: Duration = Duration::from_secs(5_183_999);
 /// Lifetime of an access token from HubSpot's endpoint.
 const HUBSPOT_LIFETIME: Duration = Duration::from_secs(1800);
+/// A Salesforce session's default timeout (its token response says none).
+const SALESFORCE_LIFETIME: Duration = Duration::from_secs(7200);
 
 /// Which provider's token endpoint answered (the shapes differ a little).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,7 @@ pub(crate) enum Provider {
     Google,
     HubSpot,
     LinkedIn,
+    Salesforce,
 }
 
 /// Why a bearer token was refused.
@@ -54,13 +57,17 @@ pub(crate) struct Tokens {
 }
 
 impl Tokens {
-    fn issue(&self, provider: Provider) -> (String, Duration) {
+    pub(crate) fn issue(&self, provider: Provider) -> (String, Duration) {
         let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (token, lifetime) = match provider {
             // Shaped like each provider's tokens, so redaction and logs look real.
             Provider::Google => (format!("ya29.sandbox-{n:06}"), GOOGLE_LIFETIME),
             Provider::HubSpot => (format!("CN-sandbox-hubspot-{n:06}"), HUBSPOT_LIFETIME),
             Provider::LinkedIn => (format!("AQV-sandbox-linkedin-{n:06}"), LINKEDIN_LIFETIME),
+            Provider::Salesforce => (
+                format!("00D5g000004SBXE!sandbox.salesforce.{n:06}"),
+                SALESFORCE_LIFETIME,
+            ),
         };
         lock(&self.issued).insert(token.clone(), Instant::now() + lifetime);
         (token, lifetime)
@@ -134,7 +141,8 @@ pub(crate) fn token_endpoint(
     }
     if get("refresh_token") != Some(creds.refresh_token.as_str()) {
         return match provider {
-            Provider::Google => error(400, "invalid_grant", "Bad Request"),
+            // Salesforce's own endpoint is in salesforce.rs.
+            Provider::Google | Provider::Salesforce => error(400, "invalid_grant", "Bad Request"),
             Provider::LinkedIn => error(
                 400,
                 "invalid_request",
@@ -153,7 +161,7 @@ pub(crate) fn token_endpoint(
     }
     let (token, lifetime) = tokens.issue(provider);
     let body = match provider {
-        Provider::Google => json!({
+        Provider::Google | Provider::Salesforce => json!({
             "access_token": token,
             "expires_in": lifetime.as_secs(),
             "scope": "https://www.googleapis.com/auth/adwords https://www.googleapis.com/auth/analytics.readonly",
