@@ -39,10 +39,11 @@ pub const DIR: &str = "marts/kpi_values";
 /// The partition column (in the path, not in the files).
 pub const PARTITION: &str = "period_start";
 
-/// Every column of the history with what it holds, partition column first:
-/// what `\d kpi_history` shows and what an export writes as comments.
+/// Every column of the history with what it holds, partition column last
+/// (where DataFusion puts a partition column, so the table has one column
+/// order whether or not a period was written yet): what `\d kpi_history`
+/// shows and what an export writes as comments.
 pub const COLUMNS: &[(&str, &str)] = &[
-    (PARTITION, "first day of the period (from the folder name)"),
     ("period_end", "last day of the period"),
     (
         "period_kind",
@@ -86,6 +87,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ),
     ("currency", "the reporting currency money KPIs are in"),
     ("computed_at", "when this row was computed (UTC)"),
+    (PARTITION, "first day of the period (from the folder name)"),
 ];
 
 /// The schema of a history file (without the partition column).
@@ -206,8 +208,12 @@ pub(crate) fn register(ctx: &SessionContext, lake_root: &Path) -> Result<(), Eng
             .with_schema(file_schema());
         Arc::new(ListingTable::try_new(config).map_err(err)?)
     } else {
-        let mut fields = vec![Field::new(PARTITION, DataType::Date32, false)];
-        fields.extend(file_schema().fields().iter().map(|f| f.as_ref().clone()));
+        let mut fields: Vec<Field> = file_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(PARTITION, DataType::Date32, false));
         Arc::new(MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]]).map_err(err)?)
     };
     let _ = ctx.deregister_table(TABLE);
@@ -263,11 +269,11 @@ mod tests {
     }
 
     #[test]
-    fn every_file_column_has_a_comment_and_the_partition_comes_first() {
+    fn every_file_column_has_a_comment_and_the_partition_comes_last() {
         let names: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
-        let mut expected = vec![PARTITION];
         let schema = file_schema();
-        expected.extend(schema.fields().iter().map(|f| f.name().as_str()));
+        let mut expected: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        expected.push(PARTITION);
         assert_eq!(names, expected);
         assert!(COLUMNS.iter().all(|c| !c.1.is_empty()));
     }

@@ -193,6 +193,15 @@ pub async fn export(
             message: pg_error(&e),
         }
     };
+    // One export of a schema at a time: two overlapping runs (cron and a
+    // hand run) would each delete the rows the other had not committed yet,
+    // then both insert, doubling the warehouse's numbers.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('kpi export ' || $1))",
+        &[&options.schema],
+    )
+    .await
+    .map_err(pg(&options.schema))?;
     tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
         .await
         .map_err(pg(&options.schema))?;
