@@ -59,6 +59,7 @@ pub(crate) static EMULATIONS: &[&dyn Emulation] = &[
     &super::ga4::Ga4,
     &super::hubspot::HubSpot,
     &super::linkedin_ads::LinkedInAds,
+    &super::microsoft_ads::MicrosoftAds,
     &super::search_console::SearchConsole,
     &super::mailchimp::Mailchimp,
 ];
