@@ -117,7 +117,22 @@ impl MicrosoftAdsConnector {
         } else {
             who
         };
-        ConnectorError::Http(error.with_hint(&hint))
+        match error {
+            // A connection that failed has no refusal to add to, but the
+            // message still names whose request it was.
+            HttpError::Transport {
+                origin,
+                kind,
+                message,
+                retries,
+            } => ConnectorError::Http(HttpError::Transport {
+                origin,
+                kind,
+                message: format!("{message} [{hint}]"),
+                retries,
+            }),
+            other => ConnectorError::Http(other.with_hint(&hint)),
+        }
     }
 
     fn bad_response(&self, origin: &str, message: impl AsRef<str>) -> ConnectorError {
