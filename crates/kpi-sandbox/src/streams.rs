@@ -168,6 +168,19 @@ pub fn raw_streams() -> Vec<StreamSpec> {
                 utf8("report_time_zone", false),
             ],
         ),
+        // Microsoft Advertising Campaign Management Campaigns/QueryByAccountId.
+        spec(
+            "microsoft_ads",
+            "campaigns",
+            Snapshot,
+            vec![
+                utf8("account_id", false),
+                i64f("id"),
+                utf8("name", false),
+                utf8("campaign_type", false),
+                utf8("status", false),
+            ],
+        ),
         // GA4 Data API runReport, dimensions by position as named here.
         spec(
             "ga4",

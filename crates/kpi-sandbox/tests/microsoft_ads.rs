@@ -109,6 +109,19 @@ async fn microsoft_reads_what_the_generator_made() {
         &["campaign_id"],
     );
 
+    // Every campaign, search and audience, from Campaign Management.
+    let campaigns = c
+        .streams()
+        .into_iter()
+        .find(|s| s.name == "campaigns")
+        .unwrap();
+    let mut sink = CollectSink::default();
+    c.read(&campaigns, history(), &mut sink).await.unwrap();
+    let rows: Vec<Row> = sink.batches.iter().flat_map(rows_of).collect();
+    assert_eq!(rows.len(), 4);
+    assert_same_rows("campaigns", rows, g.snapshot_rows("campaigns"), &["id"]);
+    assert_eq!(sb.requests()[patterns::MICROSOFT_CAMPAIGNS], 1);
+
     let ctx = Context {
         source: "microsoft_ads".into(),
         today: day("2024-07-01"),

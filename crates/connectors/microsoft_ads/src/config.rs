@@ -21,6 +21,9 @@ pub const DEFAULT_BASE_URL: &str = "https://reporting.api.bingads.microsoft.com"
 /// The Customer Management service's REST host (`kpi check` reads the
 /// accounts there). With a `base_url` of a test server, that server.
 pub const DEFAULT_CUSTOMER_MANAGEMENT_URL: &str = "https://clientcenter.api.bingads.microsoft.com";
+/// The Campaign Management service's REST host (the `campaigns` stream).
+/// With a `base_url` of a test server, that server.
+pub const DEFAULT_CAMPAIGN_MANAGEMENT_URL: &str = "https://campaign.api.bingads.microsoft.com";
 /// Microsoft identity's OAuth2 token endpoint for personal and work accounts.
 pub const DEFAULT_TOKEN_URL: &str = "https://login.microsoftonline.com/common/oauth2/v2.0/token";
 /// The scope the refresh token is exchanged for.
@@ -290,11 +293,13 @@ impl HttpSource for MicrosoftAdsConfig {
         )
         .redactor(client.redactor().clone())
         .build()?;
-        let customer_management_url = if p.base_url == DEFAULT_BASE_URL {
-            DEFAULT_CUSTOMER_MANAGEMENT_URL.to_string()
-        } else {
-            p.base_url.clone()
+        let real = p.base_url == DEFAULT_BASE_URL;
+        let other_host = |real_host: &str| match real {
+            true => real_host.to_string(),
+            false => p.base_url.clone(),
         };
+        let customer_management_url = other_host(DEFAULT_CUSTOMER_MANAGEMENT_URL);
+        let campaign_management_url = other_host(DEFAULT_CAMPAIGN_MANAGEMENT_URL);
         let refresh_var = p.auth_config.secret_vars().first().map_or_else(
             || "(no variable: auth is none)".to_string(),
             |v| v.to_string(),
@@ -304,6 +309,7 @@ impl HttpSource for MicrosoftAdsConfig {
             download,
             p.base_url,
             customer_management_url,
+            campaign_management_url,
             p.source,
             refresh_var,
             self.developer_token.env.clone(),

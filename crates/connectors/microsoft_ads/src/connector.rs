@@ -8,15 +8,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use kpi_connector::{
     BatchSink, CheckReport, Connector, ConnectorError, Context, CursorDef, HttpClient, HttpError,
-    HttpRequest, ReadStats, Secret, StreamDef, SyncWindow, WriteMode,
+    HttpRequest, ReadStats, Secret, StreamDef, SyncWindow, WriteMode, json_rows_to_batch,
 };
 use serde_json::{Value, json};
 
-use crate::CAMPAIGN_PERFORMANCE;
+use crate::campaigns::{campaign_rows, campaigns_schema, query_body};
 use crate::faults::{CALL_RATE_EXCEEDED, INVALID_CREDENTIALS, USER_IS_NOT_AUTHORIZED, codes};
 use crate::report::{
     Status, campaign_performance_schema, parse_report, poll_status, submit_body, unzip,
 };
+use crate::{CAMPAIGN_PERFORMANCE, CAMPAIGNS};
 
 /// The settings the connector runs with, checked.
 #[derive(Debug, Clone)]
@@ -40,6 +41,7 @@ pub struct MicrosoftAdsConnector {
     download: HttpClient,
     base_url: String,
     customer_management_url: String,
+    campaign_management_url: String,
     source: String,
     refresh_var: String,
     developer_token_var: String,
@@ -54,6 +56,7 @@ impl MicrosoftAdsConnector {
         download: HttpClient,
         base_url: String,
         customer_management_url: String,
+        campaign_management_url: String,
         source: String,
         refresh_var: String,
         developer_token_var: String,
@@ -65,6 +68,7 @@ impl MicrosoftAdsConnector {
             download,
             base_url,
             customer_management_url,
+            campaign_management_url,
             source,
             refresh_var,
             developer_token_var,
@@ -266,6 +270,37 @@ impl MicrosoftAdsConnector {
     }
 }
 
+impl MicrosoftAdsConnector {
+    /// One account's campaigns, as one batch.
+    async fn read_campaigns(
+        &self,
+        account: &str,
+        sink: &mut dyn BatchSink,
+        stats: &mut ReadStats,
+    ) -> Result<(), ConnectorError> {
+        let (body, origin) = self
+            .post(
+                format!(
+                    "{}/CampaignManagement/v13/Campaigns/QueryByAccountId",
+                    self.campaign_management_url
+                ),
+                account,
+                &query_body(account),
+            )
+            .await?;
+        stats.pages += 1;
+        let rows = campaign_rows(&body, account)
+            .map_err(|m| self.bad_response(&origin, format!("{CAMPAIGNS}: {m}")))?;
+        let batch = json_rows_to_batch(&campaigns_schema(), &rows)
+            .map_err(|e| self.bad_response(&origin, format!("{CAMPAIGNS}: {e}")))?;
+        if batch.num_rows() > 0 {
+            stats.rows += batch.num_rows() as u64;
+            sink.write(batch).await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Connector for MicrosoftAdsConnector {
     fn streams(&self) -> Vec<StreamDef> {
@@ -314,14 +349,17 @@ impl Connector for MicrosoftAdsConnector {
         window: SyncWindow,
         sink: &mut dyn BatchSink,
     ) -> Result<ReadStats, ConnectorError> {
-        if stream.name != CAMPAIGN_PERFORMANCE {
-            return Err(ConnectorError::UnknownStream(stream.name.clone()));
-        }
         let before = self.client.stats();
         let downloads = self.download.stats();
         let mut stats = ReadStats::default();
         for account in &self.settings.account_ids {
-            self.read_account(account, window, sink, &mut stats).await?;
+            match stream.name.as_str() {
+                CAMPAIGN_PERFORMANCE => {
+                    self.read_account(account, window, sink, &mut stats).await?
+                }
+                CAMPAIGNS => self.read_campaigns(account, sink, &mut stats).await?,
+                other => return Err(ConnectorError::UnknownStream(other.to_string())),
+            }
         }
         stats.add_http(&self.client.stats().since(&before));
         stats.add_http(&self.download.stats().since(&downloads));
@@ -329,23 +367,32 @@ impl Connector for MicrosoftAdsConnector {
     }
 }
 
-/// `campaign_performance`: each day replaced whole, `lookback_days` read
-/// again on every sync.
+/// `campaign_performance` (each day replaced whole, `lookback_days` read
+/// again on every sync) and `campaigns` (a snapshot).
 pub(crate) fn stream_defs(lookback_days: u32) -> Vec<StreamDef> {
-    vec![StreamDef {
-        name: CAMPAIGN_PERFORMANCE.to_string(),
-        schema: campaign_performance_schema(),
-        primary_key: ["date", "account_id", "campaign_id"]
-            .map(String::from)
-            .to_vec(),
-        write_mode: WriteMode::ReplaceDays {
-            date_column: "date".into(),
+    vec![
+        StreamDef {
+            name: CAMPAIGN_PERFORMANCE.to_string(),
+            schema: campaign_performance_schema(),
+            primary_key: ["date", "account_id", "campaign_id"]
+                .map(String::from)
+                .to_vec(),
+            write_mode: WriteMode::ReplaceDays {
+                date_column: "date".into(),
+            },
+            cursor: Some(CursorDef {
+                field: "date".into(),
+                lookback_days,
+            }),
         },
-        cursor: Some(CursorDef {
-            field: "date".into(),
-            lookback_days,
-        }),
-    }]
+        StreamDef {
+            name: CAMPAIGNS.to_string(),
+            schema: campaigns_schema(),
+            primary_key: vec!["account_id".into(), "id".into()],
+            write_mode: WriteMode::Snapshot,
+            cursor: None,
+        },
+    ]
 }
 
 #[cfg(test)]
@@ -355,8 +402,10 @@ mod tests {
     #[test]
     fn stream_definitions_are_valid() {
         let streams = stream_defs(30);
-        assert_eq!(streams.len(), 1);
-        streams[0].validate().unwrap();
+        assert_eq!(streams.len(), 2);
+        for s in &streams {
+            s.validate().unwrap();
+        }
         assert_eq!(streams[0].cursor.as_ref().unwrap().lookback_days, 30);
     }
 }

@@ -24,10 +24,10 @@
 //!   lookback, since Microsoft attributes conversions to the click's day
 //!   for up to 30 days.
 //!
-//! `ad_campaigns` is derived from the same stream in staging
-//! (`queries/staging/microsoft_ads__ad_campaigns.sql`): a campaign's latest
-//! name, type and status as its rows carry them. Reading the Campaign
-//! Management service for campaigns without delivery is left out.
+//! - `campaigns`: Campaign Management's `POST Campaigns/QueryByAccountId`
+//!   (`https://campaign.api.bingads.microsoft.com/CampaignManagement/v13`)
+//!   for every campaign type kpi maps: id, name, type and status, a
+//!   snapshot; staging builds `ad_campaigns` from it.
 //!
 //! Why the `zip` crate: the reports only come zipped, and a zip reader
 //! (central directory, local headers, deflate) is not worth writing and
@@ -50,18 +50,22 @@
 //! assert_eq!(config.lookback_days(), 30);
 //! ```
 
+mod campaigns;
 mod config;
 mod connector;
 pub mod faults;
 pub mod report;
 
+pub use campaigns::campaigns_schema;
 pub use config::{
-    BuildError, DEFAULT_BASE_URL, DEFAULT_CUSTOMER_MANAGEMENT_URL, DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_REPORT_TIME_ZONE, DEFAULT_SCOPE, DEFAULT_TOKEN_URL, MicrosoftAdsConfig,
-    MicrosoftAdsSource, REAL_ENDPOINTS,
+    BuildError, DEFAULT_BASE_URL, DEFAULT_CAMPAIGN_MANAGEMENT_URL, DEFAULT_CUSTOMER_MANAGEMENT_URL,
+    DEFAULT_LOOKBACK_DAYS, DEFAULT_REPORT_TIME_ZONE, DEFAULT_SCOPE, DEFAULT_TOKEN_URL,
+    MicrosoftAdsConfig, MicrosoftAdsSource, REAL_ENDPOINTS,
 };
 pub use connector::MicrosoftAdsConnector;
 pub use report::{COLUMNS, campaign_performance_schema};
 
 /// The daily campaign performance stream.
 pub const CAMPAIGN_PERFORMANCE: &str = "campaign_performance";
+/// The campaign list stream.
+pub const CAMPAIGNS: &str = "campaigns";

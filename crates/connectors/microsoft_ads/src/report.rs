@@ -6,7 +6,7 @@
 //! `Aggregation: Daily`), `AccountId`/`AccountName` and `CampaignId`/
 //! `CampaignName` (the keys and the names staging joins on),
 //! `CampaignType` (Search, Shopping, Audience, ...: the channel),
-//! `CampaignStatus` (for `ad_campaigns`), `CurrencyCode` (spend and revenue
+//! `CampaignStatus`, `CurrencyCode` (spend and revenue
 //! are in the account's currency, converted in staging), and the additive
 //! measures `Impressions`, `Clicks`, `Spend`, `Conversions` and `Revenue`.
 //! No ratio (`Ctr`, `AverageCpc`, `ConversionRate`...): ratios are

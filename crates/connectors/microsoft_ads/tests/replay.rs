@@ -17,7 +17,8 @@ use kpi_connector::{
     CollectSink, Connector, ConnectorError, Context, HttpConfig, ReadStats, SyncWindow,
 };
 use kpi_connector_microsoft_ads::{
-    CAMPAIGN_PERFORMANCE, COLUMNS, MicrosoftAdsConfig, MicrosoftAdsConnector, MicrosoftAdsSource,
+    CAMPAIGN_PERFORMANCE, CAMPAIGNS, COLUMNS, MicrosoftAdsConfig, MicrosoftAdsConnector,
+    MicrosoftAdsSource,
 };
 use serde_json::{Value, json};
 
@@ -113,6 +114,17 @@ where
             "/blob/report.zip" => TestResponse::new(200)
                 .header("content-type", "application/x-zip-compressed")
                 .body(script.zip.clone().unwrap_or_default()),
+            "/CampaignManagement/v13/Campaigns/QueryByAccountId" => TestResponse::json(
+                200,
+                &json!({"Campaigns": [
+                    {"AudienceAdsBidAdjustment": null, "BiddingScheme": {"Type": "EnhancedCpc"},
+                     "BudgetType": "DailyBudgetStandard", "DailyBudget": 10.0,
+                     "Id": 531016227, "Name": "Airbyte test", "Status": "Active",
+                     "CampaignType": "Search", "TimeZone": "CentralTimeUSCanada"},
+                    {"Id": 531016228, "Name": "Airbyte audience", "Status": "Paused",
+                     "CampaignType": "Audience", "TimeZone": "CentralTimeUSCanada"}
+                ]}),
+            ),
             "/CustomerManagement/v13/Account/Query" => TestResponse::json(
                 200,
                 &json!({"Account": {"Id": 180535609, "Name": "Airbyte", "Number": "F149MJ18",
@@ -166,6 +178,14 @@ async fn read(
 ) -> Result<(ReadStats, Vec<RecordBatch>), ConnectorError> {
     let stream = c.streams().remove(0);
     assert_eq!(stream.name, CAMPAIGN_PERFORMANCE);
+    read_stream(c, stream, w).await
+}
+
+async fn read_stream(
+    c: &MicrosoftAdsConnector,
+    stream: kpi_connector::StreamDef,
+    w: SyncWindow,
+) -> Result<(ReadStats, Vec<RecordBatch>), ConnectorError> {
     let mut sink = CollectSink::default();
     let stats = c.read(&stream, w, &mut sink).await?;
     Ok((stats, sink.batches))
@@ -597,5 +617,42 @@ async fn check_reads_the_account() {
     assert_eq!(
         serde_json::from_slice::<Value>(&q.body).unwrap(),
         json!({"AccountId": 180535609})
+    );
+}
+
+#[tokio::test]
+async fn campaigns_of_every_type_are_listed() {
+    let script = Script {
+        pending: 0,
+        status: "Success",
+        zip: None,
+    };
+    let s = server(script, accepted).await;
+    let c = connector(&s);
+    let stream = c
+        .streams()
+        .into_iter()
+        .find(|s| s.name == CAMPAIGNS)
+        .unwrap();
+    let (stats, batches) = read_stream(&c, stream, november()).await.unwrap();
+    assert_eq!(stats.rows, 2);
+    let text = pretty_format_batches(&batches).unwrap().to_string();
+    assert!(
+        text.contains("| 180535609  | 531016227 | Airbyte test     | Search        | Active |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| 180535609  | 531016228 | Airbyte audience | Audience      | Paused |"),
+        "{text}"
+    );
+    let q = s
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/CampaignManagement/v13/Campaigns/QueryByAccountId")
+        .unwrap();
+    assert_eq!(q.header("customeraccountid"), Some(ACCOUNT));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&q.body).unwrap(),
+        json!({"AccountId": 180535609, "CampaignType": "Search Shopping DynamicSearchAds Audience PerformanceMax"})
     );
 }

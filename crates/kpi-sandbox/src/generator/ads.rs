@@ -139,3 +139,12 @@ pub(super) fn write_microsoft_row(t: &mut Table, c: &Campaign, d: &AdDay, end: N
 pub(super) fn linkedin_landing_page_clicks(d: &AdDay) -> u64 {
     (d.clicks.saturating_sub(d.form_leads) as f64 * 0.9).round() as u64
 }
+
+/// Campaign Management's `CampaignType` for a report's `CampaignType`
+/// (`Search & content` is how reports name a search campaign).
+pub(super) fn microsoft_campaign_type(report_type: &str) -> &str {
+    match report_type {
+        "Search & content" => "Search",
+        other => other,
+    }
+}

@@ -41,6 +41,7 @@ impl Generator {
             linkedin_analytics: Table::new("linkedin_ads", "ad_analytics")?,
             linkedin_campaigns: Table::new("linkedin_ads", "campaigns")?,
             microsoft: Table::new("microsoft_ads", "campaign_performance")?,
+            microsoft_campaigns: Table::new("microsoft_ads", "campaigns")?,
             ga4: Table::new("ga4", "traffic")?,
             search_console: Table::new("search_console", "search_analytics")?,
             mailchimp: Table::new("mailchimp", "reports")?,
@@ -126,8 +127,22 @@ impl Generator {
                 t.linkedin_campaigns.flush_snapshot_if_full(sink)?;
             }
         }
+        for m in &self.markets {
+            for c in &m.microsoft_campaigns {
+                t.microsoft_campaigns
+                    .row()
+                    .str(MICROSOFT_ACCOUNT_ID)
+                    .int(c.id)
+                    .str(&c.name)
+                    .str(microsoft_campaign_type(c.template.kind))
+                    .str(c.status(end))
+                    .end();
+                t.microsoft_campaigns.flush_snapshot_if_full(sink)?;
+            }
+        }
         t.google_campaigns.flush_snapshot(sink)?;
         t.meta_campaigns.flush_snapshot(sink)?;
+        t.microsoft_campaigns.flush_snapshot(sink)?;
         t.linkedin_campaigns.flush_snapshot(sink)
     }
 
@@ -499,6 +514,7 @@ impl Generator {
             &t.linkedin_analytics,
             &t.linkedin_campaigns,
             &t.microsoft,
+            &t.microsoft_campaigns,
             &t.ga4,
             &t.search_console,
             &self.crm.contacts,

@@ -370,6 +370,7 @@ struct Tables {
     linkedin_analytics: Table,
     linkedin_campaigns: Table,
     microsoft: Table,
+    microsoft_campaigns: Table,
     ga4: Table,
     search_console: Table,
     mailchimp: Table,

@@ -41,11 +41,12 @@ pub(crate) const HUBSPOT_DEALS: Key = ("hubspot", "deals");
 pub(crate) const LINKEDIN_ANALYTICS: Key = ("linkedin_ads", "ad_analytics");
 pub(crate) const LINKEDIN_CAMPAIGNS: Key = ("linkedin_ads", "campaigns");
 pub(crate) const MICROSOFT_PERFORMANCE: Key = ("microsoft_ads", "campaign_performance");
+pub(crate) const MICROSOFT_CAMPAIGNS: Key = ("microsoft_ads", "campaigns");
 pub(crate) const SEARCH_CONSOLE_ANALYTICS: Key = ("search_console", "search_analytics");
 pub(crate) const MAILCHIMP_REPORTS: Key = ("mailchimp", "reports");
 pub(crate) const MAILCHIMP_CAMPAIGNS: Key = ("mailchimp", "campaigns");
 
-const SERVED: [Key; 13] = [
+const SERVED: [Key; 14] = [
     GOOGLE_STATS,
     GOOGLE_CAMPAIGNS,
     META_INSIGHTS,
@@ -56,6 +57,7 @@ const SERVED: [Key; 13] = [
     LINKEDIN_ANALYTICS,
     LINKEDIN_CAMPAIGNS,
     MICROSOFT_PERFORMANCE,
+    MICROSOFT_CAMPAIGNS,
     SEARCH_CONSOLE_ANALYTICS,
     MAILCHIMP_REPORTS,
     MAILCHIMP_CAMPAIGNS,

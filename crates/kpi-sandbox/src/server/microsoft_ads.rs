@@ -21,6 +21,10 @@
 //!   that a client which takes them for data is caught. With a
 //!   `FormatVersion` other than `2.0`, amounts carry thousands separators
 //!   (`1,234.56`), as Microsoft's format 1.0 does.
+//! - `POST /CampaignManagement/v13/Campaigns/QueryByAccountId` with
+//!   `{"AccountId", "CampaignType"}`: the account's campaigns of the types
+//!   named (space-separated; only `Search` when none is), with `Id`,
+//!   `Name`, `CampaignType`, `Status` and budget fields.
 //! - `POST /CustomerManagement/v13/Account/Query` with `{"AccountId"}`:
 //!   the account, with its currency and time zone.
 //!
@@ -44,11 +48,14 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::data::{MICROSOFT_PERFORMANCE, Store, float_at, int_at, str_at};
+use super::data::{MICROSOFT_CAMPAIGNS, MICROSOFT_PERFORMANCE, Store, float_at, int_at, str_at};
 use super::emulation::Emulation;
 use super::http::{ApiRequest, Reply};
 use super::oauth::TokenProblem;
-use super::patterns::{MICROSOFT_ACCOUNT, MICROSOFT_DOWNLOAD, MICROSOFT_POLL, MICROSOFT_SUBMIT};
+use super::patterns::{
+    MICROSOFT_ACCOUNT, MICROSOFT_CAMPAIGNS as CAMPAIGNS, MICROSOFT_DOWNLOAD, MICROSOFT_POLL,
+    MICROSOFT_SUBMIT,
+};
 
 /// The columns the sandbox can report, with the stream column each is
 /// read from; `TimePeriod` is the day.
@@ -460,6 +467,52 @@ fn download(sb: &Shared, req: &ApiRequest) -> Reply {
     reply
 }
 
+fn campaigns(sb: &Shared, req: &ApiRequest) -> Reply {
+    let own = match authorize(sb, req) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let body = req.json().unwrap_or_default();
+    let asked = body
+        .get("AccountId")
+        .map(|v| v.to_string().trim_matches('"').to_string());
+    if asked.as_deref() != Some(own.as_str()) {
+        return not_authorized(sb);
+    }
+    let types: Vec<&str> = body
+        .get("CampaignType")
+        .and_then(Value::as_str)
+        .unwrap_or("Search")
+        .split([' ', ','])
+        .filter(|t| !t.is_empty())
+        .collect();
+    let zone = sb
+        .store
+        .first_string(MICROSOFT_PERFORMANCE, "report_time_zone")
+        .unwrap_or_else(|| ACCOUNT_TIME_ZONE.into());
+    let list: Vec<Value> = sb
+        .store
+        .snapshot(MICROSOFT_CAMPAIGNS)
+        .all()
+        .filter(|(b, i)| str_at(b, "account_id", *i) == own)
+        .filter(|(b, i)| types.contains(&str_at(b, "campaign_type", *i)))
+        .map(|(b, i)| {
+            json!({
+                "AudienceAdsBidAdjustment": null,
+                "BiddingScheme": {"Type": "EnhancedCpc"},
+                "BudgetType": "DailyBudgetStandard",
+                "DailyBudget": 50.0,
+                "Id": int_at(b, "id", i),
+                "Name": str_at(b, "name", i),
+                "Status": str_at(b, "status", i),
+                "CampaignType": str_at(b, "campaign_type", i),
+                "TimeZone": zone,
+            })
+        })
+        .collect();
+    Reply::json(200, &json!({ "Campaigns": list }))
+}
+
 fn account(sb: &Shared, req: &ApiRequest) -> Reply {
     let own = match authorize(sb, req) {
         Ok(a) => a,
@@ -508,6 +561,9 @@ impl Emulation for MicrosoftAds {
             (Method::POST, ["CustomerManagement", "v13", "Account", "Query"]) => {
                 Some(MICROSOFT_ACCOUNT)
             }
+            (Method::POST, ["CampaignManagement", "v13", "Campaigns", "QueryByAccountId"]) => {
+                Some(CAMPAIGNS)
+            }
             _ => None,
         }
     }
@@ -517,6 +573,7 @@ impl Emulation for MicrosoftAds {
             MICROSOFT_SUBMIT => submit(sb, req),
             MICROSOFT_POLL => poll(sb, req),
             MICROSOFT_DOWNLOAD => download(sb, req),
+            CAMPAIGNS => campaigns(sb, req),
             _ => account(sb, req),
         }
     }

@@ -381,6 +381,8 @@ pub mod patterns {
     /// Microsoft Advertising: a built report's zip (a pre-signed blob URL
     /// in production).
     pub const MICROSOFT_DOWNLOAD: &str = "GET /ReportDownload/{report_id}.zip";
+    /// Microsoft Advertising Campaign Management: an account's campaigns.
+    pub const MICROSOFT_CAMPAIGNS: &str = "POST /CampaignManagement/v13/Campaigns/QueryByAccountId";
     /// Microsoft Advertising Customer Management: one account.
     pub const MICROSOFT_ACCOUNT: &str = "POST /CustomerManagement/v13/Account/Query";
     /// Google Ads `searchStream`.
@@ -632,7 +634,7 @@ fn sources_toml(base: &str, shared: &Shared) -> String {
     let mut out = format!(
         "# The kpi sandbox at {base}: the real connectors, pointed at it.\n\
          # Its credentials are fixed and public; `kpi sandbox serve` prints them as\n\
-         # `export` lines (GOOGLE_ADS_*, GA4_*, META_ACCESS_TOKEN, HUBSPOT_TOKEN).\n"
+         # `export` lines (GOOGLE_ADS_*, GA4_*, META_ACCESS_TOKEN, HUBSPOT_TOKEN, MICROSOFT_ADS_*, ...).\n"
     );
     for e in EMULATIONS {
         let section = e.sources_toml(base, &shared.store);
