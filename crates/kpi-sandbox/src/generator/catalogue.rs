@@ -173,10 +173,10 @@ pub(super) static AD_TEMPLATES: [AdTemplate; 20] = [
 /// are not followed into GA4 or the CRM.
 #[rustfmt::skip]
 pub(super) static MICROSOFT_TEMPLATES: [AdTemplate; 4] = [
-    ad(Microsoft, "Microsoft Brand Search", "Search & content", Search, (420.0, 0.07, 1.1), (0.10, 90.0), (0.0, 0.0, 1.2), Always),
-    ad(Microsoft, "Microsoft Generic Search", "Search & content", Search, (700.0, 0.04, 2.2), (0.07, 80.0), (0.0, 0.0, 0.95), Always),
-    ad(Microsoft, "Microsoft Competitor Search", "Search & content", Search, (260.0, 0.035, 2.9), (0.06, 70.0), (0.0, 0.0, 1.0), Always),
-    ad(Microsoft, "Microsoft Audience Ads", "Audience", Display, (9000.0, 0.003, 0.5), (0.04, 40.0), (0.0, 0.0, 0.6), Always),
+    ad(Microsoft, "Microsoft Brand Search", "Search & content", Search, (550.0, 0.07, 1.1), (0.10, 90.0), (0.0, 0.0, 1.2), Always),
+    ad(Microsoft, "Microsoft Generic Search", "Search & content", Search, (900.0, 0.04, 2.2), (0.07, 80.0), (0.0, 0.0, 0.95), Always),
+    ad(Microsoft, "Microsoft Competitor Search", "Search & content", Search, (340.0, 0.035, 2.9), (0.06, 70.0), (0.0, 0.0, 1.0), Always),
+    ad(Microsoft, "Microsoft Audience Ads", "Audience", Display, (11000.0, 0.003, 0.5), (0.04, 40.0), (0.0, 0.0, 0.6), Always),
 ];
 
 pub(super) const GOOGLE_CUSTOMER_ID: &str = "1234567890";
