@@ -34,6 +34,8 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "staging/linkedin_ads__ad_performance.sql",
     "staging/mailchimp__email_performance.sql",
     "staging/meta_ads__ad_campaigns.sql",
+    "staging/microsoft_ads__ad_campaigns.sql",
+    "staging/microsoft_ads__ad_performance.sql",
     "staging/meta_ads__ad_performance.sql",
     "staging/salesforce__crm_contacts.sql",
     "staging/salesforce__crm_deals.sql",

@@ -741,6 +741,11 @@ mod tests {
 access_token = { env = "T" }"#,
             ),
             source("linkedin_ads", r#"account_ids = ["508000111"]"#),
+            source(
+                "microsoft_ads",
+                r#"customer_id = "251000123"
+account_ids = ["150000001"]"#,
+            ),
             source("ga4", r#"property_ids = ["properties/1"]"#),
             source("search_console", r#"site_urls = ["sc-domain:example.com"]"#),
             source(

@@ -145,6 +145,42 @@ pub fn raw_streams() -> Vec<StreamSpec> {
                 utf8("status", false),
             ],
         ),
+        // Microsoft Advertising CampaignPerformanceReportRequest, Aggregation Daily:
+        // the report's columns in snake_case; spend and revenue in the account's
+        // currency; the ReportTimeZone the request sent.
+        spec(
+            "microsoft_ads",
+            "campaign_performance",
+            Daily,
+            vec![
+                utf8("account_id", false),
+                utf8("account_name", false),
+                i64f("campaign_id"),
+                utf8("campaign_name", false),
+                utf8("campaign_type", false),
+                utf8("campaign_status", false),
+                utf8("currency_code", false),
+                i64f("impressions"),
+                i64f("clicks"),
+                f64f("spend"),
+                f64f("conversions"),
+                f64f("revenue"),
+                utf8("report_time_zone", false),
+            ],
+        ),
+        // Microsoft Advertising Campaign Management Campaigns/QueryByAccountId.
+        spec(
+            "microsoft_ads",
+            "campaigns",
+            Snapshot,
+            vec![
+                utf8("account_id", false),
+                i64f("id"),
+                utf8("name", false),
+                utf8("campaign_type", false),
+                utf8("status", false),
+            ],
+        ),
         // GA4 Data API runReport, dimensions by position as named here.
         spec(
             "ga4",

@@ -901,6 +901,8 @@ async fn faults_and_revisions_through_the_control_endpoints() {
             "mailchimp/reports",
             "meta_ads/ads_insights",
             "meta_ads/campaigns",
+            "microsoft_ads/campaign_performance",
+            "microsoft_ads/campaigns",
             "salesforce/campaign_members",
             "salesforce/campaigns",
             "salesforce/contacts",

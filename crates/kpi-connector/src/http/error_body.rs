@@ -12,8 +12,11 @@ pub const MAX_TEXT_CHARS: usize = 500;
 /// (`error.message` plus Google Ads' `error.details[].errors[].message`,
 /// also inside the array `searchStream` returns), Meta (`error.message`),
 /// HubSpot (`message`), Salesforce (an array of `{message, errorCode}`:
-/// `errorCode: message`), OAuth2 (`error` + `error_description`) and problem
-/// JSON (`title` + `detail`); anything else is quoted, up to 500 characters.
+/// `errorCode: message`), OAuth2 (`error` + `error_description`), problem
+/// JSON (`title` + `detail`) and Microsoft Advertising's faults
+/// (`OperationErrors`, `BatchErrors` or `Errors` with `Code`, `ErrorCode`
+/// and `Message`, and the `TrackingId` Microsoft support asks for);
+/// anything else is quoted, up to 500 characters.
 pub fn api_error_message(body: &[u8]) -> String {
     if let Ok(json) = serde_json::from_slice::<Value>(body)
         && let Some(message) = json_message(&json)
@@ -38,6 +41,9 @@ fn json_message(json: &Value) -> Option<String> {
         other => other,
     };
     let obj = json.as_object()?;
+    if let Some(message) = microsoft_fault(obj) {
+        return Some(message);
+    }
     match obj.get("error") {
         Some(Value::Object(error)) => {
             let mut message = string(error.get("message"))
@@ -76,6 +82,42 @@ fn string(v: Option<&Value>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// Microsoft Advertising's `ApiFaultDetail` / `AdApiFaultDetail`: every
+/// error as `Message (code 105 InvalidCredentials)`, joined with `; `, then
+/// `[TrackingId ...]`. The code stays in the text so that a connector can
+/// tell a throttle (117) from a refusal.
+fn microsoft_fault(obj: &serde_json::Map<String, Value>) -> Option<String> {
+    let errors: Vec<&Value> = ["OperationErrors", "BatchErrors", "Errors"]
+        .iter()
+        .filter_map(|k| obj.get(*k)?.as_array())
+        .flatten()
+        .collect();
+    if errors.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let message = string(e.get("Message")).unwrap_or_else(|| "(no message)".into());
+            let code = match e.get("Code") {
+                Some(Value::Number(n)) => Some(n.to_string()),
+                other => string(other),
+            };
+            match (code, string(e.get("ErrorCode"))) {
+                (Some(c), Some(name)) => format!("{message} (code {c} {name})"),
+                (Some(c), None) => format!("{message} (code {c})"),
+                (None, Some(name)) => format!("{message} ({name})"),
+                (None, None) => message,
+            }
+        })
+        .collect();
+    let mut message = parts.join("; ");
+    if let Some(id) = string(obj.get("TrackingId")) {
+        message.push_str(&format!(" [TrackingId {id}]"));
+    }
+    Some(message)
 }
 
 /// Google Ads hides the useful part in `details[].errors[].message`.
@@ -140,6 +182,25 @@ mod tests {
         assert_eq!(
             api_error_message(body),
             "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded."
+        );
+    }
+
+    #[test]
+    fn microsoft_advertising_faults() {
+        let body = br#"{"OperationErrors":[{"Code":100,"ErrorCode":"NullRequest","Details":null,"Message":"The request message is null."}],"BatchErrors":[],"TrackingId":"65602e3d-f6ff-4968-920c-e420989c9e31","Type":"ApiFaultDetail"}"#;
+        assert_eq!(
+            api_error_message(body),
+            "The request message is null. (code 100 NullRequest) [TrackingId 65602e3d-f6ff-4968-920c-e420989c9e31]"
+        );
+        let two = br#"{"Errors":[{"Code":105,"ErrorCode":"InvalidCredentials","Message":"Authentication failed."},{"Code":117,"Message":"Too many calls."}],"TrackingId":"t-1","Type":"AdApiFaultDetail"}"#;
+        assert_eq!(
+            api_error_message(two),
+            "Authentication failed. (code 105 InvalidCredentials); Too many calls. (code 117) [TrackingId t-1]"
+        );
+        // Empty error lists are no fault: the body is quoted as it is.
+        assert_eq!(
+            api_error_message(br#"{"OperationErrors":[],"TrackingId":"x"}"#),
+            r#"{"OperationErrors":[],"TrackingId":"x"}"#
         );
     }
 

@@ -1,4 +1,4 @@
-//! Ads: one campaign's day on Google Ads, Meta or LinkedIn Ads.
+//! Ads: one campaign's day on Google Ads, Meta, LinkedIn Ads or Microsoft Advertising.
 
 use super::*;
 
@@ -107,7 +107,29 @@ pub(super) fn write_ad_row(t: &mut Tables, c: &Campaign, d: &AdDay) {
             // Sponsored updates and text ads without video.
             .count(0)
             .end(),
+        Microsoft => unreachable!("Microsoft rows are written by write_microsoft_row"),
     }
+}
+
+/// One Microsoft Advertising campaign-day, as its daily campaign
+/// performance report has it: the campaign's status as of `end` (a report
+/// shows today's status on every day), revenue as the conversions' value.
+pub(super) fn write_microsoft_row(t: &mut Table, c: &Campaign, d: &AdDay, end: NaiveDate) {
+    t.row()
+        .str(MICROSOFT_ACCOUNT_ID)
+        .str(MICROSOFT_ACCOUNT_NAME)
+        .int(c.id)
+        .str(&c.name)
+        .str(c.template.kind)
+        .str(c.status(end))
+        .str("EUR")
+        .count(d.impressions)
+        .count(d.clicks)
+        .float(d.cost)
+        .float(d.conversions)
+        .float(d.conversions_value)
+        .str(MICROSOFT_REPORT_TIME_ZONE)
+        .end();
 }
 
 /// LinkedIn's landing page clicks: the clicks that did not open a lead gen
@@ -116,4 +138,13 @@ pub(super) fn write_ad_row(t: &mut Tables, c: &Campaign, d: &AdDay) {
 /// stay as they were.
 pub(super) fn linkedin_landing_page_clicks(d: &AdDay) -> u64 {
     (d.clicks.saturating_sub(d.form_leads) as f64 * 0.9).round() as u64
+}
+
+/// Campaign Management's `CampaignType` for a report's `CampaignType`
+/// (`Search & content` is how reports name a search campaign).
+pub(super) fn microsoft_campaign_type(report_type: &str) -> &str {
+    match report_type {
+        "Search & content" => "Search",
+        other => other,
+    }
 }

@@ -7,6 +7,7 @@ pub(super) enum Platform {
     Google,
     Meta,
     LinkedIn,
+    Microsoft,
 }
 
 /// How a campaign's clicks arrive in GA4 and which original source HubSpot
@@ -165,7 +166,25 @@ pub(super) static AD_TEMPLATES: [AdTemplate; 20] = [
     ad(LinkedIn, "Event Promo", "SPONSORED_UPDATES", LinkedInSocial, (3000.0, 0.007, 7.0), (0.05, 0.0), (0.0, 0.03, 1.25), InMonths(&[3, 4, 5, 9, 10, 11])),
 ];
 
+/// Microsoft Advertising, EUR, in the same time zone as Google Ads: the paid
+/// search campaigns imported from Google, on a budget of about an eighth of
+/// Google's (Bing's share of searches). Drawn from their own random stream,
+/// so that every other number of the company stays as it was; their clicks
+/// are not followed into GA4 or the CRM.
+#[rustfmt::skip]
+pub(super) static MICROSOFT_TEMPLATES: [AdTemplate; 4] = [
+    ad(Microsoft, "Microsoft Brand Search", "Search & content", Search, (550.0, 0.07, 1.1), (0.10, 90.0), (0.0, 0.0, 1.2), Always),
+    ad(Microsoft, "Microsoft Generic Search", "Search & content", Search, (900.0, 0.04, 2.2), (0.07, 80.0), (0.0, 0.0, 0.95), Always),
+    ad(Microsoft, "Microsoft Competitor Search", "Search & content", Search, (340.0, 0.035, 2.9), (0.06, 70.0), (0.0, 0.0, 1.0), Always),
+    ad(Microsoft, "Microsoft Audience Ads", "Audience", Display, (11000.0, 0.003, 0.5), (0.04, 40.0), (0.0, 0.0, 0.6), Always),
+];
+
 pub(super) const GOOGLE_CUSTOMER_ID: &str = "1234567890";
+/// Microsoft Advertising's ad account (its customer is the emulation's).
+pub(super) const MICROSOFT_ACCOUNT_ID: &str = "150000001";
+pub(super) const MICROSOFT_ACCOUNT_NAME: &str = "Example SaaS";
+/// The `ReportTimeZone` the sandbox's kpi.toml asks for: Madrid's.
+pub(super) const MICROSOFT_REPORT_TIME_ZONE: &str = "BrusselsCopenhagenMadridParis";
 /// As Meta's `account_id` field spells it: digits, without the `act_` of paths.
 pub(super) const META_ACCOUNT_ID: &str = "5550001";
 pub(super) const LINKEDIN_ACCOUNT_ID: &str = "508000111";

@@ -17,9 +17,21 @@ impl Generator {
         };
         let seed = company.seed;
         let mut setup = rng_for(seed, 1);
-        let markets: Vec<Market> = (0..n_markets)
+        let mut markets: Vec<Market> = (0..n_markets)
             .map(|i| Market::new(i, &mut setup, company))
             .collect();
+        let mut microsoft_setup = rng_for(seed, 11);
+        for m in &mut markets {
+            let code = market_code(m.index);
+            m.microsoft_campaigns = MICROSOFT_TEMPLATES
+                .iter()
+                .enumerate()
+                .map(|(j, t)| {
+                    let efficiency = noise(&mut microsoft_setup, 0.1);
+                    Campaign::new(m.index, j, t, &code, company.end_date, efficiency)
+                })
+                .collect();
+        }
         let total_size = markets.iter().map(|m| m.size).sum::<f64>();
         let tables = Tables {
             google_stats: Table::new("google_ads", "campaign_stats")?,
@@ -28,6 +40,8 @@ impl Generator {
             meta_campaigns: Table::new("meta_ads", "campaigns")?,
             linkedin_analytics: Table::new("linkedin_ads", "ad_analytics")?,
             linkedin_campaigns: Table::new("linkedin_ads", "campaigns")?,
+            microsoft: Table::new("microsoft_ads", "campaign_performance")?,
+            microsoft_campaigns: Table::new("microsoft_ads", "campaigns")?,
             ga4: Table::new("ga4", "traffic")?,
             search_console: Table::new("search_console", "search_analytics")?,
             mailchimp: Table::new("mailchimp", "reports")?,
@@ -50,6 +64,7 @@ impl Generator {
                 email: rng_for(seed, 5),
                 social: rng_for(seed, 6),
                 costs: rng_for(seed, 7),
+                microsoft: rng_for(seed, 10),
             },
             tables,
             crm: Crm::new(company.end_date, rng_for(seed, 8))?,
@@ -104,14 +119,30 @@ impl Generator {
                         .str(tpl.kind)
                         .str(status)
                         .end(),
+                    // Microsoft's campaigns come with their report rows.
+                    Microsoft => {}
                 }
                 t.google_campaigns.flush_snapshot_if_full(sink)?;
                 t.meta_campaigns.flush_snapshot_if_full(sink)?;
                 t.linkedin_campaigns.flush_snapshot_if_full(sink)?;
             }
         }
+        for m in &self.markets {
+            for c in &m.microsoft_campaigns {
+                t.microsoft_campaigns
+                    .row()
+                    .str(MICROSOFT_ACCOUNT_ID)
+                    .int(c.id)
+                    .str(&c.name)
+                    .str(microsoft_campaign_type(c.template.kind))
+                    .str(c.status(end))
+                    .end();
+                t.microsoft_campaigns.flush_snapshot_if_full(sink)?;
+            }
+        }
         t.google_campaigns.flush_snapshot(sink)?;
         t.meta_campaigns.flush_snapshot(sink)?;
+        t.microsoft_campaigns.flush_snapshot(sink)?;
         t.linkedin_campaigns.flush_snapshot(sink)
     }
 
@@ -257,6 +288,22 @@ impl Generator {
                     crm.contact(date, origin, None, sink)?;
                 }
                 paid.push((ci, d.clicks));
+            }
+
+            // Microsoft Advertising: its own random stream, no GA4 or CRM side.
+            for c in &m.microsoft_campaigns {
+                if !c.active(date) {
+                    continue;
+                }
+                let lvl = if c.template.traffic.programmatic() {
+                    soft_level
+                } else {
+                    level
+                };
+                let d = ad_day(&mut rngs.microsoft, c.template, c.efficiency, lvl * vol);
+                if d.impressions > 0 {
+                    write_microsoft_row(&mut t.microsoft, c, &d, end);
+                }
             }
 
             // Organic search: Search Console clicks become GA4 organic sessions.
@@ -443,6 +490,7 @@ impl Generator {
             &mut t.google_stats,
             &mut t.meta_insights,
             &mut t.linkedin_analytics,
+            &mut t.microsoft,
             &mut t.ga4,
             &mut t.search_console,
             &mut t.mailchimp,
@@ -465,6 +513,8 @@ impl Generator {
             &t.meta_campaigns,
             &t.linkedin_analytics,
             &t.linkedin_campaigns,
+            &t.microsoft,
+            &t.microsoft_campaigns,
             &t.ga4,
             &t.search_console,
             &self.crm.contacts,

@@ -146,6 +146,46 @@ struct Campaign {
 }
 
 impl Campaign {
+    /// Template `t` (the `j`th of its list) in market `i`, with `code` in
+    /// its name.
+    fn new(
+        i: usize,
+        j: usize,
+        t: &'static AdTemplate,
+        code: &str,
+        end: NaiveDate,
+        efficiency: f64,
+    ) -> Self {
+        let n = (i * 1000 + j) as i64;
+        let id = match t.platform {
+            Google => 20_100_000_000 + n,
+            Meta => 238_510_000_000_000 + n,
+            LinkedIn => 310_000_000 + n,
+            Microsoft => 410_000_000 + n,
+        };
+        let name = format!("{} {code}", t.name);
+        let (from, to, months): (NaiveDate, NaiveDate, &'static [u32]) = match t.activity {
+            Always => (NaiveDate::MIN, NaiveDate::MAX, &[]),
+            InMonths(m) => (NaiveDate::MIN, NaiveDate::MAX, m),
+            Window { from, to } => (
+                (end - Months::new(from)) + Days::new(1),
+                end - Months::new(to),
+                &[],
+            ),
+        };
+        Campaign {
+            template: t,
+            id,
+            id_text: id.to_string(),
+            key: campaign_key(&name),
+            name,
+            from,
+            to,
+            months,
+            efficiency,
+        }
+    }
+
     fn active(&self, date: NaiveDate) -> bool {
         date >= self.from
             && date <= self.to
@@ -158,6 +198,8 @@ impl Campaign {
         if self.active(end) {
             if platform == Google {
                 "ENABLED"
+            } else if platform == Microsoft {
+                "Active"
             } else {
                 "ACTIVE"
             }
@@ -166,7 +208,10 @@ impl Campaign {
                 Google => "REMOVED",
                 Meta => "ARCHIVED",
                 LinkedIn => "COMPLETED",
+                Microsoft => "Deleted",
             }
+        } else if platform == Microsoft {
+            "Paused"
         } else {
             "PAUSED"
         }
@@ -195,6 +240,8 @@ struct Market {
     size: f64,
     list_id: String,
     campaigns: Vec<Campaign>,
+    /// Its Microsoft Advertising campaigns (see `MICROSOFT_TEMPLATES`).
+    microsoft_campaigns: Vec<Campaign>,
     queries: Vec<Query>,
     /// Display names ("Monthly Newsletter ES") and keys of the Mailchimp campaigns.
     email_names: [String; 3],
@@ -223,35 +270,7 @@ impl Market {
         let campaigns = AD_TEMPLATES
             .iter()
             .enumerate()
-            .map(|(j, t)| {
-                let n = (i * 1000 + j) as i64;
-                let id = match t.platform {
-                    Google => 20_100_000_000 + n,
-                    Meta => 238_510_000_000_000 + n,
-                    LinkedIn => 310_000_000 + n,
-                };
-                let name = format!("{} {code}", t.name);
-                let (from, to, months): (NaiveDate, NaiveDate, &'static [u32]) = match t.activity {
-                    Always => (NaiveDate::MIN, NaiveDate::MAX, &[]),
-                    InMonths(m) => (NaiveDate::MIN, NaiveDate::MAX, m),
-                    Window { from, to } => (
-                        (end - Months::new(from)) + Days::new(1),
-                        end - Months::new(to),
-                        &[],
-                    ),
-                };
-                Campaign {
-                    template: t,
-                    id,
-                    id_text: id.to_string(),
-                    key: campaign_key(&name),
-                    name,
-                    from,
-                    to,
-                    months,
-                    efficiency: noise(rng, 0.1),
-                }
-            })
+            .map(|(j, t)| Campaign::new(i, j, t, &code, end, noise(rng, 0.1)))
             .collect();
         let email_names = EMAILS.each_ref().map(|e| format!("{} {code}", e.title));
         let email_keys = email_names.each_ref().map(|n| campaign_key(n));
@@ -264,6 +283,7 @@ impl Market {
             tag,
             size,
             campaigns,
+            microsoft_campaigns: Vec::new(),
             email_names,
             email_keys,
             email_visits: [[0.0; 4]; 3],
@@ -341,6 +361,8 @@ struct Rngs {
     email: ChaCha8Rng,
     social: ChaCha8Rng,
     costs: ChaCha8Rng,
+    /// Microsoft Advertising's days, apart so the other ads stay as they were.
+    microsoft: ChaCha8Rng,
 }
 
 struct Tables {
@@ -350,6 +372,8 @@ struct Tables {
     meta_campaigns: Table,
     linkedin_analytics: Table,
     linkedin_campaigns: Table,
+    microsoft: Table,
+    microsoft_campaigns: Table,
     ga4: Table,
     search_console: Table,
     mailchimp: Table,

@@ -309,6 +309,7 @@ impl RawSink for Report {
             ("google_ads", _) => self.add(month, 7, sum_i("metrics_cost_micros") / 1e6),
             ("meta_ads", _) => self.add(month, 7, sum_f("spend") * 0.92),
             ("linkedin_ads", _) => self.add(month, 7, sum_f("cost_in_usd") * 0.92),
+            ("microsoft_ads", _) => self.add(month, 7, sum_f("spend")),
             ("search_console", _) => self.add(month, 9, sum_i("clicks")),
             ("costs", _) => {
                 let eur: f64 = floats(&b, "amount")

@@ -40,11 +40,13 @@ pub(crate) const HUBSPOT_CONTACTS: Key = ("hubspot", "contacts");
 pub(crate) const HUBSPOT_DEALS: Key = ("hubspot", "deals");
 pub(crate) const LINKEDIN_ANALYTICS: Key = ("linkedin_ads", "ad_analytics");
 pub(crate) const LINKEDIN_CAMPAIGNS: Key = ("linkedin_ads", "campaigns");
+pub(crate) const MICROSOFT_PERFORMANCE: Key = ("microsoft_ads", "campaign_performance");
+pub(crate) const MICROSOFT_CAMPAIGNS: Key = ("microsoft_ads", "campaigns");
 pub(crate) const SEARCH_CONSOLE_ANALYTICS: Key = ("search_console", "search_analytics");
 pub(crate) const MAILCHIMP_REPORTS: Key = ("mailchimp", "reports");
 pub(crate) const MAILCHIMP_CAMPAIGNS: Key = ("mailchimp", "campaigns");
 
-const SERVED: [Key; 17] = [
+const SERVED: [Key; 19] = [
     GOOGLE_STATS,
     GOOGLE_CAMPAIGNS,
     META_INSIGHTS,
@@ -54,6 +56,8 @@ const SERVED: [Key; 17] = [
     HUBSPOT_DEALS,
     LINKEDIN_ANALYTICS,
     LINKEDIN_CAMPAIGNS,
+    MICROSOFT_PERFORMANCE,
+    MICROSOFT_CAMPAIGNS,
     SEARCH_CONSOLE_ANALYTICS,
     MAILCHIMP_REPORTS,
     MAILCHIMP_CAMPAIGNS,

@@ -60,6 +60,7 @@ pub(crate) static EMULATIONS: &[&dyn Emulation] = &[
     &super::hubspot::HubSpot,
     &super::salesforce::Salesforce,
     &super::linkedin_ads::LinkedInAds,
+    &super::microsoft_ads::MicrosoftAds,
     &super::search_console::SearchConsole,
     &super::mailchimp::Mailchimp,
 ];

@@ -66,6 +66,7 @@ mod hubspot;
 mod linkedin_ads;
 mod mailchimp;
 mod meta_ads;
+mod microsoft_ads;
 mod oauth;
 mod salesforce;
 mod search_console;
@@ -114,6 +115,8 @@ pub const SANDBOX_DEVELOPER_TOKEN: &str = "sandbox-developer-token";
 pub const SANDBOX_META_TOKEN: &str = "sandbox-meta-token";
 /// The HubSpot private app token the sandbox accepts by default.
 pub const SANDBOX_HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
+/// The Microsoft Advertising developer token the sandbox accepts by default.
+pub const SANDBOX_MICROSOFT_DEVELOPER_TOKEN: &str = "sandbox-msads-developer-token";
 /// The Mailchimp API key the sandbox accepts by default; its `-us6` suffix
 /// is the data centre, as in a real key.
 pub const SANDBOX_MAILCHIMP_KEY: &str = "sandbox0mailchimp0key0000000000-us6";
@@ -157,6 +160,10 @@ pub struct SandboxConfig {
     /// does not wait for the connector's poll interval; raise it to test
     /// the polling.
     pub meta_async_running_polls: u32,
+    /// How many `GenerateReport/Poll` calls of a Microsoft Advertising
+    /// report answer `Pending` before `Success`. Default 0 (the demo does
+    /// not wait); raise it to test the polling.
+    pub microsoft_pending_polls: u32,
 }
 
 impl Default for SandboxConfig {
@@ -170,6 +177,7 @@ impl Default for SandboxConfig {
             faults: Vec::new(),
             credentials: Credentials::default(),
             meta_async_running_polls: 0,
+            microsoft_pending_polls: 0,
         }
     }
 }
@@ -234,6 +242,9 @@ pub struct Credentials {
     /// Mailchimp API key (basic auth password). Default
     /// `sandbox0mailchimp0key0000000000-us6`.
     pub mailchimp_api_key: String,
+    /// Microsoft Advertising `DeveloperToken` header. Default
+    /// `sandbox-msads-developer-token`.
+    pub microsoft_developer_token: String,
 }
 
 impl Default for Credentials {
@@ -246,6 +257,7 @@ impl Default for Credentials {
             meta_access_token: SANDBOX_META_TOKEN.into(),
             hubspot_access_token: SANDBOX_HUBSPOT_TOKEN.into(),
             mailchimp_api_key: SANDBOX_MAILCHIMP_KEY.into(),
+            microsoft_developer_token: SANDBOX_MICROSOFT_DEVELOPER_TOKEN.into(),
         }
     }
 }
@@ -280,6 +292,13 @@ impl Credentials {
             ("SALESFORCE_CLIENT_ID", &self.client_id),
             ("SALESFORCE_CLIENT_SECRET", &self.client_secret),
             ("SALESFORCE_REFRESH_TOKEN", &self.refresh_token),
+            ("MICROSOFT_ADS_CLIENT_ID", &self.client_id),
+            ("MICROSOFT_ADS_CLIENT_SECRET", &self.client_secret),
+            ("MICROSOFT_ADS_REFRESH_TOKEN", &self.refresh_token),
+            (
+                "MICROSOFT_ADS_DEVELOPER_TOKEN",
+                &self.microsoft_developer_token,
+            ),
         ]
     }
 
@@ -356,6 +375,20 @@ pub mod patterns {
     pub const HUBSPOT_TOKEN: &str = "POST /oauth/v1/token";
     /// LinkedIn's OAuth2 token endpoint (`www.linkedin.com` in production).
     pub const LINKEDIN_TOKEN: &str = "POST /oauth/v2/accessToken";
+    /// Microsoft identity's OAuth2 token endpoint
+    /// (`login.microsoftonline.com` in production).
+    pub const MICROSOFT_TOKEN: &str = "POST /common/oauth2/v2.0/token";
+    /// Microsoft Advertising: a report submitted.
+    pub const MICROSOFT_SUBMIT: &str = "POST /Reporting/v13/GenerateReport/Submit";
+    /// Microsoft Advertising: a report's status.
+    pub const MICROSOFT_POLL: &str = "POST /Reporting/v13/GenerateReport/Poll";
+    /// Microsoft Advertising: a built report's zip (a pre-signed blob URL
+    /// in production).
+    pub const MICROSOFT_DOWNLOAD: &str = "GET /ReportDownload/{report_id}.zip";
+    /// Microsoft Advertising Campaign Management: an account's campaigns.
+    pub const MICROSOFT_CAMPAIGNS: &str = "POST /CampaignManagement/v13/Campaigns/QueryByAccountId";
+    /// Microsoft Advertising Customer Management: one account.
+    pub const MICROSOFT_ACCOUNT: &str = "POST /CustomerManagement/v13/Account/Query";
     /// Google Ads `searchStream`.
     pub const SEARCH_STREAM: &str =
         "POST /{version}/customers/{customer_id}/googleAds:searchStream";
@@ -561,6 +594,7 @@ pub(crate) struct Shared {
     seq: AtomicU64,
     pub ga4_cache: Mutex<ga4::Cache>,
     meta_runs: Mutex<meta_ads::Runs>,
+    microsoft_jobs: Mutex<microsoft_ads::Jobs>,
     contact_deals: OnceLock<hubspot::ContactDeals>,
     /// Salesforce's query cursors.
     pub salesforce: salesforce::State,
@@ -606,7 +640,7 @@ fn sources_toml(base: &str, shared: &Shared) -> String {
     let mut out = format!(
         "# The kpi sandbox at {base}: the real connectors, pointed at it.\n\
          # Its credentials are fixed and public; `kpi sandbox serve` prints them as\n\
-         # `export` lines (GOOGLE_ADS_*, GA4_*, META_ACCESS_TOKEN, HUBSPOT_TOKEN).\n"
+         # `export` lines (GOOGLE_ADS_*, GA4_*, META_ACCESS_TOKEN, HUBSPOT_TOKEN, MICROSOFT_ADS_*, ...).\n"
     );
     for e in EMULATIONS {
         let section = e.sources_toml(base, &shared.store);
@@ -686,6 +720,7 @@ impl Shared {
             seq: AtomicU64::new(0),
             ga4_cache: Mutex::new(None),
             meta_runs: Mutex::new(HashMap::new()),
+            microsoft_jobs: Mutex::new(HashMap::new()),
             contact_deals: OnceLock::new(),
             salesforce: salesforce::State::default(),
         }
@@ -852,6 +887,10 @@ impl Shared {
         lock(&self.meta_runs)
     }
 
+    pub fn microsoft_jobs(&self) -> MutexGuard<'_, microsoft_ads::Jobs> {
+        lock(&self.microsoft_jobs)
+    }
+
     pub fn contact_deals(&self) -> &hubspot::ContactDeals {
         self.contact_deals
             .get_or_init(|| hubspot::contact_deals(self))
@@ -896,6 +935,23 @@ mod tests {
             (Method::POST, "/oauth/v1/token", HUBSPOT_TOKEN),
             (Method::POST, "/token", GOOGLE_TOKEN),
             (Method::POST, "/oauth/v2/accessToken", LINKEDIN_TOKEN),
+            (Method::POST, "/common/oauth2/v2.0/token", MICROSOFT_TOKEN),
+            (
+                Method::POST,
+                "/Reporting/v13/GenerateReport/Submit",
+                MICROSOFT_SUBMIT,
+            ),
+            (
+                Method::POST,
+                "/Reporting/v13/GenerateReport/Poll",
+                MICROSOFT_POLL,
+            ),
+            (
+                Method::GET,
+                "/ReportDownload/3000000001.zip",
+                MICROSOFT_DOWNLOAD,
+            ),
+            (Method::GET, "/Reporting/v13/GenerateReport/Poll", UNMATCHED),
             (Method::GET, "/token", UNMATCHED),
             (Method::GET, "/crm/v3/objects/companies", UNMATCHED),
             (Method::GET, "/v23/act_1/insights", UNMATCHED),
@@ -906,7 +962,7 @@ mod tests {
         }
         assert_eq!(
             emulation::apis_served(),
-            "Google Ads, Meta, GA4, HubSpot, Salesforce, LinkedIn Ads, Search Console and Mailchimp"
+            "Google Ads, Meta, GA4, HubSpot, Salesforce, LinkedIn Ads, Microsoft Advertising, Search Console and Mailchimp"
         );
     }
 

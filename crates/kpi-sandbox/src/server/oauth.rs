@@ -1,5 +1,6 @@
 //! The OAuth2 side of the sandbox: the refresh-token grant at Google's
-//! `POST /token` and HubSpot's `POST /oauth/v1/token`, and the access tokens
+//! `POST /token`, HubSpot's `POST /oauth/v1/token`, LinkedIn's and
+//! Microsoft identity's (`POST /common/oauth2/v2.0/token`), and the access tokens
 //! it hands out, which the Google Ads, GA4 and HubSpot emulations accept.
 //!
 //! Tokens are remembered with their expiry so that an expired or revoked
@@ -21,6 +22,8 @@ use super::http::{ApiRequest, Reply};
 const GOOGLE_LIFETIME: Duration = Duration::from_secs(3599);
 /// Lifetime of an access token from LinkedIn's endpoint (60 days).
 const LINKEDIN_LIFETIME: Duration = Duration::from_secs(5_183_999);
+/// Lifetime of an access token from Microsoft identity (60 to 90 minutes).
+const MICROSOFT_LIFETIME: Duration = Duration::from_secs(3600);
 /// Lifetime of an access token from HubSpot's endpoint.
 const HUBSPOT_LIFETIME: Duration = Duration::from_secs(1800);
 /// A Salesforce session's default timeout (its token response says none).
@@ -33,6 +36,7 @@ pub(crate) enum Provider {
     HubSpot,
     LinkedIn,
     Salesforce,
+    Microsoft,
 }
 
 /// Why a bearer token was refused.
@@ -68,6 +72,7 @@ impl Tokens {
                 format!("00D5g000004SBXE!sandbox.salesforce.{n:06}"),
                 SALESFORCE_LIFETIME,
             ),
+            Provider::Microsoft => (format!("EwB-sandbox-msads-{n:06}"), MICROSOFT_LIFETIME),
         };
         lock(&self.issued).insert(token.clone(), Instant::now() + lifetime);
         (token, lifetime)
@@ -139,10 +144,26 @@ pub(crate) fn token_endpoint(
         // Google's answer for an unknown client or a wrong secret.
         return error(401, "invalid_client", "The OAuth client was not found.");
     }
+    if provider == Provider::Microsoft
+        && !get("scope").is_some_and(|s| s.split(' ').any(|s| s.ends_with("msads.manage")))
+    {
+        return error(
+            400,
+            "invalid_scope",
+            "AADSTS70011: The provided request must include a 'scope' input parameter for \
+             Microsoft Advertising (https://ads.microsoft.com/msads.manage).",
+        );
+    }
     if get("refresh_token") != Some(creds.refresh_token.as_str()) {
         return match provider {
             // Salesforce's own endpoint is in salesforce.rs.
             Provider::Google | Provider::Salesforce => error(400, "invalid_grant", "Bad Request"),
+            Provider::Microsoft => error(
+                400,
+                "invalid_grant",
+                "AADSTS70000: The provided value for the 'refresh_token' is not valid: the grant \
+                 is expired or revoked.",
+            ),
             Provider::LinkedIn => error(
                 400,
                 "invalid_request",
@@ -173,6 +194,14 @@ pub(crate) fn token_endpoint(
             "refresh_token": creds.refresh_token,
             "refresh_token_expires_in": 31_536_000,
             "scope": "r_ads,r_ads_reporting",
+        }),
+        Provider::Microsoft => json!({
+            "token_type": "Bearer",
+            "scope": "https://ads.microsoft.com/msads.manage",
+            "expires_in": lifetime.as_secs(),
+            "ext_expires_in": lifetime.as_secs(),
+            "access_token": token,
+            "refresh_token": creds.refresh_token,
         }),
         Provider::HubSpot => json!({
             "token_type": "bearer",
@@ -206,6 +235,7 @@ impl TokenEndpoints {
         match pattern {
             GOOGLE_TOKEN => Provider::Google,
             HUBSPOT_TOKEN => Provider::HubSpot,
+            MICROSOFT_TOKEN => Provider::Microsoft,
             _ => Provider::LinkedIn,
         }
     }
@@ -231,6 +261,7 @@ impl super::emulation::Emulation for TokenEndpoints {
             ["token"] => Some(GOOGLE_TOKEN),
             ["oauth", "v1", "token"] => Some(HUBSPOT_TOKEN),
             ["oauth", "v2", "accessToken"] => Some(LINKEDIN_TOKEN),
+            ["common", "oauth2", "v2.0", "token"] => Some(MICROSOFT_TOKEN),
             _ => None,
         }
     }
