@@ -294,3 +294,96 @@ fn a_bad_value_stops_the_sync_and_the_password_is_never_shown() {
     );
     assert!(!text(&o).contains("hunter2"), "{}", text(&o));
 }
+
+/// A homegrown CRM's deals table in the warehouse, read by a custom source:
+/// booleans and `numeric` amounts as PostgreSQL writes them, revenue by close
+/// date, and an incremental sync that takes a deal that was won since.
+#[test]
+fn a_custom_source_reads_crm_deals_from_a_query_incrementally() {
+    let Some(url) = url() else { return };
+    let name = format!("kpi_test_deals_{}", std::process::id());
+    psql(
+        &url,
+        &format!(
+            "DROP TABLE IF EXISTS {name};
+             CREATE TABLE {name} (id text PRIMARY KEY, contact text, created date,
+               closed_on date, won boolean, closed boolean, amount numeric(12,2), currency text,
+               updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
+             INSERT INTO {name} (id, contact, created, closed_on, won, closed, amount, currency) VALUES
+               ('d1', 'c1', '2026-09-20', '2026-10-10', true, true, 1200.50, 'EUR'),
+               ('d2', 'c2', '2026-10-02', NULL, false, false, 800, 'EUR'),
+               ('d3', 'c3', '2026-10-03', '2026-10-30', false, true, 50, 'EUR');"
+        ),
+    );
+    // Dropped however the test ends.
+    let _table = Table {
+        url: url.clone(),
+        name: name.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kpi.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[reporting]
+currency = "EUR"
+timezone = "UTC"
+
+[lake]
+path = "lake"
+
+[sources.warehouse]
+type = "custom"
+[sources.warehouse.crm_deals]
+postgres = {{ url = {{ env = "KPI_TEST_FINANCE_DB" }}, query = "SELECT id AS deal_id, contact AS contact_id, created AS date, closed_on AS close_date, won AS is_won, closed AS is_closed, amount, currency, updated_at FROM {name}", incremental = "updated_at" }}
+"#
+        ),
+    )
+    .unwrap();
+    let revenue = |cfg: &Path| {
+        let o = kpi(cfg, &url, &common::costs::OCTOBER);
+        assert!(o.status.success(), "{}", text(&o));
+        let csv = String::from_utf8_lossy(&o.stdout).to_string();
+        (
+            common::costs::kpi_value(&csv, "total", "revenue"),
+            common::costs::kpi_value(&csv, "total", "deals_won"),
+            common::costs::kpi_value(&csv, "total", "deals_lost"),
+        )
+    };
+    let first = kpi(&cfg, &url, &["sync"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(
+        summary(&first, "warehouse.crm_deals"),
+        ("2026-09-20..2026-10-03".to_string(), 3)
+    );
+    assert_eq!(revenue(&cfg), (Some(1200.5), Some(1.0), Some(1.0)));
+
+    // d2 is won on 25 October: the next sync reads its day again, and only
+    // its day; it replaces the open deal rather than adding a second one.
+    psql(
+        &url,
+        &format!(
+            "UPDATE {name} SET won = true, closed = true, closed_on = '2026-10-25',
+               updated_at = clock_timestamp() WHERE id = 'd2';"
+        ),
+    );
+    let second = kpi(&cfg, &url, &["sync"]);
+    assert!(second.status.success(), "{}", text(&second));
+    assert_eq!(
+        summary(&second, "warehouse.crm_deals"),
+        ("2026-10-02..2026-10-02".to_string(), 1)
+    );
+    assert_eq!(revenue(&cfg), (Some(2000.5), Some(2.0), Some(1.0)));
+    let o = kpi(
+        &cfg,
+        &url,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM crm_deals",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "n\n3\n");
+}

@@ -518,6 +518,9 @@ impl Engine {
                     // words SQL keeps for itself (names are checked to hold
                     // only a-z, 0-9 and _, so no quote can be inside).
                     v.push(("source", format!("\"{source}\"")));
+                    // The name as a string, for a row's platform and the
+                    // source's own channel mappings.
+                    v.push(("source_name", source.clone()));
                     let stmts = queries::split_statements(&staging.text);
                     let [stmt] = stmts.as_slice() else {
                         return Err(EngineError::Query {

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
 use kpi_core::{Config, DateRange, PeriodSpec, ReportPeriods};
 use kpi_engine::Engine;
-use kpi_lake::{Lake, Layout};
+use kpi_lake::{Lake, Layout, StreamSpec};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,7 @@ impl KpiDb {
             }
             let schema = catalog.schema(&schema_name).expect("listed");
             for table in schema.table_names() {
-                let spec = kpi_sandbox::streams::find(&schema_name, &table).ok_or_else(|| {
+                let spec = find_stream(&schema_name, &table).ok_or_else(|| {
                     Error(format!("{schema_name}.{table} is not a known raw stream"))
                 })?;
                 let df = self
@@ -150,15 +150,44 @@ impl KpiDb {
         let path = self.dir.path().join("kpi.toml");
         std::fs::write(&path, &toml).map_err(e)?;
         let config = Config::load(&path).map_err(e)?;
-        let engine = Engine::open(&config, &kpi_sandbox::raw_streams())
-            .await
-            .map_err(e)?;
+        let engine = Engine::open(&config, &raw_streams()).await.map_err(e)?;
         let range = DateRange::new(from.parse().map_err(e)?, to.parse().map_err(e)?).map_err(e)?;
         let periods = ReportPeriods::resolve(&PeriodSpec::Range(range), range.end).map_err(e)?;
         engine.prepare_kpis(&periods).await.map_err(e)?;
         self.engine = Some(engine);
         Ok(())
     }
+}
+
+/// The raw streams a test can create: the demo's, and the custom type's
+/// (a company's own rows, of which the demo has none), as the lake keeps
+/// them (a daily stream's `date` is its partition, not a column).
+fn raw_streams() -> Vec<StreamSpec> {
+    use kpi_connector_files::FileType;
+    let mut all = kpi_sandbox::raw_streams();
+    for s in kpi_connector_files::CustomSource::streams() {
+        let fields: Vec<_> = s
+            .def
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != "date")
+            .cloned()
+            .collect();
+        all.push(StreamSpec {
+            source_type: kpi_connector_files::CustomSource::TYPE,
+            stream: Box::leak(s.def.name.into_boxed_str()),
+            layout: Layout::Daily,
+            schema: std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        });
+    }
+    all
+}
+
+fn find_stream(source_type: &str, stream: &str) -> Option<StreamSpec> {
+    raw_streams()
+        .into_iter()
+        .find(|s| s.source_type == source_type && s.stream == stream)
 }
 
 /// Casts `batch` to `schema` by column name; absent nullable columns are NULL.

@@ -1,4 +1,5 @@
-//! `kpi sync` of a source that comes as files (costs, backlinks, social).
+//! `kpi sync` of a source that comes as files (costs, backlinks, social,
+//! custom) or a PostgreSQL query.
 //!
 //! The runner keeps, in the source's state, every file it loaded: name,
 //! content hash, rows and days. A sync loads only what is new or changed:
@@ -415,8 +416,8 @@ fn load_stream(
         .map_err(|e| e.to_string())?;
         // Newest first: files of this sync by name, descending (the
         // export of November over that of October), then the others by
-        // when they were loaded. Where rows of a stream are one fact per
-        // key, the first file with a key keeps it.
+        // when they were loaded. The stream's overlap rule says which of
+        // two files' rows with one key stay.
         let mut order: Vec<(&String, &ReadFile)> = read.iter().collect();
         let rank = |name: &str| {
             let fresh = fresh.iter().find(|f| f.name == name);
@@ -433,13 +434,12 @@ fn load_stream(
         let mut seen = std::collections::HashSet::new();
         for (_, r) in order {
             let mut rows = kpi_connector_files::rows_between(&r.batch, &date_column, w);
-            if input.stream.one_row_per_key {
-                rows = kpi_connector_files::rows_not_seen(
-                    &rows,
-                    &input.stream.def.primary_key,
-                    &mut seen,
-                );
-            }
+            rows = kpi_connector_files::rows_not_seen(
+                &rows,
+                &input.stream.def.primary_key,
+                &mut seen,
+                input.stream.overlap,
+            );
             if rows.num_rows() > 0 {
                 staged.write(&rows).map_err(|e| e.to_string())?;
             }

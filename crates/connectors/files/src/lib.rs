@@ -2,7 +2,9 @@
 //! another system exports: marketing costs outside the ad platforms
 //! (`type = "costs"`), an SEO tool's backlink history (`type =
 //! "backlinks"`: Ahrefs, Semrush and Moz layouts) and organic social page
-//! insights and listening mentions (`type = "social"`).
+//! insights and listening mentions (`type = "social"`), and rows for any
+//! other canonical view no connector feeds, in that view's terms (`type =
+//! "custom"`: another ad platform, offline conversions, a homegrown CRM).
 //!
 //! It owns what loading such files takes: their streams' schemas (the
 //! lake's), finding a stream's files in a folder and hashing them (a file
@@ -27,6 +29,7 @@
 //! assert_eq!(c.0.columns["amount"], "Importe");
 //! ```
 
+mod custom;
 mod postgres;
 mod read;
 mod settings;
@@ -35,6 +38,7 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
+pub use custom::{CUSTOM_VIEWS, CustomSource};
 pub use postgres::{BATCH_ROWS, Changes, QueryInput};
 pub use read::{
     BadRow, FoundFile, ReadFile, RowReader, find_files, read_file, rejects_csv, rows_between,
@@ -42,8 +46,8 @@ pub use read::{
 };
 pub use settings::{FileSettings, Format, OnBadRows, PostgresInput};
 pub use types::{
-    BacklinksSource, CostsSource, FileStream, FileType, MARKETING_COSTS, MENTIONS, PAGE_INSIGHTS,
-    Preset, SNAPSHOTS, SocialSource,
+    BacklinksSource, CostsSource, FileStream, FileType, MARKETING_COSTS, MENTIONS, Overlap,
+    PAGE_INSIGHTS, Preset, SNAPSHOTS, SocialSource,
 };
 pub use value::Decimal;
 

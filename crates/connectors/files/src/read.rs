@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder,
 };
 use arrow::datatypes::{DataType, Date32Type, Field};
 use chrono::NaiveDate;
@@ -14,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::settings::matches_pattern;
 use crate::value::{Cell, Decimal, parse_cell};
-use crate::{FileError, FileSettings, FileStream, Format, OnBadRows};
+use crate::{FileError, FileSettings, FileStream, Format, OnBadRows, Overlap};
 
 /// One file of a stream's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -627,6 +628,16 @@ fn build(data_type: &DataType, cells: &[Cell]) -> ArrayRef {
             }
             Arc::new(b.finish())
         }
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::new();
+            for c in cells {
+                b.append_option(match c {
+                    Cell::Bool(v) => Some(*v),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
         _ => {
             let mut b = Date32Builder::new();
             for c in cells {
@@ -672,27 +683,40 @@ pub fn rejects_csv(file: &FoundFile, bad: &[BadRow]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// The rows of `batch` whose primary key is not in `seen`, adding theirs:
-/// of several files with the same key, the first one given keeps it.
+/// The rows of `batch` (one file's, the newest files given first) that
+/// `overlap` keeps, given the keys `seen` in the files before it; adds
+/// its keys to them.
 pub fn rows_not_seen(
     batch: &RecordBatch,
     key: &[String],
     seen: &mut std::collections::HashSet<String>,
+    overlap: Overlap,
 ) -> RecordBatch {
     use arrow::util::display::array_value_to_string;
     let columns: Vec<&ArrayRef> = key
         .iter()
         .filter_map(|k| batch.schema().index_of(k).ok().map(|i| batch.column(i)))
         .collect();
-    let keep: arrow::array::BooleanArray = (0..batch.num_rows())
+    let keys: Vec<String> = (0..batch.num_rows())
         .map(|row| {
             let k: Vec<String> = columns
                 .iter()
                 .map(|c| array_value_to_string(c, row).unwrap_or_default())
                 .collect();
-            Some(seen.insert(k.join("\u{1f}")))
+            k.join("\u{1f}")
         })
         .collect();
+    let keep: arrow::array::BooleanArray = match overlap {
+        Overlap::AddUp => return batch.clone(),
+        Overlap::OneRowPerKey => keys.into_iter().map(|k| Some(seen.insert(k))).collect(),
+        Overlap::NewestFilePerKey => {
+            // Judged against the newer files only, then this file's keys
+            // join them: its own rows of a key all stay.
+            let keep = keys.iter().map(|k| Some(!seen.contains(k))).collect();
+            seen.extend(keys);
+            keep
+        }
+    };
     arrow::compute::filter_record_batch(batch, &keep).expect("same length")
 }
 

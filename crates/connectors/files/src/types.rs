@@ -30,11 +30,25 @@ pub struct FileStream {
     pub def: StreamDef,
     /// Export layouts whose headers it recognises.
     pub presets: &'static [Preset],
-    /// Whether a row's primary key names one fact (a network's followers
-    /// on a day), so that two files with the same key hold two versions of
-    /// it and the newer file's row is kept; `false` where rows add up
-    /// (two invoices of a vendor on one day are two costs).
-    pub one_row_per_key: bool,
+    /// What two rows with the same primary key on a day mean.
+    pub overlap: Overlap,
+}
+
+/// What rows with the same primary key mean, in one file or in two files
+/// with rows on the same day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// Two facts that add up: two invoices of a vendor on one day are
+    /// two costs.
+    AddUp,
+    /// Two versions of one fact (a network's followers on a day): the
+    /// newest file's first row is kept.
+    OneRowPerKey,
+    /// The newest file with the key holds it, with every row it has for
+    /// it: a re-export of the same days replaces the older file's rows,
+    /// while an export broken down finer than the key (by ad group, by
+    /// device) keeps all its rows, which add up.
+    NewestFilePerKey,
 }
 
 /// A known export layout: for each stream column, the headers the tool
@@ -63,7 +77,7 @@ impl FileStream {
     }
 }
 
-fn daily(name: &str, fields: Vec<Field>, key: &[&str]) -> StreamDef {
+pub(crate) fn daily(name: &str, fields: Vec<Field>, key: &[&str]) -> StreamDef {
     let mut all = vec![Field::new("date", DataType::Date32, false)];
     all.extend(fields);
     StreamDef {
@@ -117,7 +131,7 @@ impl FileType for CostsSource {
                 &["date", "vendor", "category", "channel", "campaign"],
             ),
             presets: &[],
-            one_row_per_key: false,
+            overlap: Overlap::AddUp,
         }]
     }
 
@@ -210,7 +224,7 @@ impl FileType for BacklinksSource {
                 &["date", "domain"],
             ),
             presets: BACKLINK_PRESETS,
-            one_row_per_key: true,
+            overlap: Overlap::OneRowPerKey,
         }]
     }
 
@@ -257,7 +271,7 @@ impl FileType for SocialSource {
                     &["date", "network"],
                 ),
                 presets: &[],
-                one_row_per_key: true,
+                overlap: Overlap::OneRowPerKey,
             },
             FileStream {
                 def: daily(
@@ -271,7 +285,7 @@ impl FileType for SocialSource {
                     &["date", "network"],
                 ),
                 presets: &[],
-                one_row_per_key: true,
+                overlap: Overlap::OneRowPerKey,
             },
         ]
     }

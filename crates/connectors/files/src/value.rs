@@ -26,6 +26,7 @@ pub(crate) enum Cell {
     Int(i64),
     Float(f64),
     Date(NaiveDate),
+    Bool(bool),
 }
 
 /// `text` (`None`: the file has no such column, or the JSON value is null)
@@ -58,7 +59,20 @@ pub(crate) fn parse_cell(
             Ok(Cell::Int(n as i64))
         }
         DataType::Date32 => parse_date(text, date_format).map(Cell::Date),
+        DataType::Boolean => parse_bool(text)
+            .map(Cell::Bool)
+            .ok_or_else(|| "is not a yes/no value (true/false, yes/no, 1/0, t/f, y/n)".to_string()),
         other => Err(format!("cannot be read into a {other} column")),
+    }
+}
+
+/// A yes/no cell as CRMs, spreadsheets and databases write it (PostgreSQL's
+/// text form of a boolean is `t` / `f`).
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
     }
 }
 
@@ -233,6 +247,23 @@ mod tests {
         assert_eq!(
             c(Some(" Agencia "), DataType::Utf8, false),
             Ok(Cell::Str("Agencia".into()))
+        );
+        assert_eq!(
+            c(Some("TRUE"), DataType::Boolean, false),
+            Ok(Cell::Bool(true))
+        );
+        assert_eq!(
+            c(Some("f"), DataType::Boolean, false),
+            Ok(Cell::Bool(false))
+        );
+        assert_eq!(
+            c(Some("No"), DataType::Boolean, false),
+            Ok(Cell::Bool(false))
+        );
+        assert!(
+            c(Some("won"), DataType::Boolean, false)
+                .unwrap_err()
+                .contains("yes/no")
         );
     }
 

@@ -1,4 +1,4 @@
-//! What the tests of cost sources (files, a PostgreSQL query) read back.
+//! What the tests of file and query sources (costs, custom) read back.
 
 use std::process::Output;
 
@@ -14,9 +14,15 @@ pub fn output_text(o: &Output) -> String {
 /// `marketing_cost` in `kpi kpis --format csv` output, at `grain`:
 /// `total`, or `channel,<name>`.
 pub fn marketing_cost(csv: &str, grain: &str) -> Option<f64> {
+    kpi_value(csv, grain, "marketing_cost")
+}
+
+/// KPI `kpi`'s value in `kpi kpis --format csv` output, at `grain`:
+/// `total`, or `channel,<name>` (`None`: no such row, or an empty value).
+pub fn kpi_value(csv: &str, grain: &str, kpi: &str) -> Option<f64> {
     let prefix = match grain {
-        "total" => "total,,,,marketing_cost,".to_string(),
-        _ => format!("{grain},,,marketing_cost,"),
+        "total" => format!("total,,,,{kpi},"),
+        _ => format!("{grain},,,{kpi},"),
     };
     csv.lines()
         .find_map(|l| l.strip_prefix(prefix.as_str()))
