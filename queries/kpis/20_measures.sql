@@ -31,13 +31,17 @@ WITH agg AS (
            a.grain || '|' || coalesce(a.channel, '~') || '|' || coalesce(a.campaign_type, '~')
                || '|' || coalesce(a.campaign, '~') AS row_key
     FROM kpi_measures_agg a
+    JOIN report_periods p ON p.period = a.period
     WHERE NOT (a.grain = 'campaign' AND a.campaign IS NULL)
+      -- A trend chart's window (not a full period) needs the total only.
+      AND (p.full OR a.grain = 'total')
 ), keys AS (
     -- Every grain row that has data in any period gets a row in every period,
     -- so that a campaign new this month compares with 0 spend, not with nothing.
     SELECT DISTINCT row_key, grain, channel, campaign_type, campaign FROM agg
 ), grid AS (
     SELECT k.*, p.period FROM keys k CROSS JOIN report_periods p
+    WHERE p.full OR k.grain = 'total'
 ), rank AS (
     SELECT r.*, r.grain || '|' || coalesce(r.channel, '~') || '|' || coalesce(r.campaign_type, '~') || '|~' AS row_key
     FROM kpi_search_rank r

@@ -114,7 +114,7 @@ pub enum EngineError {
     DataFusion(String),
 }
 
-/// One point of a KPI's cumulative trend (see [`Engine::kpi_series`]).
+/// One point of a KPI's cumulative trend (see [`Engine::kpis_and_series`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesPoint {
     /// The current period (true) or the previous one.
@@ -615,13 +615,41 @@ impl Engine {
     /// Registers `report_periods` and the KPI views for `periods`, runs the data
     /// checks, and returns the KPI table (columns [`KPI_COLUMNS`]).
     pub async fn kpis(&self, periods: &ReportPeriods) -> Result<Vec<RecordBatch>, EngineError> {
-        self.prepare_kpis(periods).await?;
+        Ok(self.kpis_and_series(periods, &[], 0).await?.0)
+    }
+
+    /// [`Engine::kpis`], and in the same pass over the data the cumulative
+    /// trend of `series_kpis` (company total) through the current period and
+    /// through the previous one: point `day` is the KPI computed by the same
+    /// SQL over the period's first `day` days, so the last point of `current`
+    /// is the period's value. At most about `max_points` points per period
+    /// (evenly spaced, always ending on its last day). Each point is one more
+    /// report period of the same queries, kept at the total grain only.
+    pub async fn kpis_and_series(
+        &self,
+        periods: &ReportPeriods,
+        series_kpis: &[String],
+        max_points: usize,
+    ) -> Result<(Vec<RecordBatch>, Vec<SeriesPoint>), EngineError> {
+        let mut windows = Vec::new();
+        if !series_kpis.is_empty() {
+            for (series, range) in [("current", periods.current), ("previous", periods.previous)] {
+                for day in series_days(range.days() as u32, max_points) {
+                    let end = range.start + chrono::Days::new(day as u64 - 1);
+                    let window = DateRange::new(range.start, end)
+                        .map_err(|e| EngineError::DataFusion(e.to_string()))?;
+                    windows.push((format!("{series}:{day}"), window));
+                }
+            }
+        }
+        self.prepare(periods, &windows).await?;
         let cols = KPI_COLUMNS.join(", ");
         let sql = format!(
             "SELECT {cols} FROM kpi_report ORDER BY grain_position, channel NULLS FIRST, \
              campaign_type NULLS FIRST, campaign NULLS FIRST, kpi_position"
         );
         let batches = self.query(&sql).await?;
+        let points = self.series_points(series_kpis).await?;
         // The history is the analysts' copy: a lake that cannot take it
         // (read-only, full) does not stop the report leadership reads.
         if let Err(e) = self.record_history(&periods.current).await {
@@ -630,7 +658,7 @@ impl Engine {
                 periods.current
             );
         }
-        Ok(batches)
+        Ok((batches, points))
     }
 
     /// Writes the KPIs of the period `prepare_kpis` registered last
@@ -658,12 +686,23 @@ impl Engine {
     /// Registers `report_periods`, runs the checks and creates (and materialises)
     /// the KPI views, so that `kpi_values` and `kpi_report` can be queried.
     pub async fn prepare_kpis(&self, periods: &ReportPeriods) -> Result<(), EngineError> {
-        let named: Vec<(String, DateRange)> = periods
+        self.prepare(periods, &[]).await
+    }
+
+    /// [`Engine::prepare_kpis`] with `windows` as more report periods,
+    /// computed at the total grain only (`full` is false in `report_periods`).
+    async fn prepare(
+        &self,
+        periods: &ReportPeriods,
+        windows: &[(String, DateRange)],
+    ) -> Result<(), EngineError> {
+        let mut all: Vec<(String, DateRange, bool)> = periods
             .named()
             .iter()
-            .map(|(n, r)| (n.to_string(), *r))
+            .map(|(n, r)| (n.to_string(), *r, true))
             .collect();
-        let mut values = self.register_periods(&named)?;
+        all.extend(windows.iter().map(|(n, r)| (n.clone(), *r, false)));
+        let mut values = self.register_periods(&all)?;
         values.extend([
             ("current_end", periods.current.end.to_string()),
             (
@@ -702,29 +741,9 @@ impl Engine {
         self.run_kpi_files(&values, true).await
     }
 
-    /// The cumulative trend of `kpis` (company total) through the current
-    /// period and through the previous one: point `day` is the KPI computed by
-    /// the same SQL over the period's first `day` days, so the last point of
-    /// `current` is the period's value. At most about `max_points` points per
-    /// period (evenly spaced, always ending on its last day). Leaves the session
-    /// holding these windows: call it before [`Engine::kpis`], not after.
-    pub async fn kpi_series(
-        &self,
-        periods: &ReportPeriods,
-        kpis: &[String],
-        max_points: usize,
-    ) -> Result<Vec<SeriesPoint>, EngineError> {
-        let mut windows = Vec::new();
-        for (series, range) in [("current", periods.current), ("previous", periods.previous)] {
-            for day in series_days(range.days() as u32, max_points) {
-                let end = range.start + chrono::Days::new(day as u64 - 1);
-                let window = DateRange::new(range.start, end)
-                    .map_err(|e| EngineError::DataFusion(e.to_string()))?;
-                windows.push((format!("{series}:{day}"), window));
-            }
-        }
-        let values = self.register_periods(&windows)?;
-        self.run_kpi_files(&values, false).await?;
+    /// The trend points of `kpis` from the windows [`Engine::kpis_and_series`]
+    /// registered (periods named `current:<day>` and `previous:<day>`).
+    async fn series_points(&self, kpis: &[String]) -> Result<Vec<SeriesPoint>, EngineError> {
         let list = kpis
             .iter()
             .map(|k| format!("'{}'", sql_str(k)))
@@ -736,7 +755,8 @@ impl Engine {
         let batches = self
             .query(&format!(
                 "SELECT period, kpi, value FROM kpi_values \
-                 WHERE grain = 'total' AND kpi IN ({list}) ORDER BY kpi, period"
+                 WHERE grain = 'total' AND kpi IN ({list}) AND period LIKE '%:%' \
+                 ORDER BY kpi, period"
             ))
             .await?;
         let mut points = Vec::new();
@@ -769,7 +789,7 @@ impl Engine {
     /// dates) and returns the placeholder values the KPI SQL needs for them.
     fn register_periods(
         &self,
-        windows: &[(String, DateRange)],
+        windows: &[(String, DateRange, bool)],
     ) -> Result<Vec<(&'static str, String)>, EngineError> {
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
         let day = |d: NaiveDate| (d - epoch).num_days() as i32;
@@ -780,28 +800,40 @@ impl Engine {
                 Field::new("end_date", DataType::Date32, false),
                 Field::new("ttm_start", DataType::Date32, false),
                 Field::new("days", DataType::Int64, false),
+                // A report period computed at every grain; false for a
+                // trend chart's window (the total only).
+                Field::new("full", DataType::Boolean, false),
             ])),
             vec![
                 Arc::new(StringArray::from(
-                    windows.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-                )),
-                Arc::new(Date32Array::from(
                     windows
                         .iter()
-                        .map(|(_, r)| day(r.start))
+                        .map(|(n, _, _)| n.as_str())
                         .collect::<Vec<_>>(),
                 )),
                 Arc::new(Date32Array::from(
-                    windows.iter().map(|(_, r)| day(r.end)).collect::<Vec<_>>(),
+                    windows
+                        .iter()
+                        .map(|(_, r, _)| day(r.start))
+                        .collect::<Vec<_>>(),
                 )),
                 Arc::new(Date32Array::from(
                     windows
                         .iter()
-                        .map(|(_, r)| day(r.end) - 364)
+                        .map(|(_, r, _)| day(r.end))
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    windows
+                        .iter()
+                        .map(|(_, r, _)| day(r.end) - 364)
                         .collect::<Vec<_>>(),
                 )),
                 Arc::new(Int64Array::from(
-                    windows.iter().map(|(_, r)| r.days()).collect::<Vec<_>>(),
+                    windows.iter().map(|(_, r, _)| r.days()).collect::<Vec<_>>(),
+                )),
+                Arc::new(BooleanArray::from(
+                    windows.iter().map(|(_, _, f)| *f).collect::<Vec<_>>(),
                 )),
             ],
         )
@@ -811,7 +843,7 @@ impl Engine {
         // report_days: every day of every period, for equality joins.
         let mut day_period: Vec<&str> = Vec::new();
         let mut day_date: Vec<i32> = Vec::new();
-        for (name, range) in windows {
+        for (name, range, _) in windows {
             let mut d = range.start;
             while d <= range.end {
                 day_period.push(name);
@@ -832,7 +864,7 @@ impl Engine {
         .map_err(|e| EngineError::DataFusion(e.to_string()))?;
         self.register_batch("report_days", batch)?;
 
-        let ranges: Vec<DateRange> = windows.iter().map(|(_, r)| *r).collect();
+        let ranges: Vec<DateRange> = windows.iter().map(|(_, r, _)| *r).collect();
         let mut values = self.base_values();
         values.extend([
             ("in_periods", in_periods(&ranges)),

@@ -218,14 +218,11 @@ pub async fn render_with(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(PipelineError::Report)?;
-    // The trend series first: they register their own windows, which the KPI
-    // table then replaces.
-    let trends = trends(
-        engine
-            .kpi_series(periods, &settings.headline, TREND_POINTS)
-            .await?,
-    );
-    let batches = engine.kpis(periods).await?;
+    // The trend charts' points come from the same pass as the KPI table.
+    let (batches, points) = engine
+        .kpis_and_series(periods, &settings.headline, TREND_POINTS)
+        .await?;
+    let trends = trends(points);
     let rows = kpi_rows(&batches)?;
 
     let freshness = freshness(config, &engine)?;

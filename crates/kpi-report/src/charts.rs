@@ -26,7 +26,7 @@ pub const HEIGHT: u32 = 56;
 const SCALE: u32 = 2;
 
 /// A KPI's cumulative trend: `(day, value)` where the value covers the
-/// period's first `day` days (see `kpi_engine::Engine::kpi_series`).
+/// period's first `day` days (see `kpi_engine::Engine::kpis_and_series`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trend {
     /// Catalog key.
