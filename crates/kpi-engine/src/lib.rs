@@ -938,10 +938,29 @@ impl Engine {
         sql: &str,
         params: &[(String, datafusion::scalar::ScalarValue)],
     ) -> Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
-        let mut df = self.ctx.sql(sql).await?;
-        if !params.is_empty() {
-            df = df.with_param_values(params.to_vec())?;
+        // Bound in the plan before it runs: `SessionContext::sql` runs DDL
+        // (CREATE VIEW, CREATE TABLE AS) at once, before a DataFrame's
+        // parameters could be given, which left a view holding `$name`.
+        let mut plan = self.ctx.state().create_logical_plan(sql).await?;
+        let wanted = plan.get_parameter_types()?;
+        if !wanted.is_empty() {
+            let mut missing: Vec<&String> = wanted
+                .keys()
+                .filter(|k| {
+                    let name = k.trim_start_matches('$');
+                    !params.iter().any(|(n, _)| n == name)
+                })
+                .collect();
+            missing.sort();
+            if let Some(name) = missing.first() {
+                return Err(datafusion::error::DataFusionError::Plan(format!(
+                    "{name} has no value (kpi sql takes one as --param {}=VALUE)",
+                    name.trim_start_matches('$')
+                )));
+            }
+            plan = plan.with_param_values(params.to_vec())?;
         }
+        let df = self.ctx.execute_logical_plan(plan).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let mut batches = df.collect().await?;
         // An empty result still carries its columns, so that CSV has a header
