@@ -619,9 +619,21 @@ impl Engine {
              campaign_type NULLS FIRST, campaign NULLS FIRST, kpi_position"
         );
         let batches = self.query(&sql).await?;
+        // A period with days still to come (this month, a range through
+        // next week) has part of its numbers: kept, it would stand in the
+        // history as the whole period, in place of the one recorded once
+        // it is over.
+        if !periods.is_over() {
+            tracing::info!(
+                "the KPI history keeps periods that are over: {} is not (today is {})",
+                periods.current,
+                periods.today
+            );
+            return Ok(batches);
+        }
         // The history is the analysts' copy: a lake that cannot take it
         // (read-only, full) does not stop the report leadership reads.
-        if let Err(e) = self.record_history(&periods.current).await {
+        if let Err(e) = self.record_history(periods).await {
             tracing::warn!(
                 "the KPI history was not updated for {}: {e}",
                 periods.current
@@ -630,12 +642,12 @@ impl Engine {
         Ok(batches)
     }
 
-    /// Writes the KPIs of the period `prepare_kpis` registered last
-    /// (`current`, which is `range`) to the lake's KPI history, replacing
-    /// what an earlier run wrote for the same dates. Returns the rows
-    /// written.
-    pub async fn record_history(&self, range: &DateRange) -> Result<u64, EngineError> {
-        let sql = history::rows_sql(range, &self.config.reporting.currency);
+    /// Writes the KPIs of the periods `prepare_kpis` registered last to the
+    /// lake's KPI history, replacing what an earlier run wrote for the same
+    /// dates. Returns the rows written.
+    pub async fn record_history(&self, periods: &ReportPeriods) -> Result<u64, EngineError> {
+        let range = &periods.current;
+        let sql = history::rows_sql(periods, &self.config.reporting.currency);
         let batches = history::conform(self.query(&sql).await?, chrono::Utc::now())?;
         let path = format!(
             "{}/{}",
@@ -969,6 +981,32 @@ impl Engine {
             batches.push(RecordBatch::new_empty(schema));
         }
         Ok(batches)
+    }
+
+    /// The earliest `date` in any canonical view that has one: the first
+    /// day the lake holds data for (`None` for an empty lake). A period
+    /// before it would be computed as zeros.
+    pub async fn first_day(&self) -> Result<Option<NaiveDate>, EngineError> {
+        let mut parts = Vec::new();
+        for view in CANONICAL_VIEWS {
+            let dated = self.describe(view).await?.is_some_and(|cols| {
+                cols.iter()
+                    .any(|c| c.name == "date" && c.arrow == DataType::Date32)
+            });
+            if dated {
+                parts.push(format!("SELECT min(date) AS d FROM {view}"));
+            }
+        }
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!("SELECT min(d) AS d FROM ({})", parts.join(" UNION ALL "));
+        let batches = self.query(&sql).await?;
+        let day = batches.first().and_then(|b| {
+            let a = b.column(0).as_any().downcast_ref::<Date32Array>()?;
+            a.is_valid(0).then(|| a.value_as_date(0)).flatten()
+        });
+        Ok(day)
     }
 
     /// Writes every canonical view to `<lake>/canonical/<view>/part-0.parquet`,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod costs;
+pub mod csv;
 pub mod demo;
 pub mod run;
 
