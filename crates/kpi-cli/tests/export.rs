@@ -9,38 +9,7 @@ mod common;
 use common::demo::{AS_OF, KPI};
 use common::run::{shared_config as config, text};
 
-fn url() -> Option<String> {
-    match std::env::var("KPI_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("skipped: KPI_TEST_POSTGRES_URL is not set (.ci/run sets it)");
-            None
-        }
-    }
-}
-
-/// Runs `sql` and returns the first column of the first row as text.
-fn pg(url: &str, sql: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("KPI_TEST_POSTGRES_URL is set but PostgreSQL answers: {e}"));
-        tokio::spawn(conn);
-        let rows = client.simple_query(sql).await.unwrap();
-        rows.iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => {
-                    Some(r.get(0).unwrap_or("NULL").to_string())
-                }
-                _ => None,
-            })
-            .unwrap_or_default()
-    })
-}
+use common::pg::{query as pg, url};
 
 fn export(url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(KPI)
@@ -246,4 +215,57 @@ fn a_refused_login_names_the_variable_never_the_password() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("did you mean ad_performance?"), "{err}");
+}
+
+#[test]
+fn a_role_that_may_load_but_not_comment_still_loads_and_is_warned() {
+    let Some(url) = url() else { return };
+    let pid = std::process::id();
+    let schema = Schema {
+        url: url.clone(),
+        name: format!("kpi_export_grants_{pid}"),
+    };
+    let s = &schema.name;
+    let tables = ["--schema", s, "--tables", "kpi_catalog,crm_deals"];
+    let first = export(&url, &tables);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // A loader that owns nothing: it may write the rows, not the comments.
+    let role = format!("kpi_loader_{pid}");
+    let grant = format!(
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+         GRANT CREATE ON DATABASE {db} TO {role};
+         GRANT USAGE ON SCHEMA {s} TO {role};
+         GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA {s} TO {role};
+         DELETE FROM {s}.crm_deals;",
+        db = pg(&url, "SELECT current_database()"),
+    );
+    common::pg::execute(&url, &grant);
+    let loader_url = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+            format!("{scheme}://{role}@{host}")
+        }
+        None => panic!("KPI_TEST_POSTGRES_URL is not a URL"),
+    };
+    let out = export(&loader_url, &tables);
+    let cleanup = format!(
+        "REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {role}; REVOKE ALL ON SCHEMA {s} FROM {role};
+         REVOKE CREATE ON DATABASE {db} FROM {role}; DROP ROLE {role};",
+        db = pg(&url, "SELECT current_database()"),
+    );
+    common::pg::execute(&url, &cleanup);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}{err}", text(&out.stdout));
+    assert!(
+        err.contains(&format!(
+            "warning: {s}.kpi_catalog: its comments were not updated"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("must be owner"), "{err}");
+    assert_eq!(
+        pg(&url, &format!("SELECT count(*) FROM {s}.crm_deals")),
+        lake("SELECT count(*) FROM crm_deals"),
+        "the rows were loaded"
+    );
 }

@@ -4,6 +4,7 @@
 pub mod costs;
 pub mod csv;
 pub mod demo;
+pub mod pg;
 pub mod run;
 
 use std::collections::BTreeMap;
