@@ -36,6 +36,64 @@ pub struct PostgresArgs {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The export `[export]` in kpi.toml describes: every row of its tables.
+pub fn configured(config: &Config) -> PostgresArgs {
+    let e = &config.export;
+    PostgresArgs {
+        url_env: e.url_env.clone(),
+        schema: e.schema.clone(),
+        tables: e.tables.clone(),
+        from: None,
+        to: None,
+        ca_file: e.ca_file.as_ref().map(|f| config.base_dir.join(f)),
+    }
+}
+
+/// What `kpi check` finds wrong with `[export]` beyond its syntax: a table
+/// that cannot be exported, and, when it runs after each sync, a URL
+/// variable that is not set or a `ca_file` that is not there.
+pub fn problems(config: &Config) -> Vec<kpi_core::config::Problem> {
+    let e = &config.export;
+    let mut out = Vec::new();
+    let known = kpi_export::exportable_tables();
+    for t in &e.tables {
+        if !known.contains(t) {
+            let hint = kpi_core::suggest::closest(t, known.iter().map(String::as_str))
+                .map(|n| format!("; did you mean {n}?"))
+                .unwrap_or_default();
+            out.push(config.problem(
+                &["export", "tables"],
+                format!(
+                    "export.tables: {t} cannot be exported{hint} (these can: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    if e.export_after_sync {
+        let set = std::env::var(&e.url_env).is_ok_and(|u| !u.is_empty());
+        if !set {
+            out.push(config.problem(
+                &["export", "url_env"],
+                format!(
+                    "export.url_env: ${} is not set, so the export after each sync would fail \
+                     (export it with the warehouse's connection URL)",
+                    e.url_env
+                ),
+            ));
+        }
+        if let Some(f) = &e.ca_file
+            && !config.base_dir.join(f).is_file()
+        {
+            out.push(config.problem(
+                &["export", "ca_file"],
+                format!("export.ca_file: {} is not a file", f.display()),
+            ));
+        }
+    }
+    out
+}
+
 pub async fn postgres(config: &Config, args: PostgresArgs) -> Result<()> {
     let Some(url) = std::env::var(&args.url_env).ok().filter(|u| !u.is_empty()) else {
         bail!(
@@ -44,12 +102,7 @@ pub async fn postgres(config: &Config, args: PostgresArgs) -> Result<()> {
             args.url_env
         );
     };
-    let valid = args
-        .schema
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !args.schema.is_empty();
-    if !valid {
+    if !kpi_core::export::valid_schema(&args.schema) {
         bail!("--schema {}: letters, digits and _ only", args.schema);
     }
     let pg = warehouse_config(&url, &args.url_env, std::env::var_os("PGPASSWORD"))?;

@@ -579,7 +579,21 @@ async fn run(cli: Cli) -> Result<()> {
                 secrets: None,
                 durability: None,
             };
-            sync_cmd::sync(&config, &opts).await
+            sync_cmd::sync(&config, &opts).await?;
+            // Only after a sync in which nothing failed (`sync` returned an
+            // error otherwise): the warehouse never gets half a day. The
+            // whole tables are exported: simpler than tracking which days
+            // each view and the history changed for, and a replacement in
+            // one transaction either way.
+            if config.export.export_after_sync {
+                export_cmd::postgres(&config, export_cmd::configured(&config))
+                    .await
+                    .context(
+                        "the sync is done and the lake is synced, but the export after it \
+                         ([export] in kpi.toml) failed",
+                    )?;
+            }
+            Ok(())
         }
         Command::Check { source } => {
             // Every problem is listed, then the sources without one are probed.

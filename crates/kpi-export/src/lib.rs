@@ -86,6 +86,14 @@ pub fn default_tables() -> Vec<String> {
     t
 }
 
+/// Every table an export can be asked for: the defaults and the KPI
+/// catalog.
+pub fn exportable_tables() -> Vec<String> {
+    let mut t = default_tables();
+    t.push("kpi_catalog".to_string());
+    t
+}
+
 /// The column a table's rows are dated by, for a partial export.
 fn date_column(table: &str, columns: &[Column]) -> Option<&'static str> {
     let wanted = if table == history::TABLE {

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod demo;
 pub mod pg;
 pub mod run;
+pub mod sandbox;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
