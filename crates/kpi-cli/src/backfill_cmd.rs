@@ -18,7 +18,8 @@ pub enum Grain {
 }
 
 /// Computes and records the KPIs of every whole period of `grain` that
-/// overlaps `from..=to` and is over by `today`.
+/// overlaps `from..=to`, is over by `today` and starts on or after the
+/// lake's first day with data.
 pub async fn backfill(
     config: &Config,
     from: NaiveDate,
@@ -40,11 +41,33 @@ pub async fn backfill(
         bail!("no whole period between {from} and {to} is over yet (today is {today})");
     }
     let engine = kpi_pipeline::open_engine(config).await?;
+    let Some(first) = engine.first_day().await? else {
+        bail!("the lake holds no data yet, so there is no KPI to record: run kpi sync first");
+    };
+    // Before the lake's first day every KPI would be recorded as 0, and a
+    // period it cuts through would be recorded with part of its days.
+    let (early, periods): (Vec<DateRange>, Vec<DateRange>) =
+        periods.into_iter().partition(|p| p.start < first);
+    if periods.is_empty() {
+        bail!(
+            "every period between {from} and {to} starts before {first}, the lake's first day \
+             with data: nothing was recorded (backfill from {first} on)"
+        );
+    }
+    if let (Some(a), Some(b)) = (early.first(), early.last()) {
+        println!(
+            "skipped {} period{} from {} to {}: the lake's first day with data is {first}",
+            early.len(),
+            if early.len() == 1 { "" } else { "s" },
+            a.start,
+            b.end
+        );
+    }
     let mut total = 0;
     for p in &periods {
         let resolved = kpi_pipeline::resolve_period(&PeriodSpec::Range(*p), today)?;
         engine.prepare_kpis(&resolved).await?;
-        let rows = engine.record_history(&resolved.current).await?;
+        let rows = engine.record_history(&resolved).await?;
         total += rows;
         println!("{p}: {rows} KPI rows");
     }

@@ -33,7 +33,7 @@ pub struct BenchKpisArgs {
 }
 
 /// One timed run of a child `kpi`: wall seconds and peak RSS in bytes.
-fn timed(args: &[String]) -> Result<(f64, u64)> {
+pub(crate) fn timed(args: &[String]) -> Result<(f64, u64)> {
     let exe = std::env::current_exe().context("finding the kpi binary")?;
     let started = Instant::now();
     let child = Command::new(exe)
@@ -73,7 +73,7 @@ fn timed(args: &[String]) -> Result<(f64, u64)> {
 
 /// The demo lake for these arguments, built by a child `kpi demo` unless
 /// an earlier bench left it.
-fn lake(args: &BenchKpisArgs, as_of: NaiveDate) -> Result<PathBuf> {
+pub(crate) fn lake(args: &BenchKpisArgs, as_of: NaiveDate) -> Result<PathBuf> {
     let dir = args.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "kpi-bench-{}x-{}m-{as_of}",
@@ -106,12 +106,12 @@ fn lake(args: &BenchKpisArgs, as_of: NaiveDate) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn mib(bytes: u64) -> String {
+pub(crate) fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / 1_048_576.0)
 }
 
 /// Median, least and most of `xs`.
-fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
+pub(crate) fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
     xs.sort_by(f64::total_cmp);
     let median = match xs.len() {
         0 => f64::NAN,

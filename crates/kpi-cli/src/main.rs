@@ -4,6 +4,7 @@
 mod backfill_cmd;
 mod bench_cmd;
 mod bench_kpis;
+mod bench_warehouse;
 mod export_cmd;
 mod output;
 mod sandbox_cmd;
@@ -213,6 +214,14 @@ enum BenchCommand {
     /// `kpi kpis` and `kpi report leadership` for the previous month, each
     /// as its own process, with its peak RSS and the report/kpis ratio.
     Kpis(bench_kpis::BenchKpisArgs),
+    /// Build (or reuse) a demo lake, export every canonical view and the
+    /// KPI history to the PostgreSQL in --url-env (KPI_WAREHOUSE_URL), and
+    /// print rows per second beside `psql \copy` of the same rows from CSV.
+    Export(bench_warehouse::BenchExportArgs),
+    /// Build (or reuse) a demo lake and time full-history aggregates of
+    /// ad_performance and crm_deals in kpi (over the view, and over the
+    /// canonical Parquet file) and in DuckDB over the same file.
+    Sql(bench_warehouse::BenchSqlArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -579,7 +588,21 @@ async fn run(cli: Cli) -> Result<()> {
                 secrets: None,
                 durability: None,
             };
-            sync_cmd::sync(&config, &opts).await
+            sync_cmd::sync(&config, &opts).await?;
+            // Only after a sync in which nothing failed (`sync` returned an
+            // error otherwise): the warehouse never gets half a day. The
+            // whole tables are exported: simpler than tracking which days
+            // each view and the history changed for, and a replacement in
+            // one transaction either way.
+            if config.export.export_after_sync {
+                export_cmd::postgres(&config, export_cmd::configured(&config))
+                    .await
+                    .context(
+                        "the sync is done and the lake is synced, but the export after it \
+                         ([export] in kpi.toml) failed",
+                    )?;
+            }
+            Ok(())
         }
         Command::Check { source } => {
             // Every problem is listed, then the sources without one are probed.
@@ -634,6 +657,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Kpis(args),
         } => bench_kpis::bench_kpis(args, cli.as_of),
+        Command::Bench {
+            command: BenchCommand::Export(args),
+        } => bench_warehouse::bench_export(args, cli.as_of).await,
+        Command::Bench {
+            command: BenchCommand::Sql(args),
+        } => bench_warehouse::bench_sql(args, cli.as_of).await,
         Command::Sandbox {
             command: SandboxCommand::Serve(args),
         } => sandbox_cmd::serve_cmd(args).await,

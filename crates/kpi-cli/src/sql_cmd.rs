@@ -5,8 +5,11 @@
 //! All modes read their input the same way, line by line through
 //! [`Session::line`]: statements end with `;` and may span lines, and a
 //! line starting with `\` is a shell command (`\d`, `\d NAME`, `\timing`,
-//! `\q`). The shell differs only in that an error is printed and the
-//! session goes on; a script stops at its first error, naming the line.
+//! `\q`). As in psql, a command runs at once even in the middle of a
+//! statement (whose lines stay buffered, never mixed with the command),
+//! but inside an open quote or `/* ...` comment the line is part of them.
+//! The shell differs only in that an error is printed and the session goes
+//! on; a script stops at its first error, naming the line.
 //!
 //! Parameters (`--param start=2026-10-01`) are typed values bound to
 //! `$start` by DataFusion, never text pasted into the SQL.
@@ -20,7 +23,7 @@ use arrow::array::StringArray;
 use arrow::record_batch::RecordBatch;
 use datafusion::scalar::ScalarValue;
 use kpi_engine::Engine;
-use kpi_engine::queries::{ends_statement, split_statements};
+use kpi_engine::queries::{TextEnd, ends_statement, split_statements, text_end};
 
 use crate::output::{self, Format};
 
@@ -62,7 +65,10 @@ pub struct SqlInput {
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     pub format: SqlFormat,
     /// Write the results to this file instead of standard output (replaced
-    /// whole once every statement ran; required for parquet).
+    /// whole once every statement ran; required for parquet). A csv, json
+    /// or parquet file holds one result: a second statement returning rows
+    /// is an error (statements returning none, like CREATE VIEW, may
+    /// come first).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -157,12 +163,11 @@ impl Session<'_> {
 
     /// Takes one input line (`number` counts from 1).
     async fn line(&mut self, line: &str, number: usize) -> Result<Step> {
+        let end = text_end(&self.buffer);
+        if let Some(command) = command_line(line, end) {
+            return self.command(command).await;
+        }
         if self.buffer.trim().is_empty() {
-            let trimmed = line.trim();
-            if let Some(command) = trimmed.strip_prefix('\\') {
-                self.buffer.clear();
-                return self.command(command).await;
-            }
             self.buffer_line = number;
         }
         self.buffer.push_str(line);
@@ -196,10 +201,15 @@ impl Session<'_> {
         let has_columns = batches.first().is_some_and(|b| b.num_columns() > 0);
         if has_columns {
             if self.output.is_some() {
-                if self.format == SqlFormat::Parquet && !self.results.is_empty() {
+                // A CSV file is one table and a JSON file one document: a
+                // second result would be a header mid-file or a second
+                // array. Statements that return nothing (CREATE VIEW) may
+                // come before the one whose rows are written.
+                if self.format != SqlFormat::Table && !self.results.is_empty() {
                     bail!(
-                        "--format parquet writes one result, and this is the second statement \
-                         that returns rows: run it on its own"
+                        "--output writes one result as {}, and this is the second statement \
+                         that returns rows: write each to its own file (or use --format table)",
+                        format_name(self.format)
                     );
                 }
                 self.results.push(batches.clone());
@@ -220,6 +230,8 @@ impl Session<'_> {
 
     /// A `\` command (without the backslash).
     async fn command(&mut self, command: &str) -> Result<Step> {
+        // `\d foo;`: a `;` typed out of habit ends nothing here.
+        let command = command.trim().trim_end_matches(';');
         let mut words = command.split_whitespace();
         let name = words.next().unwrap_or("");
         let arg = words.next();
@@ -328,11 +340,57 @@ fn text(values: impl Iterator<Item = String>) -> std::sync::Arc<dyn arrow::array
     std::sync::Arc::new(StringArray::from(values.collect::<Vec<_>>()))
 }
 
+fn format_name(format: SqlFormat) -> &'static str {
+    match format {
+        SqlFormat::Table => "table",
+        SqlFormat::Csv => "csv",
+        SqlFormat::Json => "json",
+        SqlFormat::Parquet => "parquet",
+    }
+}
+
 fn text_format(format: SqlFormat) -> Format {
     match format {
         SqlFormat::Table => Format::Table,
         SqlFormat::Csv => Format::Csv,
         SqlFormat::Json | SqlFormat::Parquet => Format::Json,
+    }
+}
+
+/// The `\` command `line` is (without its backslash), when the buffered text
+/// ends at `end`: a line starting with `\` outside a quote or a comment.
+fn command_line(line: &str, end: TextEnd) -> Option<&str> {
+    match end {
+        TextEnd::Ended | TextEnd::Statement => line.trim().strip_prefix('\\'),
+        TextEnd::Quote | TextEnd::Comment => None,
+    }
+}
+
+/// What the shell's history keeps: a statement as one entry however many
+/// lines it was typed on (so that Up brings all of it back), and a `\`
+/// command as its own entry, even one typed in the middle of a statement.
+#[derive(Debug, Default)]
+struct HistoryEntry {
+    /// Lines of the statement being typed.
+    lines: Vec<String>,
+}
+
+impl HistoryEntry {
+    /// The entries to add after `line`, typed when the buffered text ended
+    /// at `before` and leaving it at `after`.
+    fn take(&mut self, line: &str, before: TextEnd, after: TextEnd) -> Vec<String> {
+        if command_line(line, before).is_some() {
+            return vec![line.trim().to_string()];
+        }
+        if self.lines.is_empty() && line.trim().is_empty() {
+            return Vec::new();
+        }
+        self.lines.push(line.to_string());
+        if after == TextEnd::Ended {
+            let entry = std::mem::take(&mut self.lines).join("\n");
+            return vec![entry.trim().to_string()];
+        }
+        Vec::new()
     }
 }
 
@@ -350,6 +408,7 @@ async fn shell(session: &mut Session<'_>, lake: &Path) -> Result<()> {
         lake.display()
     );
     let mut number = 0;
+    let mut entry = HistoryEntry::default();
     loop {
         let prompt = if session.buffer.trim().is_empty() {
             "kpi> "
@@ -359,22 +418,26 @@ async fn shell(session: &mut Session<'_>, lake: &Path) -> Result<()> {
         match editor.readline(prompt) {
             Ok(line) => {
                 number += 1;
-                let ended = session.buffer.trim().is_empty() && line.trim().starts_with('\\')
-                    || ends_statement(&format!("{}{line}\n", session.buffer));
-                match session.line(&line, number).await {
+                let before = text_end(&session.buffer);
+                let step = session.line(&line, number).await;
+                if step.is_err() {
+                    session.buffer.clear();
+                }
+                // A failed statement is kept too: it is the one to fix.
+                for e in entry.take(&line, before, text_end(&session.buffer)) {
+                    let _ = editor.add_history_entry(e.as_str());
+                }
+                match step {
                     Ok(Step::Quit) => break,
                     Ok(Step::Continue) => {}
-                    Err(e) => {
-                        session.buffer.clear();
-                        eprintln!("error: {e:#}");
-                    }
-                }
-                if ended && !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
+                    Err(e) => eprintln!("error: {e:#}"),
                 }
             }
             // Ctrl-C drops the statement being typed, as psql does.
-            Err(ReadlineError::Interrupted) => session.buffer.clear(),
+            Err(ReadlineError::Interrupted) => {
+                session.buffer.clear();
+                entry = HistoryEntry::default();
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         }

@@ -133,7 +133,8 @@ pub async fn sync(config: &Config, opts: &SyncOptions) -> Result<()> {
 /// `kpi check`: the config and schedules parse; each source answers, and
 /// where its requests go (base URL, OAuth2 token URL) is shown.
 pub async fn check(config: &Config, source: Option<&str>, today: chrono::NaiveDate) -> Result<()> {
-    let problems = validate::problems(config, validate::Scope::Everything);
+    let mut problems = validate::problems(config, validate::Scope::Everything);
+    problems.extend(crate::export_cmd::problems(config));
     if problems.is_empty() {
         println!("{}: OK", config.origin.display());
     }

@@ -4,27 +4,9 @@ use std::path::Path;
 
 mod common;
 
+use common::csv::{num, parse as csv};
 use common::demo::AS_OF;
 use common::run::{fails, ok, shared_config as config, shared_demo as demo};
-
-/// Parses CSV output into header + rows (fields have no embedded commas here).
-fn csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
-    (header, rows)
-}
-
-fn num(s: &str) -> f64 {
-    s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
-}
 
 #[test]
 fn kpis_ad_spend_matches_the_lake_and_channels_add_up() {

@@ -9,38 +9,7 @@ mod common;
 use common::demo::{AS_OF, KPI};
 use common::run::{shared_config as config, text};
 
-fn url() -> Option<String> {
-    match std::env::var("KPI_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("skipped: KPI_TEST_POSTGRES_URL is not set (.ci/run sets it)");
-            None
-        }
-    }
-}
-
-/// Runs `sql` and returns the first column of the first row as text.
-fn pg(url: &str, sql: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("KPI_TEST_POSTGRES_URL is set but PostgreSQL answers: {e}"));
-        tokio::spawn(conn);
-        let rows = client.simple_query(sql).await.unwrap();
-        rows.iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => {
-                    Some(r.get(0).unwrap_or("NULL").to_string())
-                }
-                _ => None,
-            })
-            .unwrap_or_default()
-    })
-}
+use common::pg::{query as pg, url};
 
 fn export(url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(KPI)
@@ -246,4 +215,191 @@ fn a_refused_login_names_the_variable_never_the_password() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("did you mean ad_performance?"), "{err}");
+}
+
+#[test]
+fn a_role_that_may_load_but_not_comment_still_loads_and_is_warned() {
+    let Some(url) = url() else { return };
+    let pid = std::process::id();
+    let schema = Schema {
+        url: url.clone(),
+        name: format!("kpi_export_grants_{pid}"),
+    };
+    let s = &schema.name;
+    let tables = ["--schema", s, "--tables", "kpi_catalog,crm_deals"];
+    let first = export(&url, &tables);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // A loader that owns nothing: it may write the rows, not the comments.
+    let role = format!("kpi_loader_{pid}");
+    let grant = format!(
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+         GRANT CREATE ON DATABASE {db} TO {role};
+         GRANT USAGE ON SCHEMA {s} TO {role};
+         GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA {s} TO {role};
+         DELETE FROM {s}.crm_deals;",
+        db = pg(&url, "SELECT current_database()"),
+    );
+    common::pg::execute(&url, &grant);
+    let loader_url = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+            format!("{scheme}://{role}@{host}")
+        }
+        None => panic!("KPI_TEST_POSTGRES_URL is not a URL"),
+    };
+    let out = export(&loader_url, &tables);
+    let cleanup = format!(
+        "REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {role}; REVOKE ALL ON SCHEMA {s} FROM {role};
+         REVOKE CREATE ON DATABASE {db} FROM {role}; DROP ROLE {role};",
+        db = pg(&url, "SELECT current_database()"),
+    );
+    common::pg::execute(&url, &cleanup);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}{err}", text(&out.stdout));
+    assert!(
+        err.contains(&format!(
+            "warning: {s}.kpi_catalog: its comments were not updated"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("must be owner"), "{err}");
+    assert_eq!(
+        pg(&url, &format!("SELECT count(*) FROM {s}.crm_deals")),
+        lake("SELECT count(*) FROM crm_deals"),
+        "the rows were loaded"
+    );
+}
+
+#[test]
+fn a_sync_exports_after_itself_and_a_failed_export_leaves_the_lake_synced() {
+    let Some(url) = url() else { return };
+    let sb = common::sandbox::Sandbox::start();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema {
+        url: url.clone(),
+        name: format!("kpi_after_sync_{}", std::process::id()),
+    };
+    let s = &schema.name;
+    let cfg = sb.config(
+        dir.path(),
+        &format!(
+            "[export]\nexport_after_sync = true\nurl_env = \"KPI_TEST_WAREHOUSE\"\nschema = \"{s}\"\n\
+             tables = [\"ad_performance\", \"kpi_catalog\"]\n"
+        ),
+    );
+    let sync = |warehouse: &str| {
+        sb.kpi(
+            &cfg,
+            &[("KPI_TEST_WAREHOUSE", warehouse)],
+            &["sync", "--source", "google_ads"],
+        )
+    };
+    let out = sync(&url);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("synced into"), "{stdout}");
+    let lake = |q: &str| {
+        let out = sb.kpi(&cfg, &[], &["sql", "--format", "csv", q]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rows = lake("SELECT count(*) FROM ad_performance");
+    assert!(rows.parse::<u64>().unwrap() > 0);
+    assert!(
+        stdout.contains(&format!("{s}.ad_performance: {rows} rows (table created)")),
+        "{stdout}"
+    );
+    assert_eq!(
+        pg(&url, &format!("SELECT count(*) FROM {s}.ad_performance")),
+        rows
+    );
+    let spend = |q: &str| q.parse::<f64>().unwrap();
+    let (lake_spend, pg_spend) = (
+        spend(&lake("SELECT sum(spend) FROM ad_performance")),
+        spend(&pg(
+            &url,
+            &format!("SELECT sum(spend) FROM {s}.ad_performance"),
+        )),
+    );
+    assert!(
+        (lake_spend - pg_spend).abs() < 1e-6 * lake_spend,
+        "{lake_spend} {pg_spend}"
+    );
+
+    // The warehouse refuses the login: the sync still happened (and is
+    // kept), the command fails naming the export.
+    let bad = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+            format!("{scheme}://no_such_user_kpi:s3cr3t-pw@{host}")
+        }
+        None => panic!("not a URL"),
+    };
+    let out = sb.kpi(
+        &cfg,
+        &[("KPI_TEST_WAREHOUSE", &bad)],
+        &["sync", "--source", "google_ads", "--full-refresh"],
+    );
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("synced into"), "{stdout}");
+    assert!(
+        err.contains("the lake is synced, but the export after it"),
+        "{err}"
+    );
+    assert!(err.contains("$KPI_TEST_WAREHOUSE"), "{err}");
+    assert!(!err.contains("s3cr3t-pw"), "{err}");
+    assert_eq!(lake("SELECT count(*) FROM ad_performance"), rows);
+    assert!(!common::lake_files(&dir.path().join("lake/raw")).is_empty());
+    // The warehouse keeps the previous export.
+    assert_eq!(
+        pg(&url, &format!("SELECT count(*) FROM {s}.ad_performance")),
+        rows
+    );
+}
+
+#[test]
+fn kpi_check_names_the_line_of_a_bad_export_setting() {
+    let sb = common::sandbox::Sandbox::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sb.config(
+        dir.path(),
+        "[export]\nexport_after_sync = true\nurl_env = \"KPI_TEST_NO_SUCH_WAREHOUSE\"\n\
+         tables = [\"ad_perfomance\"]\n",
+    );
+    let text_of = std::fs::read_to_string(&cfg).unwrap();
+    let line_of = |key: &str| {
+        text_of
+            .lines()
+            .position(|l| l.starts_with(key))
+            .map(|i| i + 1)
+            .unwrap()
+    };
+    let out = sb.kpi(&cfg, &[], &["check"]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "kpi.toml: line {}: export.tables: ad_perfomance cannot be exported; did you mean ad_performance?",
+            line_of("tables = ")
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "kpi.toml: line {}: export.url_env: $KPI_TEST_NO_SUCH_WAREHOUSE is not set",
+            line_of("url_env = ")
+        )),
+        "{stdout}"
+    );
+    // A key [export] does not have is a parse error naming its line.
+    std::fs::write(&cfg, format!("{text_of}schemaa = \"x\"\n")).unwrap();
+    let out = sb.kpi(&cfg, &[], &["check"]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success());
+    assert!(all.contains("schemaa"), "{all}");
 }

@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::demo::{AS_OF, Demo};
-
-fn rows(csv: &str) -> Vec<Vec<String>> {
-    csv.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
-}
-
-fn num(s: &str) -> f64 {
-    s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
-}
+use common::csv::{num, rows};
+use common::demo::{AS_OF, Demo, NIGHTLY_DUE};
 
 fn history_files(demo: &Demo) -> Vec<String> {
     let root = demo.root.join("lake/marts/kpi_values");
@@ -197,4 +187,247 @@ fn backfill_fills_every_past_period_of_its_grain() {
     ]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("is over yet"));
+}
+
+/// `kpi sql --format csv` on `demo` as of the demo's last day.
+fn sql(demo: &Demo, q: &str) -> Vec<Vec<String>> {
+    rows(&demo.ok(&["--as-of", AS_OF, "sql", "--format", "csv", q]))
+}
+
+#[test]
+fn last_year_holds_last_year_even_after_a_report_compared_with_last_week() {
+    let demo = Demo::new(&["nightly"]);
+    // The nightly digest compares 23 November with the 16th (same weekday).
+    demo.ok(&["run", "nightly", "--now", NIGHTLY_DUE]);
+    let day = "period_start = DATE '2026-11-23' AND period_end = DATE '2026-11-23'";
+    let kept = sql(
+        &demo,
+        &format!(
+            "SELECT count(*), count(last_year), count(change_vs_last_year), count(previous), \
+             min(period_kind) FROM kpi_history WHERE {day}"
+        ),
+    );
+    let kept = &kept[0];
+    assert!(num(&kept[0]) > 100.0, "{kept:?}");
+    assert_eq!(
+        kept[1], "0",
+        "no week-ago number stored as last year: {kept:?}"
+    );
+    assert_eq!(kept[2], "0", "{kept:?}");
+    assert!(
+        num(&kept[3]) > 0.0,
+        "previous (the day before) is kept: {kept:?}"
+    );
+    assert_eq!(kept[4], "day");
+
+    // The same day computed with last year's comparison stores last year:
+    // 52 weeks back, 24 November 2025.
+    demo.ok(&[
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "yesterday",
+        "--format",
+        "csv",
+    ]);
+    let spend = sql(
+        &demo,
+        &format!(
+            "SELECT last_year FROM kpi_history WHERE {day} AND grain = 'total' AND kpi = 'ad_spend'"
+        ),
+    );
+    let lake = sql(
+        &demo,
+        "SELECT sum(spend) FROM ad_performance WHERE date = DATE '2025-11-24'",
+    );
+    assert!(
+        (num(&spend[0][0]) - num(&lake[0][0])).abs() < 1e-6,
+        "{spend:?} {lake:?}"
+    );
+}
+
+#[test]
+fn only_periods_that_are_over_are_kept_and_a_part_of_a_month_is_named_so() {
+    let demo = Demo::new(&[]);
+    // November through the 30th, asked for on the 24th: six days to come.
+    demo.ok(&[
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        !demo
+            .root
+            .join("lake/marts/kpi_values/period_start=2026-11-01")
+            .exists(),
+        "{:?}",
+        history_files(&demo)
+    );
+    // November to date (through the 23rd) is over, and is not a month.
+    demo.ok(&[
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "month_to_date",
+        "--format",
+        "csv",
+    ]);
+    let november: Vec<String> = history_files(&demo)
+        .into_iter()
+        .filter(|f| f.starts_with("period_start=2026-11-01/"))
+        .collect();
+    assert_eq!(
+        november,
+        ["period_start=2026-11-01/through-2026-11-23.parquet"]
+    );
+    let kinds = sql(
+        &demo,
+        "SELECT DISTINCT period_kind FROM kpi_history WHERE period_start = DATE '2026-11-01'",
+    );
+    assert_eq!(kinds, [["month_to_date"]]);
+    // A whole past month is a month.
+    demo.ok(&[
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_month",
+        "--format",
+        "csv",
+    ]);
+    let kinds = sql(
+        &demo,
+        "SELECT period_start, period_end, min(period_kind) FROM kpi_history \
+         WHERE period_start >= DATE '2026-10-01' GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    assert_eq!(
+        kinds,
+        [
+            ["2026-10-01", "2026-10-31", "month"],
+            ["2026-11-01", "2026-11-23", "month_to_date"]
+        ]
+    );
+}
+
+#[test]
+fn backfill_skips_periods_before_the_lake_has_data() {
+    let demo = Demo::new(&[]);
+    let first = sql(
+        &demo,
+        "SELECT min(d) FROM (SELECT min(date) AS d FROM ad_performance UNION ALL \
+         SELECT min(date) FROM web_traffic UNION ALL SELECT min(date) FROM marketing_costs)",
+    )[0][0]
+        .clone();
+    let out = demo.ok(&[
+        "--as-of",
+        AS_OF,
+        "backfill-kpis",
+        "--from",
+        "2024-07-01",
+        "--to",
+        "2026-10-31",
+        "--grain",
+        "month",
+    ]);
+    assert!(
+        out.contains(&format!("the lake's first day with data is {first}")),
+        "{first}: {out}"
+    );
+    assert!(out.contains("skipped "), "{out}");
+    let kept = sql(
+        &demo,
+        "SELECT min(period_start), count(DISTINCT period_start), \
+         sum(CASE WHEN kpi = 'ad_spend' AND grain = 'total' AND value = 0 THEN 1 ELSE 0 END) \
+         FROM kpi_history",
+    );
+    assert!(kept[0][0].as_str() >= first.as_str(), "{kept:?} {first}");
+    assert!(num(&kept[0][1]) >= 12.0, "{kept:?}");
+    assert_eq!(kept[0][2], "0", "no month of zero spend: {kept:?}");
+
+    // Only periods before it: refused, naming the day to start from.
+    let out = demo.run(&[
+        "--as-of",
+        AS_OF,
+        "backfill-kpis",
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2020-12-31",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("before {first}, the lake's first day with data")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_value_is_what_its_numerator_and_denominator_say() {
+    let demo = Demo::new(&[]);
+    demo.ok(&[
+        "--as-of",
+        AS_OF,
+        "kpis",
+        "--period",
+        "previous_month",
+        "--format",
+        "csv",
+    ]);
+    // What `\d kpi_history` says of them...
+    let mut child = demo
+        .cmd(&["sql"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\\d kpi_history\n")
+        .unwrap();
+    let described = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let line = |name: &str| {
+        described
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} ")))
+            .unwrap_or_else(|| panic!("{described}"))
+            .to_string()
+    };
+    assert!(line("value").contains("times 1000 for cpm"), "{described}");
+    assert!(
+        line("denominator").contains("impressions for cpm"),
+        "{described}"
+    );
+    // ... is what the rows hold.
+    // Every ratio but cpm is numerator / denominator; cpm is per mille.
+    let off = sql(
+        &demo,
+        "SELECT kpi, count(*) FROM kpi_history WHERE denominator > 0 AND value IS NOT NULL \
+           AND abs(value - numerator / denominator * CASE WHEN kpi = 'cpm' THEN 1000 ELSE 1 END) \
+               > 1e-9 * greatest(abs(value), 1) GROUP BY kpi",
+    );
+    assert!(off.is_empty(), "{off:?}");
+    let cpm = sql(
+        &demo,
+        "SELECT count(*) FROM kpi_history WHERE kpi = 'cpm' AND denominator > 0",
+    );
+    assert!(num(&cpm[0][0]) > 0.0);
+    // Without a denominator the value is the numerator.
+    let sums = sql(
+        &demo,
+        "SELECT count(*) FROM kpi_history WHERE denominator IS NULL AND value IS NOT NULL \
+           AND abs(value - numerator) > 1e-9 * greatest(abs(value), 1)",
+    );
+    assert_eq!(sums, [["0"]]);
 }

@@ -10,46 +10,7 @@ use std::process::{Command, Output};
 
 const KPI: &str = env!("CARGO_BIN_EXE_kpi");
 
-fn url() -> Option<String> {
-    match std::env::var("KPI_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("skipped: KPI_TEST_POSTGRES_URL is not set (.ci/run sets it)");
-            None
-        }
-    }
-}
-
-/// Runs `sql` on the test database.
-fn psql(url: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("KPI_TEST_POSTGRES_URL is set but PostgreSQL answers: {e}"));
-        tokio::spawn(conn);
-        client.batch_execute(sql).await.unwrap();
-    });
-}
-
-/// Whether the server takes TLS connections (`SHOW ssl`).
-fn server_has_tls(url: &str) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let row = client.query_one("SHOW ssl", &[]).await.unwrap();
-        row.get::<_, String>(0) == "on"
-    })
-}
+use common::pg::{execute as psql, server_has_tls, url};
 
 /// A table of its own per test, dropped when done.
 struct Table {

@@ -261,3 +261,147 @@ fn results_are_written_to_a_file_as_parquet_csv_or_json() {
     ]);
     assert!(!bad.exists());
 }
+
+#[test]
+fn a_block_comment_over_lines_holds_whatever_is_in_it() {
+    // Its second line looks like a statement and its third like a command:
+    // both are the comment's, until `*/`.
+    let out = piped(
+        &["--format", "csv"],
+        "/* a note\nSELECT 'inside the comment' AS inside;\n\\d\n*/\nSELECT 1 AS one; /* and\n a closing one */\nSELECT 2 AS two;\n",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout, "one\n1\ntwo\n2\n");
+}
+
+#[test]
+fn a_command_in_the_middle_of_a_statement_runs_and_the_statement_goes_on() {
+    // As in psql: `\timing on` runs when typed, it is not pasted into the SQL.
+    let out = piped(
+        &["--format", "csv"],
+        "SELECT 2 AS two,\n\\timing on\n  3 AS three\n;\n\\d ad_performance;\n",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let timing = stdout.find("Timing is on.").expect("\\timing ran");
+    let result = stdout.find("two,three\n2,3\n").expect("the statement ran");
+    assert!(timing < result, "{stdout}");
+    assert!(stdout.contains("Time: "), "{stdout}");
+    // `\d NAME;` describes NAME (the `;` is a habit, not part of the name).
+    assert!(stdout.contains("| spend "), "{stdout}");
+    // A `\` line inside a string is the string's.
+    let out = piped(
+        &["--format", "csv"],
+        "SELECT 'a\n\\q\nb' AS s;\nSELECT 1 AS after;\n",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("a\n\\q\nb"), "{stdout}");
+    assert!(stdout.contains("after\n1"), "{stdout}");
+}
+
+#[test]
+fn the_shell_history_keeps_a_statement_typed_over_lines_whole() {
+    // The shell needs a terminal: `script` gives it one.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to run the shell in a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    let command = format!("{KPI} --config {} sql", config());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("KPI_SQL_HISTORY", &history)
+        .env("TERM", "dumb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 40 + 2\n  AS answer;\n\\timing on\n\\q\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("42"), "{stdout}");
+    // rustyline's file escapes the line break inside an entry as `\n`.
+    let saved = std::fs::read_to_string(&history).unwrap();
+    let entries: Vec<&str> = saved.lines().filter(|l| *l != "#V2").collect();
+    assert_eq!(
+        entries,
+        ["SELECT 40 + 2\\n  AS answer;", "\\\\timing on", "\\\\q"],
+        "{saved}"
+    );
+}
+
+#[test]
+fn parameters_bind_in_views_and_tables_made_from_a_query() {
+    let cfg = config();
+    let run = |sql: &str| {
+        ok(&[
+            "--config", &cfg, "sql", "--format", "csv", "--param", "n=41", sql,
+        ])
+    };
+    // DataFusion runs CREATE VIEW when it plans it: the value is bound then.
+    let out = run("CREATE VIEW answer AS SELECT $n + 1 AS a; SELECT a FROM answer");
+    assert_eq!(out, "a\n42\n");
+    let out = run("CREATE TABLE t AS SELECT $n * 2 AS b; SELECT b FROM t");
+    assert_eq!(out, "b\n82\n");
+    // A placeholder without a value is refused, never run unbound.
+    let err = fails(&[
+        "--config",
+        &cfg,
+        "sql",
+        "CREATE VIEW v AS SELECT $missing AS m; SELECT * FROM v",
+    ]);
+    assert!(err.contains("$missing has no value"), "{err}");
+    assert!(err.contains("--param missing=VALUE"), "{err}");
+}
+
+#[test]
+fn an_output_file_holds_one_result() {
+    let cfg = config();
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["csv", "json", "parquet"] {
+        let file = dir.path().join(format!("two.{format}"));
+        let err = fails(&[
+            "--config",
+            &cfg,
+            "sql",
+            "--format",
+            format,
+            "-o",
+            file.to_str().unwrap(),
+            "SELECT 1 AS a; SELECT 2 AS b",
+        ]);
+        assert!(
+            err.contains(&format!("--output writes one result as {format}")),
+            "{err}"
+        );
+        assert!(!file.exists(), "{format}");
+    }
+    // Statements without rows before it are fine: the file is the result.
+    let file = dir.path().join("one.json");
+    ok(&[
+        "--config",
+        &cfg,
+        "sql",
+        "--format",
+        "json",
+        "-o",
+        file.to_str().unwrap(),
+        "CREATE VIEW x AS SELECT 7 AS seven; SELECT seven FROM x",
+    ]);
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written.trim(), r#"[{"seven":7}]"#);
+}

@@ -41,6 +41,9 @@ pub struct Config {
     /// Where the schedule files are.
     #[serde(default)]
     pub schedules: SchedulesConfig,
+    /// The warehouse `kpi sync` exports to after a successful sync.
+    #[serde(default)]
+    pub export: crate::export::ExportConfig,
     /// The directory the file was read from; relative paths start here.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -472,6 +475,19 @@ impl Config {
                     format!("reports.{name}.locale: '{l}' is not supported; use en or es"),
                 );
             }
+        }
+        let e = &config.export;
+        if !crate::export::valid_schema(&e.schema) {
+            invalid(
+                &["export", "schema"],
+                format!("export.schema: '{}': letters, digits and _ only", e.schema),
+            );
+        }
+        if e.url_env.is_empty() {
+            invalid(
+                &["export", "url_env"],
+                "export.url_env: name the environment variable holding the URL".into(),
+            );
         }
         for (name, s) in &config.sources {
             if let Some(problem) = source_name_problem(name) {

@@ -8,6 +8,7 @@
 pub mod campaign;
 pub mod catalog;
 pub mod config;
+pub mod export;
 pub mod format;
 pub mod period;
 pub mod suggest;

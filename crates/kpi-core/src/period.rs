@@ -268,6 +268,9 @@ pub struct ReportPeriods {
     /// What `last_year` holds: the same period last year, or (for a daily
     /// digest) the same days one week earlier.
     pub second: SecondComparison,
+    /// The "today" the periods were resolved on: a period ending before it
+    /// is over (every one of its days has passed).
+    pub today: NaiveDate,
 }
 
 /// The second comparison of a report, shown beside "vs previous".
@@ -310,6 +313,7 @@ impl ReportPeriods {
             previous_2,
             last_year_previous,
             second: SecondComparison::LastYear,
+            today,
         })
     }
 
@@ -320,6 +324,11 @@ impl ReportPeriods {
         self.last_year_previous = self.last_year.back_days(self.current.days() as u64);
         self.second = SecondComparison::WeekAgo;
         self
+    }
+
+    /// Whether every day of the current period has passed.
+    pub fn is_over(&self) -> bool {
+        self.current.end < self.today
     }
 
     /// The period's label in `locale` (`label` is the English one).

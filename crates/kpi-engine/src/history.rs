@@ -26,7 +26,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use kpi_core::DateRange;
+use kpi_core::period::SecondComparison;
+use kpi_core::{DateRange, ReportPeriods};
 
 use crate::EngineError;
 
@@ -47,7 +48,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("period_end", "last day of the period"),
     (
         "period_kind",
-        "day, week (Monday to Sunday), month, quarter, year or custom",
+        "day, week (Monday to Sunday), month, quarter or year; else the period asked for: \
+         month_to_date, last_30_days and the like, or custom (a --from/--to range)",
     ),
     (
         "grain",
@@ -59,18 +61,28 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("kpi", "catalog key (kpi_catalog.kpi)"),
     (
         "value",
-        "the KPI for the period; a ratio is numerator / denominator, NULL when the denominator is 0",
+        "the KPI for the period: numerator / denominator for a ratio (times 1000 for cpm, \
+         a cost per thousand impressions), NULL when the denominator is 0 or NULL",
     ),
-    ("numerator", "summed numerator the value was computed from"),
+    (
+        "numerator",
+        "what the value was computed from at this grain (ad_spend for cpc and cpm); \
+         the value itself for a KPI without a denominator",
+    ),
     (
         "denominator",
-        "summed denominator (NULL for a KPI that is a plain sum)",
+        "what the numerator is divided by (clicks for cpc, impressions for cpm); \
+         NULL for a KPI that is a sum or a difference",
     ),
     (
         "previous",
         "the KPI for the previous period of the same length",
     ),
-    ("last_year", "the KPI for the same period a year earlier"),
+    (
+        "last_year",
+        "the KPI for the same period a year earlier (52 weeks for a day or week); NULL when \
+         the report compared with the same weekday last week instead",
+    ),
     ("target", "the target set in kpi.toml, if any"),
     ("benchmark", "the industry benchmark, if any"),
     (
@@ -143,6 +155,17 @@ pub fn period_kind(range: &DateRange) -> &'static str {
     }
 }
 
+/// The `period_kind` of `periods`' current period: by its dates, and a
+/// period that is none of day, week, month, quarter or year by the name it
+/// was asked for (`month_to_date`, `last_30_days`), so that no part of a
+/// month reads as the month.
+pub fn kind_of(periods: &ReportPeriods) -> String {
+    match period_kind(&periods.current) {
+        "custom" => periods.name.clone(),
+        kind => kind.to_string(),
+    }
+}
+
 /// The lake-relative folder of the period starting on `start`.
 pub fn partition_dir(start: NaiveDate) -> String {
     format!("{DIR}/{PARTITION}={start}")
@@ -155,8 +178,16 @@ pub fn file_name(end: NaiveDate) -> String {
 
 /// The SELECT that gives the history rows of the period registered as
 /// `current` (after `prepare_kpis`), cast to [`file_schema`]'s types.
-pub(crate) fn rows_sql(range: &DateRange, currency: &str) -> String {
-    let kind = period_kind(range);
+pub(crate) fn rows_sql(periods: &ReportPeriods, currency: &str) -> String {
+    let range = &periods.current;
+    let kind = kind_of(periods).replace('\'', "''");
+    // `last_year` holds what the report compared with second: for a
+    // schedule comparing with the same weekday last week, that is last
+    // week, which is not what the history's column says.
+    let (last_year, change_vs_last_year) = match periods.second {
+        SecondComparison::LastYear => ("r.last_year", "r.change_vs_last_year"),
+        SecondComparison::WeekAgo => ("NULL", "NULL"),
+    };
     let currency = currency.replace('\'', "''");
     // NULL keys (a total row has no channel) match NULL keys.
     let same = |c: &str| format!("(v.{c} IS NOT DISTINCT FROM r.{c})");
@@ -167,11 +198,11 @@ pub(crate) fn rows_sql(range: &DateRange, currency: &str) -> String {
                 CAST(v.numerator AS DOUBLE) AS numerator,
                 CAST(v.denominator AS DOUBLE) AS denominator,
                 CAST(r.previous AS DOUBLE) AS previous,
-                CAST(r.last_year AS DOUBLE) AS last_year,
+                CAST({last_year} AS DOUBLE) AS last_year,
                 CAST(r.target AS DOUBLE) AS target,
                 CAST(r.benchmark AS DOUBLE) AS benchmark,
                 CAST(r.change_vs_previous AS DOUBLE) AS change_vs_previous,
-                CAST(r.change_vs_last_year AS DOUBLE) AS change_vs_last_year,
+                CAST({change_vs_last_year} AS DOUBLE) AS change_vs_last_year,
                 r.status, '{currency}' AS currency
          FROM kpi_report r
          LEFT JOIN kpi_values v

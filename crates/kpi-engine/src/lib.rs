@@ -650,9 +650,21 @@ impl Engine {
         );
         let batches = self.query(&sql).await?;
         let points = self.series_points(series_kpis).await?;
+        // A period with days still to come (this month, a range through
+        // next week) has part of its numbers: kept, it would stand in the
+        // history as the whole period, in place of the one recorded once
+        // it is over.
+        if !periods.is_over() {
+            tracing::info!(
+                "the KPI history keeps periods that are over: {} is not (today is {})",
+                periods.current,
+                periods.today
+            );
+            return Ok((batches, points));
+        }
         // The history is the analysts' copy: a lake that cannot take it
         // (read-only, full) does not stop the report leadership reads.
-        if let Err(e) = self.record_history(&periods.current).await {
+        if let Err(e) = self.record_history(periods).await {
             tracing::warn!(
                 "the KPI history was not updated for {}: {e}",
                 periods.current
@@ -661,12 +673,12 @@ impl Engine {
         Ok((batches, points))
     }
 
-    /// Writes the KPIs of the period `prepare_kpis` registered last
-    /// (`current`, which is `range`) to the lake's KPI history, replacing
-    /// what an earlier run wrote for the same dates. Returns the rows
-    /// written.
-    pub async fn record_history(&self, range: &DateRange) -> Result<u64, EngineError> {
-        let sql = history::rows_sql(range, &self.config.reporting.currency);
+    /// Writes the KPIs of the periods `prepare_kpis` registered last to the
+    /// lake's KPI history, replacing what an earlier run wrote for the same
+    /// dates. Returns the rows written.
+    pub async fn record_history(&self, periods: &ReportPeriods) -> Result<u64, EngineError> {
+        let range = &periods.current;
+        let sql = history::rows_sql(periods, &self.config.reporting.currency);
         let batches = history::conform(self.query(&sql).await?, chrono::Utc::now())?;
         let path = format!(
             "{}/{}",
@@ -973,10 +985,29 @@ impl Engine {
         sql: &str,
         params: &[(String, datafusion::scalar::ScalarValue)],
     ) -> Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
-        let mut df = self.ctx.sql(sql).await?;
-        if !params.is_empty() {
-            df = df.with_param_values(params.to_vec())?;
+        // Bound in the plan before it runs: `SessionContext::sql` runs DDL
+        // (CREATE VIEW, CREATE TABLE AS) at once, before a DataFrame's
+        // parameters could be given, which left a view holding `$name`.
+        let mut plan = self.ctx.state().create_logical_plan(sql).await?;
+        let wanted = plan.get_parameter_types()?;
+        if !wanted.is_empty() {
+            let mut missing: Vec<&String> = wanted
+                .keys()
+                .filter(|k| {
+                    let name = k.trim_start_matches('$');
+                    !params.iter().any(|(n, _)| n == name)
+                })
+                .collect();
+            missing.sort();
+            if let Some(name) = missing.first() {
+                return Err(datafusion::error::DataFusionError::Plan(format!(
+                    "{name} has no value (kpi sql takes one as --param {}=VALUE)",
+                    name.trim_start_matches('$')
+                )));
+            }
+            plan = plan.with_param_values(params.to_vec())?;
         }
+        let df = self.ctx.execute_logical_plan(plan).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let mut batches = df.collect().await?;
         // An empty result still carries its columns, so that CSV has a header
@@ -985,6 +1016,32 @@ impl Engine {
             batches.push(RecordBatch::new_empty(schema));
         }
         Ok(batches)
+    }
+
+    /// The earliest `date` in any canonical view that has one: the first
+    /// day the lake holds data for (`None` for an empty lake). A period
+    /// before it would be computed as zeros.
+    pub async fn first_day(&self) -> Result<Option<NaiveDate>, EngineError> {
+        let mut parts = Vec::new();
+        for view in CANONICAL_VIEWS {
+            let dated = self.describe(view).await?.is_some_and(|cols| {
+                cols.iter()
+                    .any(|c| c.name == "date" && c.arrow == DataType::Date32)
+            });
+            if dated {
+                parts.push(format!("SELECT min(date) AS d FROM {view}"));
+            }
+        }
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!("SELECT min(d) AS d FROM ({})", parts.join(" UNION ALL "));
+        let batches = self.query(&sql).await?;
+        let day = batches.first().and_then(|b| {
+            let a = b.column(0).as_any().downcast_ref::<Date32Array>()?;
+            a.is_valid(0).then(|| a.value_as_date(0)).flatten()
+        });
+        Ok(day)
     }
 
     /// Writes every canonical view to `<lake>/canonical/<view>/part-0.parquet`,

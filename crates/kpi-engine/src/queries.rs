@@ -178,20 +178,46 @@ pub struct Statement {
 /// Splits SQL text into statements at `;`, ignoring semicolons inside quotes
 /// and comments, and skipping statements that are only comments.
 pub fn split_statements(text: &str) -> Vec<Statement> {
-    let (mut out, tail) = split(text);
+    let (mut out, tail, _) = split(text);
     out.extend(tail);
     out
 }
 
-/// Whether `text` ends its last statement: nothing but blanks and comments
-/// after the last `;` outside quotes. An interactive shell runs what was
-/// typed once it does.
-pub fn ends_statement(text: &str) -> bool {
-    split(text).1.is_none()
+/// Where the end of some SQL text is: what a shell needs to know to take
+/// the next line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEnd {
+    /// After the last statement's `;` (or only blanks and closed comments).
+    Ended,
+    /// Inside a statement not ended by `;` yet, outside quotes and comments.
+    Statement,
+    /// Inside a quoted string or identifier: the next line is part of it.
+    Quote,
+    /// Inside a `/* ...` comment not closed yet: the next line is part of it.
+    Comment,
 }
 
-/// The statements of `text` ended by `;`, and the one after the last `;`.
-fn split(text: &str) -> (Vec<Statement>, Option<Statement>) {
+/// Where `text` ends (see [`TextEnd`]).
+pub fn text_end(text: &str) -> TextEnd {
+    let (_, tail, open) = split(text);
+    match (open, tail) {
+        (Some(open), _) => open,
+        (None, Some(_)) => TextEnd::Statement,
+        (None, None) => TextEnd::Ended,
+    }
+}
+
+/// Whether `text` ends its last statement: nothing but blanks and closed
+/// comments after the last `;` outside quotes. An interactive shell runs
+/// what was typed once it does; a `/*` comment still open is not the end,
+/// whatever it holds.
+pub fn ends_statement(text: &str) -> bool {
+    text_end(text) == TextEnd::Ended
+}
+
+/// The statements of `text` ended by `;`, the one after the last `;`, and
+/// whether the text ends inside a quote or a block comment.
+fn split(text: &str) -> (Vec<Statement>, Option<Statement>, Option<TextEnd>) {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut start_line: Option<usize> = None;
@@ -269,7 +295,14 @@ fn split(text: &str) -> (Vec<Statement>, Option<Statement>) {
         line: start_line.unwrap_or(line),
         sql: current,
     });
-    (out, tail)
+    let open = if in_block_comment {
+        Some(TextEnd::Comment)
+    } else if in_quote || in_ident {
+        Some(TextEnd::Quote)
+    } else {
+        None
+    };
+    (out, tail, open)
 }
 
 /// Replaces `{{name}}` placeholders, and `{{name: arg}}` macros (whose value
@@ -349,6 +382,13 @@ mod tests {
         assert!(!ends_statement("SELECT 'a;\nb"));
         assert!(!ends_statement("SELECT 1; SELECT\n2"));
         assert!(ends_statement("SELECT 1; SELECT\n2;"));
+        // An open block comment is not an end, even with a `;` in it.
+        assert!(!ends_statement("/* a comment\n"));
+        assert!(!ends_statement("/* a comment;\n"));
+        assert!(ends_statement("/* a comment\n over two lines */\n"));
+        assert_eq!(text_end("SELECT 1 /* open\n"), TextEnd::Comment);
+        assert_eq!(text_end("SELECT 'open\n"), TextEnd::Quote);
+        assert_eq!(text_end("SELECT 1\n"), TextEnd::Statement);
     }
 
     #[test]

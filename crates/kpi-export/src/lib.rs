@@ -25,6 +25,9 @@ use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
+mod numeric;
+pub use numeric::Numeric;
+
 /// Export failures; each names the table it was loading.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -74,12 +77,23 @@ pub struct Exported {
     pub replaced: u64,
     /// Whether the table was created by this export.
     pub created: bool,
+    /// What was not done but did not stop the load (comments the export's
+    /// role may not set on a table it does not own).
+    pub warnings: Vec<String>,
 }
 
 /// The tables exported when none are named.
 pub fn default_tables() -> Vec<String> {
     let mut t: Vec<String> = CANONICAL_VIEWS.iter().map(|v| v.to_string()).collect();
     t.push(history::TABLE.to_string());
+    t
+}
+
+/// Every table an export can be asked for: the defaults and the KPI
+/// catalog.
+pub fn exportable_tables() -> Vec<String> {
+    let mut t = default_tables();
+    t.push("kpi_catalog".to_string());
     t
 }
 
@@ -105,11 +119,18 @@ struct Column {
 }
 
 /// PostgreSQL's type for an Arrow type (text for anything else, cast).
+/// `numeric` for what `bigint` cannot hold: a UInt64 past 2^63 and a
+/// decimal, which keeps its digits exactly.
 fn pg_type(t: &DataType) -> Type {
     match t {
         DataType::Boolean => Type::BOOL,
         DataType::Int8 | DataType::Int16 | DataType::Int32 => Type::INT4,
         DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => Type::INT8,
+        DataType::UInt64
+        | DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => Type::NUMERIC,
         DataType::Float16 | DataType::Float32 | DataType::Float64 => Type::FLOAT8,
         DataType::Date32 | DataType::Date64 => Type::DATE,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
@@ -125,6 +146,7 @@ fn type_name(t: &Type) -> &'static str {
         Type::INT4 => "integer",
         Type::INT8 => "bigint",
         Type::FLOAT8 => "double precision",
+        Type::NUMERIC => "numeric",
         Type::DATE => "date",
         Type::TIMESTAMPTZ => "timestamp with time zone",
         Type::TIMESTAMP => "timestamp without time zone",
@@ -132,7 +154,8 @@ fn type_name(t: &Type) -> &'static str {
     }
 }
 
-/// The Arrow type a column is cast to before it is copied.
+/// The Arrow type a column is cast to before it is copied (`numeric` goes
+/// as its decimal text, which [`Numeric`] encodes).
 fn copy_type(t: &Type) -> DataType {
     match *t {
         Type::BOOL => DataType::Boolean,
@@ -179,7 +202,7 @@ pub async fn export(
         }
     }
     let schema = quote(&options.schema);
-    let tx = client
+    let mut tx = client
         .transaction()
         .await
         .map_err(|e| ExportError::Postgres {
@@ -246,7 +269,23 @@ pub async fn export(
                 literal(&c.comment)
             ));
         }
-        tx.batch_execute(&comments).await.map_err(pg(&full))?;
+        // Comments are the owner's to set: a role that may load a table
+        // someone else created still loads it, and is told what it left.
+        let mut warnings = Vec::new();
+        let sp = tx.savepoint("kpi_comments").await.map_err(pg(&full))?;
+        match sp.batch_execute(&comments).await {
+            Ok(()) => sp.commit().await.map_err(pg(&full))?,
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+            {
+                sp.rollback().await.map_err(pg(&full))?;
+                warnings.push(format!(
+                    "{full}: its comments were not updated ({}); the rows were",
+                    pg_error(&e)
+                ));
+            }
+            Err(e) => return Err(pg(&full)(e)),
+        }
 
         let dated = date_column(name, &columns);
         let (delete, select) = match (options.range, dated) {
@@ -285,6 +324,7 @@ pub async fn export(
             rows,
             replaced,
             created,
+            warnings,
         });
     }
     tx.commit().await.map_err(|e| ExportError::Postgres {
@@ -396,6 +436,7 @@ enum Cells {
     Int4(Vec<Option<i32>>),
     Int8(Vec<Option<i64>>),
     Float8(Vec<Option<f64>>),
+    Numeric(Vec<Option<Numeric>>),
     Date(Vec<Option<chrono::NaiveDate>>),
     TimestampTz(Vec<Option<chrono::DateTime<chrono::Utc>>>),
     Timestamp(Vec<Option<chrono::NaiveDateTime>>),
@@ -409,6 +450,7 @@ impl Cells {
             Cells::Int4(v) => &v[row],
             Cells::Int8(v) => &v[row],
             Cells::Float8(v) => &v[row],
+            Cells::Numeric(v) => &v[row],
             Cells::Date(v) => &v[row],
             Cells::TimestampTz(v) => &v[row],
             Cells::Timestamp(v) => &v[row],
@@ -444,31 +486,71 @@ fn cells(batch: &RecordBatch, columns: &[Column]) -> Result<Vec<Cells>, String> 
                     let v = a.as_primitive::<Float64Type>();
                     Cells::Float8((0..n).map(|r| valid(r).then(|| v.value(r))).collect())
                 }
+                Type::NUMERIC => {
+                    let v = a.as_string::<i32>();
+                    Cells::Numeric(
+                        (0..n)
+                            .map(|r| valid(r).then(|| Numeric(v.value(r).to_string())))
+                            .collect(),
+                    )
+                }
                 Type::DATE => {
                     let v = a.as_primitive::<Date32Type>();
+                    let day = |r: usize| {
+                        let days = v.value(r);
+                        epoch
+                            .checked_add_signed(chrono::Duration::days(days as i64))
+                            .ok_or_else(|| {
+                                format!(
+                                    "column {}: {days} days from 1970-01-01 is not a date \
+                                     PostgreSQL's client can take (row {})",
+                                    c.name,
+                                    r + 1
+                                )
+                            })
+                    };
                     Cells::Date(
                         (0..n)
-                            .map(|r| {
-                                valid(r).then(|| epoch + chrono::Duration::days(v.value(r) as i64))
-                            })
-                            .collect(),
+                            .map(|r| valid(r).then(|| day(r)).transpose())
+                            .collect::<Result<_, _>>()?,
                     )
                 }
                 Type::TIMESTAMPTZ | Type::TIMESTAMP => {
                     let v = a.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
                     let at = |r: usize| {
-                        valid(r)
-                            .then(|| chrono::DateTime::from_timestamp_micros(v.value(r)))
-                            .flatten()
+                        chrono::DateTime::from_timestamp_micros(v.value(r)).ok_or_else(|| {
+                            format!(
+                                "column {}: {} microseconds from 1970 is out of range (row {})",
+                                c.name,
+                                v.value(r),
+                                r + 1
+                            )
+                        })
                     };
+                    let all = (0..n)
+                        .map(|r| valid(r).then(|| at(r)).transpose())
+                        .collect::<Result<Vec<_>, _>>()?;
                     if c.pg == Type::TIMESTAMPTZ {
-                        Cells::TimestampTz((0..n).map(at).collect())
+                        Cells::TimestampTz(all)
                     } else {
-                        Cells::Timestamp((0..n).map(|r| at(r).map(|t| t.naive_utc())).collect())
+                        Cells::Timestamp(
+                            all.into_iter().map(|t| t.map(|t| t.naive_utc())).collect(),
+                        )
                     }
                 }
                 _ => {
                     let v = a.as_string::<i32>();
+                    // PostgreSQL's text cannot hold a NUL: said here, with
+                    // the column, rather than as COPY's `invalid byte
+                    // sequence` half way through the table.
+                    if let Some(r) = (0..n).find(|&r| valid(r) && v.value(r).contains('\0')) {
+                        return Err(format!(
+                            "column {}: row {} holds a NUL byte (\\0), which PostgreSQL text \
+                             cannot store",
+                            c.name,
+                            r + 1
+                        ));
+                    }
                     Cells::Text(
                         (0..n)
                             .map(|r| valid(r).then(|| v.value(r).to_string()))
@@ -498,6 +580,9 @@ mod tests {
             (DataType::Float64, "double precision"),
             (DataType::Int64, "bigint"),
             (DataType::Int32, "integer"),
+            (DataType::UInt64, "numeric"),
+            (DataType::Decimal128(20, 4), "numeric"),
+            (DataType::Decimal256(40, 2), "numeric"),
             (DataType::Boolean, "boolean"),
             (DataType::Date32, "date"),
             (utc, "timestamp with time zone"),
@@ -512,5 +597,51 @@ mod tests {
                 "{arrow}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod cell_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn column(name: &str, pg: Type) -> Column {
+        Column {
+            name: name.into(),
+            pg,
+            comment: String::new(),
+        }
+    }
+
+    fn batch(name: &str, a: arrow::array::ArrayRef) -> RecordBatch {
+        RecordBatch::try_from_iter(vec![(name, a)]).unwrap()
+    }
+
+    #[test]
+    fn a_date_past_what_the_client_takes_names_its_column() {
+        let b = batch(
+            "date",
+            Arc::new(arrow::array::Date32Array::from(vec![
+                Some(0),
+                Some(i32::MAX),
+            ])),
+        );
+        let Err(e) = cells(&b, &[column("date", Type::DATE)]) else {
+            panic!("accepted")
+        };
+        assert!(e.contains("column date"), "{e}");
+        assert!(e.contains("row 2"), "{e}");
+    }
+
+    #[test]
+    fn a_nul_byte_in_text_names_its_column() {
+        let b = batch(
+            "vendor",
+            Arc::new(arrow::array::StringArray::from(vec!["ok", "bad\0byte"])),
+        );
+        let Err(e) = cells(&b, &[column("vendor", Type::TEXT)]) else {
+            panic!("accepted")
+        };
+        assert!(e.contains("column vendor: row 2 holds a NUL byte"), "{e}");
     }
 }

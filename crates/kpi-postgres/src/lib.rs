@@ -18,8 +18,25 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// The connection runs on the current tokio runtime until the client is
 /// dropped. An error is PostgreSQL's words, never the URL.
 pub async fn connect(url: &str, ca_file: Option<&Path>) -> Result<Client, String> {
+    connect_with(&parse_url(url)?, ca_file).await
+}
+
+/// `url` as a connection configuration, to be completed before connecting
+/// (a password from `PGPASSWORD` goes in with [`tokio_postgres::Config::password`],
+/// never spliced into the text). An error does not repeat the URL.
+pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
+    url.parse::<tokio_postgres::Config>()
+        .map_err(|e| format!("not a PostgreSQL connection URL: {}", pg_error(&e)))
+}
+
+/// [`connect`] with a configuration already made.
+pub async fn connect_with(
+    config: &tokio_postgres::Config,
+    ca_file: Option<&Path>,
+) -> Result<Client, String> {
     let tls = tls(ca_file)?;
-    let (client, connection) = tokio_postgres::connect(url, tls)
+    let (client, connection) = config
+        .connect(tls)
         .await
         .map_err(|e| format!("connecting to PostgreSQL: {}", pg_error(&e)))?;
     tokio::spawn(async move {

@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 pub mod costs;
+pub mod csv;
 pub mod demo;
+pub mod pg;
 pub mod run;
+pub mod sandbox;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
